@@ -1,0 +1,74 @@
+"""The in-memory image set every loader returns, and the one preprocessing every consumer shares.
+
+Images stay uint8 NHWC at their stored resolution; resizing to the model's input and normalizing happen per batch in
+torch, so a 227 px model never needs the whole dataset upsampled in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import DataError
+
+__all__ = ["ImageSet", "preprocess", "resize_uint8"]
+
+
+@dataclass
+class ImageSet:
+    name: str
+    split: str
+    images: np.ndarray  # uint8, (N, H, W, C)
+    labels: np.ndarray  # int64, (N,)
+    classes: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.dtype != np.uint8:
+            raise DataError(f"{self.name}/{self.split}: images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}")
+        if len(self.images) != len(self.labels):
+            raise DataError(f"{self.name}/{self.split}: {len(self.images)} images but {len(self.labels)} labels")
+        if len(self.images) == 0:
+            raise DataError(f"{self.name}/{self.split}: no images")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[-1])
+
+    def subset(self, indices) -> "ImageSet":
+        idx = np.asarray(indices)
+        return ImageSet(self.name, self.split, self.images[idx], self.labels[idx], self.classes, self.mean, self.std)
+
+    def sample(self, n: int, seed: int = 0) -> "ImageSet":
+        """A reproducible random subset of at most n images."""
+        if n >= len(self):
+            return self
+        rng = np.random.default_rng(seed)
+        return self.subset(np.sort(rng.choice(len(self), size=n, replace=False)))
+
+
+def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 NHWC -> uint8 NHWC at size x size (bilinear, antialiased when shrinking): what apps feed the model."""
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < images.shape[1])
+    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def preprocess(images: np.ndarray | torch.Tensor, input_size: int, mean, std) -> torch.Tensor:
+    """uint8 NHWC -> normalized float32 NCHW at the model's input size: the exact transform exported artifacts
+    record in their metadata (resize, /255, subtract mean, divide by std)."""
+    if isinstance(images, torch.Tensor):
+        images = images.numpy()
+    x = torch.from_numpy(resize_uint8(images, input_size)).permute(0, 3, 1, 2).float().div_(255.0)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return (x - m) / s

@@ -1,0 +1,96 @@
+"""The model registry: canonical names as the papers write them, plus the aliases people already type."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from ..errors import SqnxtError, UnknownModelError
+
+__all__ = ["ModelSpec", "register", "resolve_name", "get_spec", "list_models", "create_model"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str
+    build: Callable[..., nn.Module]  # (num_classes, in_channels, stem) -> module
+    stems: tuple[str, ...]
+    description: str
+    verified: bool = True
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_ALIASES: dict[str, str] = {}  # lower-case alias -> canonical name
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    _REGISTRY[spec.name] = spec
+    _ALIASES[spec.name.lower()] = spec.name
+    return spec
+
+
+def add_alias(alias: str, name: str) -> None:
+    _ALIASES[alias.lower()] = name
+
+
+# The seed re-implementation's names: SqNxt_23_1x, SqNxt_23_2x_v5, SqNxt_44_1.5x ...
+_SEED = re.compile(r"^sqnxt_(\d+)_(1|1\.0|1\.5|2|2\.0)x(?:_(v[1-5]))?$")
+
+
+def _seed_alias(key: str) -> str | None:
+    match = _SEED.match(key)
+    if not match:
+        return None
+    depth, width, version = match.groups()
+    suffix = "" if version in (None, "v1") else version
+    return f"{float(width):.1f}-sqnxt-{depth}{suffix}"
+
+
+def resolve_name(name: str) -> str:
+    """Canonical name for any accepted spelling (case-insensitive), or an error suggesting the closest names."""
+    key = name.strip().lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    seed = _seed_alias(key)
+    if seed is not None and seed in _ALIASES:
+        return _ALIASES[seed]
+    close = difflib.get_close_matches(key, list(_ALIASES), n=3, cutoff=0.5)
+    hint = ", ".join(dict.fromkeys(_ALIASES[c] for c in close)) or "run `sqnxt-edge models` for the list"
+    raise UnknownModelError(f"unknown model {name!r}; closest: {hint}")
+
+
+def get_spec(name: str) -> ModelSpec:
+    return _REGISTRY[resolve_name(name)]
+
+
+def list_models(family: str | None = None) -> list[str]:
+    return [n for n, s in _REGISTRY.items() if family is None or s.family == family]
+
+
+def create_model(
+    name: str,
+    num_classes: int = 1000,
+    input_size: int = 227,
+    in_channels: int = 3,
+    stem: str | None = None,
+) -> nn.Module:
+    """Build any zoo model. The stem follows `input_size` unless `stem` overrides it."""
+    from .squeezenext import default_stem
+
+    spec = get_spec(name)
+    if num_classes < 1 or in_channels < 1 or input_size < 1:
+        raise SqnxtError(
+            f"num_classes, in_channels and input_size must be positive (got {num_classes}, {in_channels}, {input_size})"
+        )
+    chosen = stem or (default_stem(input_size) if "tiny" in spec.stems else spec.stems[0])
+    if chosen not in spec.stems:
+        raise SqnxtError(f"{spec.name} has no stem {chosen!r}; choose one of {', '.join(spec.stems)}")
+    model = spec.build(num_classes=num_classes, in_channels=in_channels, stem=chosen)
+    model.model_name = spec.name
+    model.stem_kind = chosen
+    return model

@@ -1,0 +1,92 @@
+"""SqueezeNet 1.0 and 1.1 (Iandola et al., 2016), exactly as torchvision defines them, for baselines.
+
+Convs carry biases and no BN; pools are 3x3 stride 2 in ceil mode; the head is dropout, a 1x1 conv to the classes,
+ReLU and global average pooling. The same layers serve every input size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .registry import ModelSpec, add_alias, register
+
+__all__ = ["Fire", "SqueezeNet"]
+
+
+class Fire(nn.Module):
+    """1x1 squeeze, then 1x1 and 3x3 expands in parallel, concatenated."""
+
+    def __init__(self, cin: int, squeeze: int, e1: int, e3: int):
+        super().__init__()
+        self.squeeze = nn.Sequential(nn.Conv2d(cin, squeeze, 1), nn.ReLU(inplace=True))
+        self.expand1x1 = nn.Sequential(nn.Conv2d(squeeze, e1, 1), nn.ReLU(inplace=True))
+        self.expand3x3 = nn.Sequential(nn.Conv2d(squeeze, e3, 3, padding=1), nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.squeeze(x)
+        return torch.cat([self.expand1x1(x), self.expand3x3(x)], 1)
+
+
+def _pool() -> nn.MaxPool2d:
+    return nn.MaxPool2d(3, stride=2, ceil_mode=True)
+
+
+# Architectures as data: a stem (out channels, kernel) then a sequence of "pool" or Fire arguments.
+_LAYOUTS = {
+    "1.0": ((96, 7), ["pool", (96, 16, 64, 64), (128, 16, 64, 64), (128, 32, 128, 128), "pool",
+                      (256, 32, 128, 128), (256, 48, 192, 192), (384, 48, 192, 192), (384, 64, 256, 256), "pool",
+                      (512, 64, 256, 256)]),
+    "1.1": ((64, 3), ["pool", (64, 16, 64, 64), (128, 16, 64, 64), "pool", (128, 32, 128, 128),
+                      (256, 32, 128, 128), "pool", (256, 48, 192, 192), (384, 48, 192, 192),
+                      (384, 64, 256, 256), (512, 64, 256, 256)]),
+}
+
+
+class SqueezeNet(nn.Module):
+    def __init__(self, version: str = "1.1", num_classes: int = 1000, in_channels: int = 3):
+        super().__init__()
+        (stem_channels, kernel), layout = _LAYOUTS[version]
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, stem_channels, kernel, stride=2), nn.ReLU(inplace=True)]
+        layers += [_pool() if item == "pool" else Fire(*item) for item in layout]
+        self.features = nn.Sequential(*layers)
+        final_conv = nn.Conv2d(512, num_classes, 1)
+        self.classifier = nn.Sequential(nn.Dropout(p=0.5), final_conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1))
+        for m in self.modules():  # torchvision's initialisation
+            if isinstance(m, nn.Conv2d):
+                if m is final_conv:
+                    nn.init.normal_(m.weight, mean=0.0, std=0.01)
+                else:
+                    nn.init.kaiming_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.classifier(x), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _create(version: str):
+    def build(num_classes: int, in_channels: int, stem: str) -> SqueezeNet:
+        return SqueezeNet(version, num_classes=num_classes, in_channels=in_channels)
+
+    return build
+
+
+for _version in _LAYOUTS:
+    _name = f"SqueezeNet-{_version}"
+    register(
+        ModelSpec(
+            name=_name,
+            family="squeezenet",
+            build=_create(_version),
+            stems=("torchvision",),
+            description=f"torchvision's SqueezeNet {_version} (Fire modules, conv biases, no BN)",
+        )
+    )
+    add_alias(f"squeezenet{_version.replace('.', '_')}", _name)
+    add_alias(f"squeezenet-{_version.replace('.', '_')}", _name)
