@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import sys
 
 import numpy as np
 
-__all__ = ["read_metadata", "open_model", "Model", "RUNTIMES"]
+__all__ = ["read_metadata", "open_model", "Model", "RUNTIMES", "cpu_info"]
 
 RUNTIMES = ("onnxruntime", "litert", "tflite-runtime")
 _DEFAULT_META = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
@@ -214,6 +215,59 @@ class Model:
 
 def open_model(path: str, runtime: str = "auto", threads: int | None = None) -> Model:
     return Model(path, runtime=runtime, threads=threads)
+
+
+# ARM "CPU part" ids of the cores edge boards carry (from the Arm technical reference manuals).
+_ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
+              "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
+              "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78", "0xd44": "Cortex-X1",
+              "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd4f": "Neoverse-V2"}
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def cpu_info() -> dict:
+    """The CPU facts that decide int8 speed, read from the machine (never assumed): model, cores, ISA features."""
+    arch = platform.machine().lower()
+    text = _read("/proc/cpuinfo")
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    flags = set((fields.get("flags") or fields.get("features") or "").split())
+    model = fields.get("model name") or ""
+    if not model and fields.get("cpu part"):
+        model = _ARM_PARTS.get(fields["cpu part"].lower(), f"ARM part {fields['cpu part']}")
+    board = _read("/sys/firmware/devicetree/base/model").strip("\x00\n ")
+    is_arm = arch in ("aarch64", "arm64") or arch.startswith("arm")
+    features = {
+        "avx2": "avx2" in flags,
+        "avx512": "avx512f" in flags,
+        "vnni": bool({"avx512_vnni", "avx_vnni", "avx512vnni"} & flags),
+        "amx": "amx_int8" in flags,
+        "neon": is_arm and (bool({"asimd", "neon"} & flags) or arch in ("aarch64", "arm64")),
+        "dotprod": "asimddp" in flags,
+        "i8mm": "i8mm" in flags,
+        "fp16": bool({"asimdhp", "fphp"} & flags),
+    }
+    if sys.platform == "darwin" and arch == "arm64":  # Apple silicon: every core has dotprod
+        features.update(neon=True, dotprod=True, fp16=True)
+    return {
+        "arch": arch,
+        "model": model or platform.processor() or arch,
+        "board": board or None,
+        "cores": os.cpu_count(),
+        "features": features,
+        "int8_dot": features["vnni"] or features["dotprod"],
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
 
 
 def _first_line(exc: BaseException) -> str:
