@@ -1,0 +1,286 @@
+"""The device registry: named boards reachable over the user's OpenSSH.
+
+Where it lives (first that applies): `--devices FILE`, `$SQNXT_EDGE_DEVICES`,
+`$XDG_CONFIG_HOME/sqnxt-edge/devices.toml` (default `~/.config/sqnxt-edge/devices.toml`).
+
+Schema, one table per device::
+
+    [devices.rpi4]
+    host = "pi@raspberrypi.local"   # required: an ssh target or a ~/.ssh/config alias
+    user = "pi"                     # optional, else from host / ssh config
+    port = 22                       # optional
+    identity = "~/.ssh/id_ed25519"  # optional private key FILE (-i); its contents are never read or logged
+    python = "/home/pi/venv/bin/python"  # default "python3": the Python that has numpy + the runtimes
+    threads = 4                     # default: the profile's cores
+    profile = "rpi4"                # a built-in profile: rpi4, rpi5, jetson-nano, generic-arm64, local
+    workdir = "/tmp"                # remote base for the temp folder (mktemp -d), default /tmp
+    ssh_options = ["ProxyJump=bastion"]   # extra `-o` options
+    ssh_config = "~/.ssh/config.boards"    # optional `-F FILE`
+    connect_timeout = 10            # seconds (ssh ConnectTimeout), default 10
+    timeout = 600                   # seconds for a whole remote run, default 600
+
+Host-key checking is left to the user's ssh configuration. `devices add` appends to the file (comments kept);
+`--force` and `devices remove` rewrite it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shlex
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..errors import DeviceError
+from .profiles import PROFILES, Profile, get_profile, list_profiles
+
+__all__ = ["Device", "devices_path", "load_devices", "get_device", "add_device", "remove_device", "render_toml"]
+
+ENV_VAR = "SQNXT_EDGE_DEVICES"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Device:
+    """One registered board (see the module docstring for the meaning of each field)."""
+
+    name: str
+    host: str
+    user: str | None = None
+    port: int | None = None
+    identity: str | None = None
+    python: str = "python3"
+    threads: int | None = None
+    profile: str | None = None
+    workdir: str = "/tmp"
+    ssh_options: tuple[str, ...] = ()
+    ssh_config: str | None = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    timeout: float = DEFAULT_TIMEOUT
+    source: str | None = field(default=None, compare=False)   # the devices.toml it came from
+
+    @property
+    def profile_info(self) -> Profile | None:
+        return get_profile(self.profile) if self.profile else None
+
+    @property
+    def default_threads(self) -> int | None:
+        """Threads to run with: the device's own setting, else its profile's cores."""
+        if self.threads:
+            return self.threads
+        prof = self.profile_info
+        return prof.cores if prof else None
+
+    @property
+    def target(self) -> str:
+        """user@host for messages (ssh itself gets the user through -o User=)."""
+        return f"{self.user}@{self.host}" if self.user and "@" not in self.host else self.host
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ssh_options"] = list(self.ssh_options)
+        return d
+
+
+_KEYS = {f.name for f in fields(Device)} - {"name", "source"}
+
+
+def devices_path(devices_file: str | os.PathLike | None = None) -> Path:
+    """The registry file: the flag, else $SQNXT_EDGE_DEVICES, else the XDG config folder."""
+    if devices_file:
+        return Path(devices_file).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "sqnxt-edge" / "devices.toml"
+
+
+def _toml_loads(text: str, path: Path) -> dict:
+    try:
+        import tomllib  # Python 3.11+
+    except ImportError:
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise DeviceError("reading devices.toml on Python 3.10 needs tomli: pip install tomli") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DeviceError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _check_str(name: str, key: str, value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise DeviceError(f"device {name!r}: {key} must be a non-empty string")
+    if any(c in value for c in "\n\r\x00"):
+        raise DeviceError(f"device {name!r}: {key} must be one line")
+    return value
+
+
+def _number(name: str, key: str, value, kind=float, minimum=0.0):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= minimum:
+        raise DeviceError(f"device {name!r}: {key} must be a number above {minimum:g}, got {value!r}")
+    if kind is int and value != int(value):
+        raise DeviceError(f"device {name!r}: {key} must be a whole number, got {value!r}")
+    return kind(value)
+
+
+def make_device(name: str, data: dict, source: str | None = None) -> Device:
+    """Validate one `[devices.NAME]` table into a Device (one-line DeviceError on any bad field)."""
+    if not isinstance(data, dict):
+        raise DeviceError(f"device {name!r}: expected a table of settings")
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise DeviceError(f"device {name!r}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
+    if "host" not in data:
+        raise DeviceError(f"device {name!r}: host is required (an ssh target such as pi@raspberrypi.local)")
+    kw: dict = {"name": name, "source": source}
+    host = _check_str(name, "host", data["host"])
+    if host.startswith("-") or any(c.isspace() for c in host):
+        raise DeviceError(f"device {name!r}: host {host!r} is not an ssh target")
+    kw["host"] = host
+    for key in ("user", "identity", "python", "profile", "workdir", "ssh_config"):
+        if key in data:
+            kw[key] = _check_str(name, key, data[key])
+    if kw.get("user", "").startswith("-"):
+        raise DeviceError(f"device {name!r}: user {kw['user']!r} is not a user name")
+    if "port" in data:
+        kw["port"] = _number(name, "port", data["port"], int)
+        if kw["port"] > 65535:
+            raise DeviceError(f"device {name!r}: port must be 1-65535")
+    if "threads" in data:
+        kw["threads"] = _number(name, "threads", data["threads"], int)
+    for key in ("connect_timeout", "timeout"):
+        if key in data:
+            kw[key] = _number(name, key, data[key])
+    if "ssh_options" in data:
+        opts = data["ssh_options"]
+        if isinstance(opts, str):
+            opts = [opts]
+        if not isinstance(opts, list) or not all(isinstance(o, str) and ("=" in o or " " in o.strip()) for o in opts):
+            raise DeviceError(f"device {name!r}: ssh_options must be a list like [\"Option=value\"]")
+        kw["ssh_options"] = tuple(_check_str(name, "ssh_options", o) for o in opts)
+    if kw.get("profile") and kw["profile"] not in list_profiles():
+        raise DeviceError(f"device {name!r}: unknown profile {kw['profile']!r} (built in: {', '.join(list_profiles())})")
+    if kw.get("workdir") and not re.fullmatch(r"/[A-Za-z0-9._/+-]*", kw["workdir"]):
+        raise DeviceError(f"device {name!r}: workdir must be an absolute plain path (letters, digits, . _ - / +)")
+    return Device(**kw)
+
+
+def load_devices(devices_file: str | os.PathLike | None = None) -> dict[str, Device]:
+    """Every device in the registry ({} when the file does not exist yet)."""
+    path = devices_path(devices_file)
+    if not path.exists():
+        return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DeviceError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    data = _toml_loads(text, path)
+    table = data.get("devices", {})
+    if not isinstance(table, dict):
+        raise DeviceError(f"{path}: [devices] must be a table of [devices.NAME] tables")
+    return {name: make_device(name, value, str(path)) for name, value in table.items()}
+
+
+def _how_to_add(name: str, path: Path) -> str:
+    prof = f" --profile {name}" if name in PROFILES else ""
+    host = "pi@raspberrypi.local" if name.startswith("rpi") else "USER@HOST"
+    flag = "" if path == devices_path(None) else f" --devices {shlex.quote(str(path))}"
+    return f"sqnxt-edge devices add {shlex.quote(name)} --host {host}{prof}{flag}"
+
+
+def get_device(name: str, devices_file: str | os.PathLike | None = None) -> Device:
+    """The registered device `name`, or a one-line DeviceError that says how to register it."""
+    devices = load_devices(devices_file)
+    if name in devices:
+        return devices[name]
+    path = devices_path(devices_file)
+    if name in PROFILES or name == "local":
+        what = f"{name!r} is a built-in hardware profile, but no board of that name is registered in {path}"
+        if name == "local":
+            raise DeviceError(f"{what}; the local machine needs no device: drop --device")
+        raise DeviceError(f"{what}; add it with: {_how_to_add(name, path)}")
+    known = ", ".join(sorted(devices)) or "none registered"
+    raise DeviceError(f"unknown device {name!r} (in {path}: {known}); add it with: {_how_to_add(name, path)}")
+
+
+# -- writing ------------------------------------------------------------------------------------------------------
+
+def _toml_str(value: str) -> str:
+    out = []
+    for ch in value:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_str(key)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return _toml_str(str(value))
+
+
+def render_toml(device: Device) -> str:
+    """One `[devices.NAME]` table; only settings that differ from the defaults are written."""
+    defaults = Device(name=device.name, host=device.host)
+    lines = [f"[devices.{_toml_key(device.name)}]"]
+    for key in [f.name for f in fields(Device)]:
+        if key in ("name", "source"):
+            continue
+        value = getattr(device, key)
+        if key != "host" and (value is None or value == getattr(defaults, key)):
+            continue
+        lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _write(path: Path, text: str) -> Path:
+    from ..checkpoint import atomic_write
+
+    _toml_loads(text, path)  # never write a file we could not read back
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def add_device(device: Device, devices_file: str | os.PathLike | None = None, force: bool = False) -> Path:
+    """Register `device` (validated); an existing name needs force=True. Returns the file written."""
+    device = make_device(device.name, {k: v for k, v in device.to_dict().items()
+                                       if k not in ("name", "source") and v not in (None, [], ())})
+    path = devices_path(devices_file)
+    existing = load_devices(path)
+    if device.name in existing and not force:
+        raise DeviceError(f"device {device.name!r} already exists in {path}; use --force to replace it")
+    if device.name in existing:
+        text = "".join(render_toml(d if n != device.name else device) + "\n" for n, d in existing.items())
+    else:
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        text = (old.rstrip("\n") + "\n\n" if old.strip() else "") + render_toml(device)
+    return _write(path, text)
+
+
+def remove_device(name: str, devices_file: str | os.PathLike | None = None) -> Path:
+    """Unregister `name` (the file is rewritten without it)."""
+    path = devices_path(devices_file)
+    existing = load_devices(path)
+    if name not in existing:
+        raise DeviceError(f"no device {name!r} in {path}")
+    text = "".join(render_toml(d) + "\n" for n, d in existing.items() if n != name)
+    return _write(path, text)

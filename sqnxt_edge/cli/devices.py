@@ -1,0 +1,166 @@
+"""`sqnxt-edge devices list|show|add|remove|check`: the boards `bench --device NAME` runs on."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..bench.devices import Device, add_device, devices_path, get_device, load_devices, remove_device
+from ..bench.profiles import PROFILES, get_profile, list_profiles
+from .common import JsonOpt, err, handle_errors, out, print_json
+
+devices_app = typer.Typer(help="Boards reachable over SSH that `bench --device NAME` runs on.", no_args_is_help=True)
+
+DevicesOpt = Annotated[Optional[Path], typer.Option(
+    "--devices", help="Device registry TOML (default: $SQNXT_EDGE_DEVICES, else ~/.config/sqnxt-edge/devices.toml).")]
+NameArg = Annotated[str, typer.Argument(help="Device name, as registered.")]
+
+
+def _profile_row(p) -> dict:
+    return p.to_dict()
+
+
+def _fmt(value) -> str:
+    if value is None or value == "" or value == ():
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    return escape(str(value))
+
+
+def list_cmd(devices: DevicesOpt = None, json_out: JsonOpt = False) -> None:
+    """List registered devices and the built-in hardware profiles."""
+    path = devices_path(devices)
+    registered = load_devices(devices)
+    profiles = [PROFILES[n] if n in PROFILES else get_profile(n) for n in list_profiles()]
+    if json_out:
+        print_json({"devices_file": str(path), "devices": [d.to_dict() for d in registered.values()],
+                    "profiles": [_profile_row(p) for p in profiles]})
+        return
+    table = Table(title=f"Devices in {escape(str(path))}")
+    for col in ("name", "host", "port", "profile", "python", "threads"):
+        table.add_column(col)
+    for d in registered.values():
+        table.add_row(escape(d.name), escape(d.target), _fmt(d.port), _fmt(d.profile), escape(d.python),
+                      _fmt(d.default_threads))
+    if registered:
+        out.print(table)
+    else:
+        err.print(f"no devices registered in {escape(str(path))}; add one with: "
+                  "sqnxt-edge devices add rpi4 --host pi@raspberrypi.local --profile rpi4")
+    pt = Table(title="Built-in hardware profiles")
+    pt.add_column("profile", no_wrap=True)
+    for col in ("CPU", "arch", "dotprod", "memory GB", "fp32 GFLOP/s"):
+        pt.add_column(col)
+    for p in profiles:
+        cpu = _fmt(p.cpu) + (f" x{p.cores}" if p.cores else "") + (f" @ {p.clock_ghz:g} GHz" if p.clock_ghz else "")
+        pt.add_row(p.name, cpu, _fmt(p.arch), _fmt(p.dotprod), _fmt(p.memory_gb), _fmt(p.peak_gflops_fp32))
+    out.print(pt)
+
+
+def show_cmd(name: NameArg, devices: DevicesOpt = None, json_out: JsonOpt = False) -> None:
+    """Show one device's settings and its hardware profile."""
+    d = get_device(name, devices)
+    prof = d.profile_info
+    data = {**d.to_dict(), "threads_default": d.default_threads, "profile_info": prof.to_dict() if prof else None}
+    if json_out:
+        print_json(data)
+        return
+    table = Table(title=f"Device {escape(d.name)}", show_header=False)
+    table.add_column("setting", style="bold")
+    table.add_column("value")
+    for key, value in data.items():
+        if key not in ("name", "profile_info"):
+            table.add_row(key, _fmt(value))
+    if prof:
+        for key in ("description", "cpu", "cores", "clock_ghz", "neon", "dotprod", "memory_gb", "peak_gflops_fp32",
+                    "notes"):
+            table.add_row(f"profile.{key}", _fmt(getattr(prof, key)))
+    out.print(table)
+
+
+def add_cmd(
+    name: NameArg,
+    host: Annotated[str, typer.Option("--host", help="SSH target: user@host, host, or a ~/.ssh/config alias.")],
+    user: Annotated[Optional[str], typer.Option(help="SSH user (else from --host or your ssh config).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="SSH port.")] = None,
+    identity: Annotated[Optional[str], typer.Option(help="Private key file for ssh -i.")] = None,
+    python: Annotated[str, typer.Option(help="Python on the board with numpy + runtimes (e.g. ~/venv/bin/python).")] = "python3",
+    threads: Annotated[Optional[int], typer.Option(help="Default threads (else the profile's cores).")] = None,
+    profile: Annotated[Optional[str], typer.Option(help=f"Hardware profile: {', '.join(list_profiles())}.")] = None,
+    workdir: Annotated[str, typer.Option(help="Remote base folder for the temp folder.")] = "/tmp",
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds a whole remote run may take (default 600).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a device of that name.")] = False,
+    devices: DevicesOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Register a board (nothing is contacted; run `devices check NAME` next)."""
+    fields = {"user": user, "port": port, "identity": identity, "threads": threads, "profile": profile,
+              "timeout": timeout}
+    dev = Device(name=name, host=host, python=python, workdir=workdir,
+                 **{k: v for k, v in fields.items() if v is not None})
+    path = add_device(dev, devices, force=force)
+    saved = load_devices(path)[name]
+    if json_out:
+        print_json({"devices_file": str(path), "device": saved.to_dict()})
+        return
+    err.print(f"added device {escape(name)} ({escape(saved.target)}) to {escape(str(path))}; "
+              f"check it with: sqnxt-edge devices check {escape(shlex.quote(name))}"
+              + (f" --devices {escape(shlex.quote(str(path)))}" if devices else ""), highlight=False)
+
+
+def remove_cmd(name: NameArg, devices: DevicesOpt = None, json_out: JsonOpt = False) -> None:
+    """Unregister a device."""
+    path = remove_device(name, devices)
+    if json_out:
+        print_json({"devices_file": str(path), "removed": name})
+        return
+    err.print(f"removed device {escape(name)} from {escape(str(path))}", highlight=False)
+
+
+def check_cmd(
+    name: NameArg,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds for the whole check (default: device's, max 120).")] = None,
+    devices: DevicesOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Connect (BatchMode), run the runner's --env-only on the board, report its Python, CPU, runtimes."""
+    from ..bench.remote import check_device
+
+    report = check_device(name, devices, timeout)
+    if json_out:
+        print_json(report)
+        return
+    env, rts = report["env"], report["runtimes"]
+    feats = env.get("features") or {}
+    table = Table(title=f"{escape(name)}: reachable in {report['seconds']} s", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    table.add_row("board", _fmt(env.get("board") or env.get("hostname")))
+    table.add_row("python", _fmt(env.get("python")))
+    table.add_row("arch / os", f"{_fmt(env.get('arch'))} / {_fmt(env.get('os'))}")
+    table.add_row("CPU", f"{_fmt(env.get('model'))} x{_fmt(env.get('cores'))}")
+    table.add_row("features", " ".join(f"{k.upper()}={'yes' if feats.get(k) else 'no'}"
+                                       for k in ("neon", "dotprod", "vnni", "avx512", "i8mm") if k in feats))
+    table.add_row("int8 dot product", _fmt(env.get("int8_dot")))
+    for rt in ("numpy", "onnxruntime", "litert", "tflite-runtime"):
+        if rt in rts:
+            table.add_row(rt, "[green]" + escape(str(rts[rt])) + "[/]" if rts[rt] else "[yellow]missing[/]")
+    out.print(table)
+    if report["pip_install"]:
+        err.print(f"missing on the board: {', '.join(report['missing'])}; install with:\n  "
+                  f"{escape(report['pip_install'])}", highlight=False)
+    for w in report["warnings"]:
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
+
+
+for _name, _fn in (("list", list_cmd), ("show", show_cmd), ("add", add_cmd), ("remove", remove_cmd),
+                   ("check", check_cmd)):
+    devices_app.command(_name)(handle_errors(_fn))
