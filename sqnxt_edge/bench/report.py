@@ -1,0 +1,175 @@
+"""Reporters: a rich table for people, JSON/CSV/Markdown files for machines and docs, a latency plot.
+
+They only read a `BenchRun`; nothing here measures.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from ..checkpoint import atomic_write
+from ..errors import BenchError
+from .api import BenchRun
+
+__all__ = ["COLUMNS", "rows", "rich_table", "to_csv", "to_markdown", "to_json", "write_report", "plot_latency"]
+
+# (key, header, formatter) in display order: one table drives the console, CSV and Markdown.
+COLUMNS = [
+    ("name", "artifact", str),
+    ("kind", "format", str),
+    ("runtime", "runtime", str),
+    ("threads", "thr", str),
+    ("size_mb", "MB", lambda v: f"{v:.2f}"),
+    ("top1", "top-1", lambda v: f"{100 * v:.2f}%"),
+    ("p50", "p50 ms", lambda v: f"{v:.3f}"),
+    ("p90", "p90 ms", lambda v: f"{v:.3f}"),
+    ("p99", "p99 ms", lambda v: f"{v:.3f}"),
+    ("noise_pct", "±std", lambda v: f"{v:.0f}%"),
+    ("throughput_ips", "img/s", lambda v: f"{v:.1f}"),
+    ("peak", "peak MB (model)", str),
+    ("speedup", "speed-up", lambda v: f"{v:.2f}x"),
+]
+
+
+def rows(run: BenchRun) -> list[dict]:
+    """One flat dict per measured artifact (raw numbers, no formatting)."""
+    out = []
+    for r in run.results:
+        lat = r.get("latency_ms") or {}
+        out.append({
+            "name": Path(str(r["artifact"])).name, "artifact": r["artifact"], "format": r.get("format"),
+            "precision": r.get("precision"), "runtime": r.get("runtime"), "runtime_version": r.get("runtime_version"),
+            "threads": r.get("threads"), "batch": r.get("batch"), "size_bytes": r.get("size_bytes"),
+            "size_mb": r["size_bytes"] / 2**20 if r.get("size_bytes") is not None else None,
+            "top1": r.get("top1"), "top5": r.get("top5"), "n": r.get("n"),
+            "init_ms": r.get("init_ms"), "first_ms": r.get("first_ms"), "runs": r.get("runs"),
+            **{k: lat.get(k) for k in ("mean", "std", "min", "p50", "p90", "p99", "max")},
+            "noise_pct": r.get("noise_pct"), "throughput_ips": r.get("throughput_ips"),
+            "peak_rss_mb": r.get("peak_rss_mb"), "model_peak_rss_mb": r.get("model_peak_rss_mb"),
+            "speedup": r.get("speedup"),
+            "kind": f"{r.get('format')} {r.get('precision')}" + (f" b{r['batch']}" if (r.get("batch") or 1) > 1 else ""),
+            "peak": _peak(r),
+        })
+    return out
+
+
+def _peak(r: dict) -> str | None:
+    peak, model = r.get("peak_rss_mb"), r.get("model_peak_rss_mb")
+    if peak is None:
+        return None
+    return f"{peak:.0f} ({model:+.0f})" if model is not None else f"{peak:.0f}"
+
+
+def _cells(row: dict, with_accuracy: bool) -> list[str]:
+    cells = []
+    for key, _, fmt in COLUMNS:
+        if key == "top1" and not with_accuracy:
+            continue
+        value = row.get(key)
+        cells.append("-" if value is None else fmt(value))
+    return cells
+
+
+def _headers(with_accuracy: bool) -> list[str]:
+    return [h for k, h, _ in COLUMNS if with_accuracy or k != "top1"]
+
+
+def _title(run: BenchRun) -> str:
+    env = run.env or {}
+    feats = ", ".join(k for k, v in (env.get("features") or {}).items() if v) or "-"
+    ref = Path(run.reference).name if run.reference else "-"
+    return (f"{env.get('device', 'local')}: {env.get('model', '?')} ({env.get('arch', '?')}, "
+            f"{env.get('cores', '?')} cores; {feats}) - speed-up vs {ref}")
+
+
+def rich_table(run: BenchRun):
+    from rich.table import Table
+
+    data = rows(run)
+    acc = any(r["top1"] is not None for r in data)
+    table = Table(title=_title(run), title_justify="left")
+    for i, header in enumerate(_headers(acc)):
+        table.add_column(header, justify="left" if i < 3 else "right", no_wrap=i == 0)
+    for row in data:
+        table.add_row(*_cells(row, acc))
+    return table
+
+
+def to_json(run: BenchRun) -> str:
+    return json.dumps(run.to_dict(), indent=2, default=str) + "\n"
+
+
+def to_csv(run: BenchRun) -> str:
+    data = rows(run)
+    buf = io.StringIO()
+    fields = list(data[0]) if data else [k for k, _, _ in COLUMNS]
+    fields = [f for f in fields if f not in ("kind", "peak")]
+    writer = csv.DictWriter(buf, fieldnames=fields + ["error"], lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in data:
+        writer.writerow(row)
+    for e in run.errors:
+        writer.writerow({"name": Path(e["artifact"]).name, "artifact": e["artifact"], "error": e["error"]})
+    return buf.getvalue()
+
+
+def to_markdown(run: BenchRun) -> str:
+    data = rows(run)
+    acc = any(r["top1"] is not None for r in data)
+    headers = _headers(acc)
+    lines = [f"**{_title(run)}**", "", "| " + " | ".join(headers) + " |",
+             "|" + "|".join("---" if i < 3 else "---:" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(_cells(row, acc)) + " |" for row in data]
+    for e in run.errors:
+        lines.append(f"\nerror: {Path(e['artifact']).name}: {e['error']}")
+    return "\n".join(lines) + "\n"
+
+
+_WRITERS = {".json": to_json, ".csv": to_csv, ".md": to_markdown}
+
+
+def write_report(run: BenchRun, path: str | Path) -> Path:
+    path = Path(path)
+    writer = _WRITERS.get(path.suffix.lower())
+    if writer is None:
+        raise BenchError(f"cannot write {path.name}: use a .json, .csv or .md file")
+    text = writer(run)
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def plot_latency(run: BenchRun, path: str | Path) -> Path:
+    """Latency distribution per artifact (violin + box, log scale when spreads differ a lot) as a PNG."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise BenchError(f"cannot plot to {path.name}: use a .png file")
+    measured = [r for r in run.results if r.get("samples_ms")]
+    if not measured:
+        raise BenchError("nothing to plot: no artifact was measured with samples")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [f"{Path(str(r['artifact'])).name}\n{r.get('runtime')} {r.get('precision')}" for r in measured]
+    samples = [r["samples_ms"] for r in measured]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(measured)), 4.5), layout="constrained")
+    ax.violinplot(samples, showextrema=False)
+    ax.boxplot(samples, widths=0.15, showfliers=False)
+    ax.set_xticks(range(1, len(names) + 1), names, fontsize=8)
+    lo, hi = min(min(s) for s in samples), max(max(s) for s in samples)
+    if lo > 0 and hi / lo > 20:
+        ax.set_yscale("log")
+    ax.set_ylabel("latency per batch (ms)")
+    ax.set_title(_title(run), fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+
+    def write(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", dpi=110)
+
+    try:
+        return atomic_write(path, write)
+    finally:
+        plt.close(fig)

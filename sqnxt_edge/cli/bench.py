@@ -1,0 +1,51 @@
+"""`sqnxt-edge bench`: latency, memory and accuracy of every artifact in one table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from ..bench import BenchConfig, run_bench
+from ..bench.report import plot_latency, rich_table, to_json, write_report
+from .common import JsonOpt, err, out
+
+
+def bench_cmd(
+    artifacts: Annotated[Optional[list[Path]], typer.Argument(
+        help="Artifacts (.onnx, .ort, .tflite) and .pt checkpoints; default: the newest export/*/manifest.json.")] = None,
+    device: Annotated[str, typer.Option("--device", "-d", help="'local' or a device name from devices.toml.")] = "local",
+    devices: Annotated[Optional[Path], typer.Option("--devices", help="Device registry TOML (default: ~/.config/sqnxt-edge/devices.toml).")] = None,
+    runtime: Annotated[str, typer.Option("--runtime", "-r", help="auto, onnxruntime, litert, tflite-runtime or torch.")] = "auto",
+    threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="Threads per inference (default: physical cores).")] = None,
+    batch: Annotated[int, typer.Option("--batch", "-b", help="Images per inference.")] = 1,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs after the first.")] = 10,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="At least this many timed runs ...")] = 100,
+    min_seconds: Annotated[float, typer.Option("--min-seconds", help="... and at least this many seconds.")] = 1.0,
+    data: Annotated[Optional[str], typer.Option("--data", help="Dataset whose test split gives top-1 (e.g. digits).")] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where that dataset lives.")] = None,
+    json_out: JsonOpt = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write results to FILE.json, .csv or .md.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Latency distribution per artifact as a PNG.")] = None,
+) -> None:
+    """Measure latency (p50/p90/p99), throughput, peak memory and top-1 of artifacts, each in a fresh process."""
+    config = BenchConfig(device=device, runtime=runtime, threads=threads, batch=batch, warmup=warmup, runs=runs,
+                         min_seconds=min_seconds, data=data, data_dir=data_dir, samples=plot is not None,
+                         devices_file=devices)
+    run = run_bench(artifacts or None, config, progress=not json_out or err.is_terminal)
+    if json_out:
+        out.file.write(to_json(run))
+        out.file.flush()
+    elif run.results:
+        wide = out if out.is_terminal else Console(width=max(out.width, 150))  # files and pipes: never truncate
+        wide.print(rich_table(run))
+    if output:
+        write_report(run, output)
+    if plot and run.results:
+        plot_latency(run, plot)
+    for e in run.errors:
+        err.print(f"[bold red]error:[/] {Path(e['artifact']).name}: {e['error']}", highlight=False, soft_wrap=True)
+    if run.errors:
+        raise typer.Exit(1)
