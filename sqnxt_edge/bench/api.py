@@ -189,7 +189,7 @@ def _run_remote(paths: list[Path], config: BenchConfig, data_file: Path | None, 
 
 def _finish(report: dict, config: BenchConfig) -> BenchRun:
     env = report.get("env") or {}
-    env["device"] = config.device
+    env.setdefault("device", config.device)
     measured, errors = [], []
     for r in report["results"]:
         if "error" in r:

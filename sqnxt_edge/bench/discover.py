@@ -1,7 +1,7 @@
 """What to measure when no artifact is named: every artifact of the newest export manifest, plus its checkpoint.
 
-The export stage writes `export/<checkpoint>/manifest.json` with `artifacts: [{path (relative to the manifest
-folder), format, precision, ...}]` and the source checkpoint under `checkpoint.path`.
+The export stage writes `export/<checkpoint>/manifest.json` with `artifacts` ({relative path: {path, format,
+precision, ...}}, a list of such entries is accepted too) and the source checkpoint under `checkpoint.path`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ def manifest_artifacts(manifest: Path) -> list[Path]:
     try:
         data = json.loads(Path(manifest).read_text(encoding="utf-8"))
         entries = data.get("artifacts") or []
+        if isinstance(entries, dict):  # keyed by relative path (what the export stage writes)
+            entries = [v if isinstance(v, dict) and "path" in v else k for k, v in entries.items()]
         paths = [Path(manifest).parent / str(e["path"] if isinstance(e, dict) else e) for e in entries]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BenchError(f"cannot read export manifest {manifest}: {exc}") from None

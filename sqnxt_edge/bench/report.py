@@ -81,7 +81,9 @@ def _title(run: BenchRun) -> str:
     env = run.env or {}
     feats = ", ".join(k for k, v in (env.get("features") or {}).items() if v) or "-"
     ref = Path(run.reference).name if run.reference else "-"
-    return (f"{env.get('device', 'local')}: {env.get('model', '?')} ({env.get('arch', '?')}, "
+    device = env.get("device", "local")
+    device = device.get("name", "?") if isinstance(device, dict) else device
+    return (f"{device}: {env.get('model', '?')} ({env.get('arch', '?')}, "
             f"{env.get('cores', '?')} cores; {feats}) - speed-up vs {ref}")
 
 

@@ -514,7 +514,8 @@ def measure_artifact(path: str, runtime: str = "auto", threads: int | None = Non
     first_ms, samples = time_runs(lambda: model.run(x), warmup=warmup, runs=runs, min_seconds=min_seconds)
     result = describe(path)
     result.update(precision=_precision(model), runtime=model.runtime, runtime_version=model.runtime_version,
-                  threads=threads, batch=batch, input_size=s, size_bytes=size, init_ms=init_ms, warmup=warmup)
+                  threads=threads, batch=batch, input_size=s, size_bytes=size, init_ms=init_ms, warmup=warmup,
+                  pid=os.getpid())
     result.update(latency_fields(first_ms, samples, batch, keep_samples))
     return result
 

@@ -54,7 +54,7 @@ def measure_checkpoint(path: str, threads: int | None = None, batch: int = 1, wa
         first_ms, samples = time_runs(lambda: model(x), warmup=warmup, runs=runs, min_seconds=min_seconds)
     result = describe(path)
     result.update(precision="fp32", runtime="torch", runtime_version=torch.__version__, threads=threads, batch=batch,
-                  input_size=s, size_bytes=size, init_ms=init_ms, warmup=warmup)
+                  input_size=s, size_bytes=size, init_ms=init_ms, warmup=warmup, pid=os.getpid())
     result.update(latency_fields(first_ms, samples, batch, keep_samples))
     return result
 
