@@ -1,0 +1,176 @@
+"""`sqnxt-edge bench` and `run_bench`: the package side (PyTorch baseline, discovery, data, reports)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sqnxt_edge.bench import BenchConfig, BenchRun, run_bench
+from sqnxt_edge.bench import report, stats
+from sqnxt_edge.bench.runner import open_model, topk_accuracy
+from sqnxt_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from sqnxt_edge.data import load_dataset, preprocess, resize_uint8
+from sqnxt_edge.errors import BenchError
+from sqnxt_edge.models import create_model
+
+from test_runner import export_onnx
+
+FAST = dict(warmup=0, runs=3, min_seconds=0.0, threads=1)
+FAST_CLI = ["--warmup", "0", "--runs", "3", "--min-seconds", "0", "--threads", "1"]
+RESULT_KEYS = {"artifact", "format", "precision", "runtime", "threads", "batch", "size_bytes", "init_ms", "first_ms",
+               "latency_ms", "throughput_ips", "peak_rss_mb", "model_peak_rss_mb", "env", "speedup"}
+
+
+@pytest.fixture(scope="session")
+def small(tmp_path_factory) -> dict[str, Path]:
+    """A throwaway digits-shaped 1.0-SqNxt-23 checkpoint and its ONNX."""
+    folder = tmp_path_factory.mktemp("bench-models")
+    torch.manual_seed(0)
+    model = create_model("1.0-SqNxt-23", 10, 32).eval()
+    ckpt = Checkpoint("1.0-SqNxt-23", 10, 32, classes=[str(i) for i in range(10)], mean=(0.5,) * 3, std=(0.5,) * 3,
+                      dataset="digits", state_dict=model.state_dict())
+    pt = save_checkpoint(ckpt, folder / "best.pt")
+    return {"pt": pt, "onnx": export_onnx(model, folder / "model.onnx")}
+
+
+@pytest.fixture(scope="session")
+def measured(small, tmp_path_factory) -> BenchRun:
+    missing = tmp_path_factory.mktemp("nothing") / "missing.onnx"
+    return run_bench([small["onnx"], small["pt"], missing], BenchConfig(samples=True, **FAST), progress=False)
+
+
+def test_run_bench_measures_onnx_and_pytorch_baseline(measured, small):
+    assert [Path(r["artifact"]).name for r in measured.results] == ["model.onnx", "best.pt"]
+    assert len(measured.errors) == 1 and "not found" in measured.errors[0]["error"] and not measured.ok
+    onnx, pt = measured.results
+    for r in measured.results:
+        assert RESULT_KEYS <= set(r), RESULT_KEYS - set(r)
+        assert r["threads"] == 1 and r["batch"] == 1 and len(r["samples_ms"]) >= 3
+        assert r["env"]["cores"] >= 1 and r["model_peak_rss_mb"] is not None
+    assert pt["format"] == "pytorch" and pt["runtime"] == "torch" and pt["speedup"] == 1.0
+    assert onnx["runtime"] == "onnxruntime" and measured.reference == str(small["pt"])
+    assert onnx["speedup"] == pytest.approx(pt["latency_ms"]["p50"] / onnx["latency_ms"]["p50"])
+    assert onnx["pid"] != pt["pid"] != os.getpid()
+    assert {"onnxruntime", "torch"} <= set(measured.baseline)
+    json.dumps(measured.to_dict())  # serializable as is
+
+
+def test_writers(measured, tmp_path):
+    js = json.loads(report.write_report(measured, tmp_path / "r.json").read_text())
+    assert [Path(r["artifact"]).name for r in js["results"]] == ["model.onnx", "best.pt"] and js["errors"]
+    rows = list(csv.DictReader(io.StringIO(report.write_report(measured, tmp_path / "r.csv").read_text())))
+    assert [r["name"] for r in rows] == ["model.onnx", "best.pt", "missing.onnx"]
+    assert float(rows[0]["p50"]) == pytest.approx(measured.results[0]["latency_ms"]["p50"])
+    assert "not found" in rows[2]["error"]
+    md = report.write_report(measured, tmp_path / "r.md").read_text()
+    table = [ln for ln in md.splitlines() if ln.startswith("| model.onnx") or ln.startswith("| best.pt")]
+    assert len(table) == 2 and "1.00x" in table[1] and "missing.onnx" in md
+    with pytest.raises(BenchError):
+        report.write_report(measured, tmp_path / "r.txt")
+    assert not (tmp_path / "r.txt").exists()
+
+
+def test_plot_is_a_png(measured, tmp_path):
+    path = report.plot_latency(measured, tmp_path / "lat.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stats_speedups_and_median_ci():
+    results = [{"artifact": "a", "format": "onnx", "batch": 1, "latency_ms": {"p50": 2.0, "std": 0.1}},
+               {"artifact": "b", "format": "onnx", "batch": 1, "latency_ms": {"p50": 4.0, "std": 0.1}}]
+    assert stats.add_speedups(results) == "b"  # no PyTorch baseline: relative to the slowest
+    assert [r["speedup"] for r in results] == [2.0, 1.0]
+    lo, hi = stats.median_ci(list(range(101)))
+    assert lo < 50 < hi
+    assert stats.agree({"latency_ms": {"p50": 1.0, "std": 0.2}}, {"latency_ms": {"p50": 1.1, "std": 0.05}})
+
+
+def test_data_accuracy_equals_eval_style_computation(small):
+    run = run_bench([small["onnx"], small["pt"]], BenchConfig(data="digits", **FAST), progress=False)
+    assert run.ok, run.errors
+    onnx, pt = run.results
+    test = load_dataset("digits", split="test")
+    ckpt = load_checkpoint(small["pt"])
+    with torch.no_grad():
+        logits = ckpt.build_model()(preprocess(test.images, 32, ckpt.mean, ckpt.std)).numpy()
+    expect = float(np.mean(logits.argmax(1) == test.labels))
+    assert pt["top1"] == pytest.approx(expect) and pt["n"] == len(test)
+    ort = open_model(str(small["onnx"])).predict(resize_uint8(test.images, 32))
+    assert onnx["top1"] == topk_accuracy(ort, test.labels)["top1"]
+    assert abs(onnx["top1"] - pt["top1"]) <= 2 / len(test)  # same images, same preprocessing, fp32 both
+
+
+def _manifest(folder: Path, small: dict, checkpoint_path: str) -> Path:
+    art = folder / "model.onnx"
+    art.write_bytes(small["onnx"].read_bytes())
+    Path(str(art) + ".meta.json").write_bytes(Path(str(small["onnx"]) + ".meta.json").read_bytes())
+    manifest = {"format": "sqnxt-edge-export-manifest", "checkpoint": {"path": checkpoint_path},
+                "artifacts": {"model.onnx": {"path": "model.onnx", "format": "onnx", "precision": "fp32"}}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder / "manifest.json"
+
+
+def test_no_argument_takes_the_newest_manifest(cli, small, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    old = tmp_path / "export" / "old"
+    old.mkdir(parents=True)
+    _manifest(old, small, "gone.pt")
+    new = tmp_path / "export" / "best"
+    new.mkdir()
+    _manifest(new, small, str(small["pt"]))
+    os.utime(old / "manifest.json", (1, 1))
+    res = cli("bench", "--json", *FAST_CLI)
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert [r["artifact"] for r in data["results"]] == [str(Path("export/best/model.onnx")), str(small["pt"])]
+    res = cli("bench", "--json", "--runtime", "onnxruntime", *FAST_CLI)  # a runtime narrows the manifest
+    assert [r["format"] for r in json.loads(res.stdout)["results"]] == ["onnx"]
+
+
+def test_no_manifest_is_one_line_error(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = cli("bench")
+    assert res.exit_code == 1 and "no export manifest" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_cli_table_json_and_failures(cli, small, tmp_path):
+    res = cli("bench", small["onnx"], tmp_path / "missing.onnx", *FAST_CLI, "-o", tmp_path / "r.md",
+              "--plot", tmp_path / "p.png")
+    assert res.exit_code == 1
+    assert "model.onnx" in res.stdout and "p50 ms" in res.stdout
+    assert [ln for ln in res.stderr.splitlines() if "error" in ln] == [
+        "error: missing.onnx: artifact not found: " + str(tmp_path / "missing.onnx")]
+    assert (tmp_path / "r.md").is_file() and (tmp_path / "p.png").is_file()
+    res = cli("bench", small["onnx"], *FAST_CLI, "--json", "--batch", "2")
+    assert res.exit_code == 0
+    (r,) = json.loads(res.stdout)["results"]
+    assert RESULT_KEYS <= set(r) and r["batch"] == 2
+    assert set(r["latency_ms"]) == {"mean", "std", "min", "p50", "p90", "p99", "max"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--runs", "0"], "--runs must be >= 1"),
+    (["--runtime", "tensorrt"], "unknown runtime"),
+    (["-o", "r.txt"], "use a .json, .csv or .md"),
+])
+def test_cli_bad_options(cli, small, args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = cli("bench", small["onnx"], *FAST_CLI, *args)
+    assert res.exit_code == 1 and message in res.stderr
+
+
+def test_remote_refuses_checkpoints(small):
+    run = run_bench([small["pt"]], BenchConfig(device="rpi4", **FAST), progress=False)
+    assert not run.results and "local baseline" in run.errors[0]["error"]
+
+
+def test_torch_runtime_only_runs_checkpoints(small):
+    run = run_bench([small["onnx"]], BenchConfig(runtime="torch", **FAST), progress=False)
+    assert not run.results and "only .pt" in run.errors[0]["error"]
