@@ -43,6 +43,19 @@ def _stage(folder: Path, name: str, src: Path) -> None:
         shutil.copy2(src, dest)
 
 
+def _pop_data(runner_args: list[str]) -> tuple[list[str], Path | None]:
+    """runner_args without any `--data FILE` / `--data=FILE`, and that FILE."""
+    args, data, it = [], None, iter(str(a) for a in runner_args)
+    for a in it:
+        if a == "--data":
+            data = Path(next(it, ""))
+        elif a.startswith("--data="):
+            data = Path(a.split("=", 1)[1])
+        else:
+            args.append(a)
+    return args, data
+
+
 @dataclass
 class RemoteJob:
     """A staged folder to copy to the board and the runner arguments that refer to it (relative paths)."""
@@ -56,7 +69,8 @@ class RemoteJob:
         job = stage / "job"
         job.mkdir()
         _stage(job, "runner.py", RUNNER)
-        args = [str(a) for a in runner_args]
+        args, given = _pop_data(runner_args)  # a local --data path in the args is copied too, never passed as-is
+        data_file = data_file if data_file is not None else given
         path_map: dict[str, str] = {}
         if data_file is not None:
             data_file = Path(data_file)
@@ -96,12 +110,12 @@ def _detail(stderr: str) -> str:
     return lines[0][:300]
 
 
-def _preflight(device: Device, timeout: float) -> tuple[str, bool]:
-    """Check the Python exists, find `timeout`, make the temp folder. Returns (remote dir, has_timeout)."""
+def _preflight(device: Device, timeout: float) -> tuple[str, set[str]]:
+    """Check the Python exists, find `timeout`/`setsid`, make the temp folder. Returns (remote dir, tools found)."""
     script = (
         f"py={shlex.quote(device.python)}\n"
         f'command -v "$py" >/dev/null 2>&1 || {{ echo {shlex.quote(_NO_PYTHON)} >&2; exit 127; }}\n'
-        "if command -v timeout >/dev/null 2>&1; then echo timeout=yes; else echo timeout=no; fi\n"
+        "for t in timeout setsid; do command -v $t >/dev/null 2>&1 && echo tool=$t; done\n"
         f"d=$(mktemp -d {shlex.quote(device.workdir.rstrip('/') or '/')}/sqnxt-edge.XXXXXXXX) || exit 3\n"
         'echo "dir=$d"\n'
     )
@@ -109,18 +123,22 @@ def _preflight(device: Device, timeout: float) -> tuple[str, bool]:
     if res.returncode == 127 or _NO_PYTHON in res.stderr:
         raise DeviceError(f"device {device.name!r}: Python {device.python!r} not found on the board; install "
                           "python3 there or set python = \"/path/to/venv/bin/python\" in devices.toml")
-    found = dict(ln.split("=", 1) for ln in res.stdout.splitlines() if "=" in ln)
-    remote_dir = found.get("dir", "")
+    pairs = [ln.split("=", 1) for ln in res.stdout.splitlines() if "=" in ln]
+    remote_dir = next((v for k, v in pairs if k == "dir"), "")
     if res.returncode != 0 or not re.fullmatch(r"/[A-Za-z0-9._/+-]+", remote_dir):
         raise DeviceError(f"device {device.name!r}: cannot make a temp folder in {device.workdir}: {_detail(res.stderr)}")
-    return remote_dir, found.get("timeout") == "yes"
+    return remote_dir, {v for k, v in pairs if k == "tool"}
 
 
-def _run_script(device: Device, remote_dir: str, args: list[str], limit: float | None) -> str:
+def _run_script(device: Device, remote_dir: str, args: list[str], limit: float | None, tools: set[str]) -> str:
+    """The remote run: the runner in its own process group (so it can be killed whole), under the board's own
+    `timeout` when there is one; the temp folder is deleted when it ends, whatever its exit status."""
     d = shlex.quote(remote_dir)
     cmd = " ".join(shlex.quote(a) for a in [device.python, "runner.py", *args])
-    if limit is not None:  # the board kills the runner itself (and its whole group) even if we vanish
+    if limit is not None and "timeout" in tools:  # timeout makes its own process group and kills it whole
         cmd = f"timeout -k 2 {int(max(1, limit))} {cmd}"
+    elif "setsid" in tools:
+        cmd = f"setsid {cmd}"
     return (f"cd {d}/job || exit 3\n"
             f"{cmd} &\n"
             f"echo $! > {d}/pid\n"
@@ -133,7 +151,7 @@ def _cleanup(device: Device, remote_dir: str) -> None:
     """Kill what is left of the runner's process group and delete the temp folder, bounded, never raising."""
     d = shlex.quote(remote_dir)
     script = (f"if [ -f {d}/pid ]; then p=$(cat {d}/pid); "
-              'kill -KILL -- "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; fi\n'
+              'kill -KILL "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; fi\n'  # no `--`: dash rejects it
               f"rm -rf {d}\n")
     try:
         run_ssh(device, script, timeout=device.connect_timeout + 10, what="cleanup")
@@ -145,13 +163,14 @@ def execute(device: Device, job: RemoteJob, timeout: float) -> tuple[SshResult, 
     """Run one staged job on the board within `timeout` seconds, temp folder always removed.
     Returns the runner's result and the (already deleted) remote folder it ran in."""
     deadline = time.monotonic() + timeout
-    remote_dir, has_timeout = _preflight(device, min(timeout, device.connect_timeout + 30))
+    remote_dir, tools = _preflight(device, min(timeout, device.connect_timeout + 30))
+    has_timeout = "timeout" in tools
     finished = False
     try:
         scp_upload(device, [job.stage], remote_dir, _deadline_left(deadline, "copying files", device))
         left = _deadline_left(deadline, "running", device)
         limit = max(1.0, left - min(10.0, max(2.0, 0.15 * left))) if has_timeout else None
-        res = run_ssh(device, _run_script(device, remote_dir, job.args, limit), left, "the remote run")
+        res = run_ssh(device, _run_script(device, remote_dir, job.args, limit, tools), left, "the remote run")
         finished = True
     finally:
         if not finished:
