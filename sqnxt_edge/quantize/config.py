@@ -1,0 +1,119 @@
+"""The int8 configuration as a typed value, and the per-CPU default chosen from measurements.
+
+Why a table: which activation type is fast depends on the target's int8 dot-product kernels, not on the model.
+On x86 with VNNI, onnxruntime's MLAS multiplies uint8 activations by int8 weights natively: QDQ U8S8 ran 1.4-2.5x
+faster than fp32 here, while ORT's own default S8S8 ran *slower* than fp32 (shared/toolchain-notes.md,
+benchmarks/int8/README.md). On ARM64 ORT's quantize_static guidance (1.31 docstring) is symmetric int8 activations:
+the NEON/dotprod (SDOT) kernels take S8S8 directly, while U8 inputs cost an extra zero-point pass. x86 without VNNI
+follows ORT's guidance too: U8S8 with `reduce_range` (7-bit weights) so the 16-bit pmaddubsw sums cannot saturate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+__all__ = ["Int8Config", "default_int8_config", "warn_if_no_int8_dot", "DEFAULTS", "ACTIVATION_TYPES",
+           "QUANT_FORMATS", "CALIB_METHODS"]
+
+ACTIVATION_TYPES = ("uint8", "int8")
+QUANT_FORMATS = ("qdq", "qoperator")
+CALIB_METHODS = ("minmax", "entropy", "percentile")
+_SHORT = {"uint8": "U8", "int8": "S8"}
+# Symbolic layer groups `exclude` may name; resolved per model by onnx_int8.resolve_exclude.
+LAYER_GROUPS = ("stem", "head")
+
+
+@dataclass(frozen=True)
+class Int8Config:
+    """How to quantize: activation/weight types, ONNX format, per-channel weights, calibration, fp32 islands.
+
+    `exclude` holds node names and/or the groups "stem" (the first Conv) and "head" (the classifier Conv/Gemm),
+    which stay in fp32.
+    """
+
+    activation_type: str = "uint8"
+    weight_type: str = "int8"
+    quant_format: str = "qdq"
+    per_channel: bool = True
+    calib_method: str = "minmax"
+    exclude: tuple[str, ...] = ()
+    reduce_range: bool = False
+    num_bins: int = 2048  # histogram bins for entropy/percentile (ORT's quantize_static drops this: see onnx_int8)
+    percentile: float = 99.999
+    extra: dict = field(default_factory=dict, compare=False, hash=False)  # passed on to ORT's extra_options
+
+    def __post_init__(self) -> None:
+        checks = (("activation_type", ACTIVATION_TYPES), ("weight_type", ACTIVATION_TYPES),
+                  ("quant_format", QUANT_FORMATS), ("calib_method", CALIB_METHODS))
+        for name, allowed in checks:
+            value = getattr(self, name)
+            if value not in allowed:
+                from ..errors import ExportError
+
+                raise ExportError(f"int8 {name} must be one of {', '.join(allowed)}, got {value!r}")
+        object.__setattr__(self, "exclude", tuple(self.exclude))
+
+    @property
+    def label(self) -> str:
+        """Short human name, e.g. "QDQ U8S8 per-channel" or "QOperator S8S8 per-tensor, stem fp32"."""
+        fmt = "QDQ" if self.quant_format == "qdq" else "QOperator"
+        text = f"{fmt} {_SHORT[self.activation_type]}{_SHORT[self.weight_type]} " \
+               f"{'per-channel' if self.per_channel else 'per-tensor'}"
+        if self.reduce_range:
+            text += " 7-bit"
+        extras = [f"{g} fp32" for g in self.exclude if g in LAYER_GROUPS]
+        others = [g for g in self.exclude if g not in LAYER_GROUPS]
+        if others:
+            extras.append(f"{len(others)} node(s) fp32")
+        if self.calib_method != "minmax":
+            extras.append(self.calib_method)
+        return text + (", " + ", ".join(extras) if extras else "")
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "activation_type": self.activation_type, "weight_type": self.weight_type,
+                "quant_format": self.quant_format, "per_channel": self.per_channel,
+                "calib_method": self.calib_method, "exclude": list(self.exclude), "reduce_range": self.reduce_range}
+
+    def with_(self, **changes) -> "Int8Config":
+        return replace(self, **changes)
+
+
+# (arch family, has int8 dot product) -> default config. One row per target class; see the module docstring.
+DEFAULTS: dict[tuple[str, bool], Int8Config] = {
+    ("x86", True): Int8Config("uint8", "int8", "qdq", per_channel=True),   # measured: 1.4-2.5x over fp32
+    ("x86", False): Int8Config("uint8", "int8", "qdq", per_channel=True, reduce_range=True),  # ORT guidance
+    ("arm", True): Int8Config("int8", "int8", "qdq", per_channel=True),    # SDOT takes S8S8 directly
+    ("arm", False): Int8Config("int8", "int8", "qdq", per_channel=True),   # ORT guidance; expect little gain
+}
+_ARCH_FAMILY = {"x86_64": "x86", "amd64": "x86", "i386": "x86", "i686": "x86", "x86": "x86",
+                "aarch64": "arm", "arm64": "arm", "armv7l": "arm", "armv8l": "arm"}
+
+
+def _cpu(cpu: dict | None) -> dict:
+    if cpu is None:
+        from ..bench.runner import cpu_info
+
+        cpu = cpu_info()
+    return cpu
+
+
+def _family(cpu: dict) -> str:
+    arch = str(cpu.get("arch", "")).lower()
+    return _ARCH_FAMILY.get(arch, "arm" if arch.startswith("arm") else "x86")
+
+
+def default_int8_config(cpu: dict | None = None) -> Int8Config:
+    """The known-good configuration for the TARGET CPU (`runner.cpu_info()` of the board; this machine if None)."""
+    cpu = _cpu(cpu)
+    return DEFAULTS[(_family(cpu), bool(cpu.get("int8_dot")))]
+
+
+def warn_if_no_int8_dot(cpu: dict | None = None) -> str | None:
+    """One line when the CPU lacks int8 dot-product instructions (int8 may then be slower than fp32), else None."""
+    cpu = _cpu(cpu)
+    if cpu.get("int8_dot"):
+        return None
+    family = _family(cpu)
+    missing = "VNNI (AVX512-VNNI/AVX-VNNI)" if family == "x86" else "the ARMv8.2 dot-product extension (asimddp)"
+    name = cpu.get("model") or cpu.get("arch") or "this CPU"
+    return f"warning: {name} has no {missing}; int8 may run slower than fp32 here, measure before deploying"

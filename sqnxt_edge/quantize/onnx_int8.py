@@ -1,0 +1,244 @@
+"""Static int8 quantization of an fp32 ONNX artifact with onnxruntime.quantization.
+
+Pipeline, one step per function: `prepare` (quant_pre_process: shape inference + optimization) -> `calibrate`
+(tensor ranges from real images) -> `quantize_prepared` (QDQ or QOperator with those ranges) -> `finish` (the fp32
+artifact's metadata, precision="int8", atomic write, sidecar).
+
+Why we calibrate ourselves: ORT 1.31's `quantize_static(calibrate_method=Entropy)` does not forward the histogram
+bin count, so entropy silently equals MinMax (byte-identical files). We build the calibrator with `num_bins`
+and hand the ranges to quantize_static through its calibration cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ExportError
+from .calibration import CalibrationReader, check_images
+from .config import Int8Config
+
+__all__ = ["quantize_onnx", "prepare", "calibrate", "quantize_prepared", "finish", "resolve_exclude",
+           "open_fp32", "CALIB_CHUNK"]
+
+CALIB_CHUNK = 64  # images per collect_data call: bounds the memory histogram calibrators hold at 227 px
+_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+_QTYPES = {"uint8": "QUInt8", "int8": "QInt8"}
+_FORMATS = {"qdq": "QDQ", "qoperator": "QOperator"}
+_STEM_OPS = ("Conv",)
+_HEAD_OPS = ("Conv", "Gemm", "MatMul")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def open_fp32(path: Path):
+    """The fp32 artifact through the team's one inference wrapper."""
+    from ..bench.runner import RunnerError, open_model
+
+    try:
+        return open_model(str(path))
+    except RunnerError as exc:
+        raise ExportError(str(exc)) from None
+
+
+@contextmanager
+def _quiet_ort():
+    """ORT's quantizer logs a warning per tensor it skips; keep stderr for our progress bar and messages."""
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def prepare(fp32_onnx: Path, dest: Path) -> Path:
+    """quant_pre_process (shape inference + ORT graph optimization), then name every node so `exclude` can."""
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        with _quiet_ort():
+            quant_pre_process(str(fp32_onnx), str(dest), skip_symbolic_shape=True)
+    except Exception as exc:  # ORT raises several unrelated types here
+        raise ExportError(f"{fp32_onnx.name}: onnxruntime pre-processing failed: {_first_line(exc)}") from None
+    model = onnx.load(str(dest))
+    used = {n.name for n in model.graph.node if n.name}
+    changed = False
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{i}"
+            while name in used:
+                name += "_"
+            node.name, changed = name, True
+            used.add(name)
+    if changed:
+        onnx.save(model, str(dest))
+    return dest
+
+
+def resolve_exclude(model_path: Path, exclude: tuple[str, ...]) -> list[str]:
+    """Node names to keep in fp32: "stem" = the first Conv, "head" = the last Conv/Gemm/MatMul, others verbatim."""
+    if not exclude:
+        return []
+    import onnx
+
+    nodes = onnx.load(str(model_path), load_external_data=False).graph.node
+    names: list[str] = []
+    for item in exclude:
+        if item == "stem":
+            names += [n.name for n in nodes if n.op_type in _STEM_OPS][:1]
+        elif item == "head":
+            names += [n.name for n in nodes if n.op_type in _HEAD_OPS][-1:]
+        else:
+            names.append(item)
+    return names
+
+
+def _progress(total: int, enabled: bool, text: str):
+    """A rich progress bar on stderr (a no-op callable when disabled)."""
+    if not enabled:
+        return None, (lambda n: None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = bar.add_task(text, total=total)
+    return bar, (lambda n: bar.advance(task, n))
+
+
+def calibrate(prepared: Path, fp32_model, images: np.ndarray, config: Int8Config, workdir: Path,
+              progress: bool = False):
+    """Tensor ranges (ORT `TensorsData`) of every float tensor over the calibration images."""
+    from onnxruntime.quantization import CalibrationMethod, create_calibrator
+
+    method = getattr(CalibrationMethod, _METHODS[config.calib_method])
+    options = {"num_bins": config.num_bins}
+    if config.calib_method == "entropy":
+        options["num_quantized_bins"] = 128
+    if config.calib_method == "percentile":
+        options.update(percentile=config.percentile, symmetric=False)
+    bar, advance = _progress(len(images), progress, f"calibrating ({config.calib_method})")
+    reader = CalibrationReader(fp32_model, images, on_batch=advance)
+    try:
+        with _quiet_ort():
+            calibrator = create_calibrator(prepared, None, augmented_model_path=str(workdir / "augmented.onnx"),
+                                           calibrate_method=method, extra_options=options)
+        if bar:
+            bar.start()
+        for start in range(0, len(images), CALIB_CHUNK):
+            reader.set_range(start, start + CALIB_CHUNK)
+            calibrator.collect_data(reader)
+        return calibrator.compute_data()
+    except ExportError:
+        raise
+    except Exception as exc:
+        raise ExportError(f"calibration failed: {_first_line(exc)}") from None
+    finally:
+        if bar:
+            bar.stop()
+
+
+def quantize_prepared(prepared: Path, ranges, config: Int8Config, dest: Path, workdir: Path) -> Path:
+    """quantize_static on the prepared model with precomputed ranges (via ORT's calibration cache)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.calibrate import save_tensors_data
+
+    cache = workdir / f"ranges-{config.calib_method}.json"
+    if not cache.exists():
+        save_tensors_data(ranges, cache)
+    extra = dict(config.extra)
+    try:
+        with _quiet_ort():
+            quantize_static(
+                str(prepared), str(dest), calibration_data_reader=None,
+                quant_format=getattr(QuantFormat, _FORMATS[config.quant_format]),
+                per_channel=config.per_channel, reduce_range=config.reduce_range,
+                activation_type=getattr(QuantType, _QTYPES[config.activation_type]),
+                weight_type=getattr(QuantType, _QTYPES[config.weight_type]),
+                nodes_to_exclude=resolve_exclude(prepared, config.exclude),
+                calibrate_method=getattr(CalibrationMethod, _METHODS[config.calib_method]),
+                calibration_cache_path=str(cache), extra_options=extra,
+            )
+    except Exception as exc:
+        raise ExportError(f"int8 quantization ({config.label}) failed: {_first_line(exc)}") from None
+    return dest
+
+
+def int8_metadata(fp32_model, config: Int8Config) -> dict:
+    """The fp32 artifact's metadata with precision and the quantization recipe added."""
+    meta = dict(fp32_model.meta)
+    meta.update(precision="int8", quantization=config.to_dict())
+    return meta
+
+
+def finish(quantized: Path, fp32_onnx: Path, fp32_model, config: Int8Config, out: Path) -> Path:
+    """Copy the fp32 metadata_props (plus precision/quant config) into the int8 model; write it and its sidecar
+    atomically."""
+    import onnx
+
+    from ..checkpoint import atomic_write
+
+    model = onnx.load(str(quantized))
+    props = {p.key: p.value for p in onnx.load(str(fp32_onnx), load_external_data=False).metadata_props}
+    props.update(precision=json.dumps("int8"), quantization=json.dumps(config.to_dict()))
+    del model.metadata_props[:]
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    atomic_write(out, lambda tmp: onnx.save(model, str(tmp)))
+    _write_sidecar(out, int8_metadata(fp32_model, config))
+    return out
+
+
+def _write_sidecar(artifact: Path, meta: dict) -> Path:
+    """`<artifact>.meta.json`, the runner's first metadata source (the export stage writes the same for fp32)."""
+    from ..bench.runner import sidecar_path
+    from ..checkpoint import atomic_write
+
+    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    return atomic_write(sidecar_path(str(artifact)), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def quantize_onnx(fp32_onnx: Path, out: Path, calib_images: np.ndarray, config: Int8Config,
+                  progress: bool = False) -> Path:
+    """Calibrate on `calib_images` (uint8 NHWC at the model input) and write the int8 ONNX to `out` (atomic)."""
+    fp32_onnx, out = Path(fp32_onnx), Path(out)
+    fp32_model = open_fp32(fp32_onnx)
+    check_images(calib_images, fp32_model.input_size, _channels(fp32_model))
+    with tempfile.TemporaryDirectory(prefix="sqnxt-int8-") as tmp:
+        work = Path(tmp)
+        prepared = prepare(fp32_onnx, work / "prepared.onnx")
+        ranges = calibrate(prepared, fp32_model, calib_images, config, work, progress)
+        quantized = quantize_prepared(prepared, ranges, config, work / "int8.onnx", work)
+        return finish(quantized, fp32_onnx, fp32_model, config, out)
+
+
+def _channels(model) -> int:
+    if "in_channels" in model.meta:
+        return int(model.meta["in_channels"])
+    shape = model.input_shape
+    return int(shape[1] if model.meta.get("layout", "NCHW") == "NCHW" else shape[-1])
+
+
+def copy_artifact(src: Path, out: Path, meta_from: Path | None = None) -> Path:
+    """Atomic copy of an artifact and its sidecar (used by tune to keep the chosen candidate)."""
+    from ..bench.runner import sidecar_path
+    from ..checkpoint import atomic_write
+
+    atomic_write(out, lambda tmp: shutil.copyfile(src, tmp))
+    side = Path(sidecar_path(str(meta_from or src)))
+    if side.is_file():
+        atomic_write(sidecar_path(str(out)), lambda tmp: shutil.copyfile(side, tmp))
+    return out
+

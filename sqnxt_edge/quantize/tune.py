@@ -1,0 +1,139 @@
+"""`--int8-tune`: try the candidate configurations, keep those within the accuracy budget, pick the fastest.
+
+Calibration runs once per calibration method and its ranges are shared by every candidate, so tuning costs one
+calibration plus a quantize + evaluate + short interleaved timing per candidate.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ExportError
+from .accuracy import predict_top1
+from .calibration import check_images
+from .config import Int8Config, default_int8_config
+from .latency import interleaved_latency
+from .onnx_int8 import _channels, calibrate, copy_artifact, finish, open_fp32, prepare, quantize_prepared
+
+__all__ = ["TuneRow", "TuneResult", "TuneError", "tune_onnx", "default_candidates"]
+
+
+@dataclass
+class TuneRow:
+    label: str
+    top1: float
+    drop: float
+    agreement: float
+    p50_ms: float
+    speedup: float
+    within_budget: bool
+    bytes: int
+    chosen: bool = False
+    config: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TuneResult:
+    chosen: Int8Config | None
+    path: Path | None
+    rows: list[TuneRow]
+    fp32_top1: float
+    fp32_p50_ms: float
+    max_drop: float
+    threads: int
+    batch: int
+
+    def to_dict(self) -> dict:
+        return {"chosen": self.chosen.to_dict() if self.chosen else None, "path": str(self.path) if self.path else None,
+                "fp32": {"top1": self.fp32_top1, "p50_ms": self.fp32_p50_ms}, "max_drop": self.max_drop,
+                "threads": self.threads, "batch": self.batch, "rows": [r.to_dict() for r in self.rows]}
+
+
+class TuneError(ExportError):
+    """No candidate met the accuracy budget; `.result` holds the table to print."""
+
+    def __init__(self, message: str, result: TuneResult):
+        super().__init__(message)
+        self.result = result
+
+
+def default_candidates(base: Int8Config | None = None) -> list[Int8Config]:
+    """activation type x QDQ/QOperator x per-channel, plus the default with its stem, then its head, in fp32."""
+    base = base or default_int8_config()
+    grid = [base.with_(activation_type=a, quant_format=f, per_channel=pc, reduce_range=False, exclude=())
+            for a, f, pc in itertools.product(("uint8", "int8"), ("qdq", "qoperator"), (True, False))]
+    extra = [base.with_(exclude=("stem",)), base.with_(exclude=("head",)), base.with_(exclude=("stem", "head"))]
+    seen, out = set(), []
+    for cfg in [base, *grid, *extra]:
+        if cfg.label not in seen:
+            seen.add(cfg.label)
+            out.append(cfg)
+    return out
+
+
+def tune_onnx(fp32_onnx: Path, out: Path, calib_images: np.ndarray, eval_images: np.ndarray, eval_labels: np.ndarray,
+              max_drop: float = 1.0, threads: int = 1, batch: int = 1, candidates: list[Int8Config] | None = None,
+              progress: bool = False, rounds: int = 8, reps: int = 5) -> TuneResult:
+    """Quantize every candidate, evaluate it on held-out images, time it at batch `batch` with `threads` threads
+    (interleaved with fp32), and write the fastest one within `max_drop` points to `out`.
+
+    Raises TuneError (an ExportError carrying the table) when none is within budget; nothing is written then.
+    """
+    from ..bench.runner import open_model
+    from ..data import resize_uint8
+
+    fp32_onnx, out = Path(fp32_onnx), Path(out)
+    candidates = list(candidates or default_candidates())
+    fp32 = open_fp32(fp32_onnx)
+    size = fp32.input_size
+    check_images(calib_images, size, _channels(fp32))
+    labels = np.asarray(eval_labels).reshape(-1)
+    eval_x = check_images(resize_uint8(eval_images, size), size, _channels(fp32), "evaluation images")
+    p32 = predict_top1(fp32_onnx, eval_x, fp32)
+    top32 = float(np.mean(p32 == labels) * 100)
+    timing_batch = fp32.fixed_batch or batch
+    sample = eval_x[np.arange(timing_batch) % len(eval_x)]
+
+    with tempfile.TemporaryDirectory(prefix="sqnxt-int8-tune-") as tmp:
+        work = Path(tmp)
+        prepared = prepare(fp32_onnx, work / "prepared.onnx")
+        ranges: dict[str, object] = {}
+        files: list[Path] = []
+        for i, cfg in enumerate(candidates):
+            if cfg.calib_method not in ranges:
+                ranges[cfg.calib_method] = calibrate(prepared, fp32, calib_images, cfg, work, progress)
+            q = quantize_prepared(prepared, ranges[cfg.calib_method], cfg, work / f"q{i}.raw.onnx", work)
+            files.append(finish(q, fp32_onnx, fp32, cfg, work / f"cand{i}.onnx"))
+        models = {"fp32": open_model(str(fp32_onnx), threads=threads)}
+        models.update({f"c{i}": open_model(str(f), threads=threads) for i, f in enumerate(files)})
+        inputs = {k: m.prepare(sample) for k, m in models.items()}
+        times = interleaved_latency(models, inputs, rounds=rounds, reps=reps)
+        fp32_ms = times["fp32"].p50
+        rows = []
+        for i, (cfg, f) in enumerate(zip(candidates, files)):
+            p8 = predict_top1(f, eval_x, models[f"c{i}"])
+            top8 = float(np.mean(p8 == labels) * 100)
+            ms = times[f"c{i}"].p50
+            rows.append(TuneRow(cfg.label, round(top8, 3), round(top32 - top8, 3),
+                                round(float(np.mean(p8 == p32) * 100), 3), round(ms, 4), round(fp32_ms / ms, 3),
+                                top32 - top8 <= max_drop + 1e-9, f.stat().st_size, config=cfg.to_dict()))
+        ok = [i for i, r in enumerate(rows) if r.within_budget]
+        result = TuneResult(None, None, rows, round(top32, 3), round(fp32_ms, 4), max_drop, threads, timing_batch)
+        if not ok:
+            best = min(rows, key=lambda r: r.drop)
+            raise TuneError(f"no int8 configuration is within the {max_drop:g}-point budget "
+                            f"(smallest drop {best.drop:.2f} with {best.label})", result)
+        pick = min(ok, key=lambda i: rows[i].p50_ms)
+        rows[pick].chosen = True
+        result.chosen = candidates[pick]
+        result.path = copy_artifact(files[pick], out)
+        del models
+    return result
