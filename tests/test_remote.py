@@ -212,6 +212,24 @@ def test_run_runner_remote_onnx_and_tflite(board, tiny_onnx, tiny_tflite):
     assert data["env"]["device"]["name"] == "loop" and board.leftovers() == []
 
 
+
+@needs_sshd
+@pytest.mark.ssh
+@pytest.mark.slow
+@pytest.mark.tflite
+def test_bench_cli_onnx_and_tflite_on_device(cli, board, tiny_onnx, tiny_tflite):
+    """The issue's "done when": `sqnxt-edge bench ART.onnx ART.tflite --device NAME` end to end."""
+    pytest.importorskip("sqnxt_edge.cli.bench")
+    r = cli("bench", tiny_onnx, tiny_tflite, "--device", "loop", "--devices", board.devices, "--json", *QUICK)
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    results = out["results"] if isinstance(out, dict) else out
+    assert {x["artifact"] for x in results} == {str(tiny_onnx), str(tiny_tflite)}
+    assert all("error" not in x for x in results)
+    assert all(x["env"]["device"]["name"] == "loop" and x["env"]["python"] for x in results)
+    assert board.leftovers() == []
+
+
 @needs_sshd
 @pytest.mark.ssh
 def test_bench_cli_on_device(cli, board, tiny_onnx):

@@ -301,7 +301,9 @@ def _profile_warnings(device: Device, env: dict) -> list[str]:
     checks += [(k, v, feats.get(k)) for k, v in prof.expected_features().items()]
     for what, expected, seen in checks:
         if expected is not None and seen is not None and expected != seen:
-            warnings.append(f"profile {prof.name!r} says {what} = {expected}, the board reports {seen}")
+            show = {True: "yes", False: "no"}
+            warnings.append(f"profile {prof.name!r} says {what} = {show.get(expected, expected)}, "
+                            f"the board reports {show.get(seen, seen)}")
     model = str(env.get("model") or "")
     if prof.cpu and model and prof.cpu.lower() not in model.lower():
         warnings.append(f"profile {prof.name!r} says CPU {prof.cpu}, the board reports {model}")
