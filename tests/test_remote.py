@@ -49,6 +49,19 @@ def test_scp_argv_makes_local_paths_absolute(tmp_path, monkeypatch):
     assert "-B" in argv and argv[argv.index("--") - 1] != "--"
 
 
+@pytest.mark.parametrize("word, shell_sees", [
+    ("~/venv/bin/python", "{home}/venv/bin/python"),
+    ("/opt/py $(touch x)/python", "/opt/py $(touch x)/python"),
+    ("~/a b;c", "{home}/a b;c"),
+    ("~user/x", "~user/x"),
+])
+def test_remote_word_quotes_but_keeps_home(word, shell_sees, tmp_path):
+    out = subprocess.run(["sh", "-c", "printf %s " + remote.remote_word(word)], capture_output=True, text=True,
+                         env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]}, cwd=tmp_path)
+    assert out.stdout == shell_sees.format(home=tmp_path)
+    assert not (tmp_path / "x").exists()
+
+
 # -- a real server ----------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -345,3 +358,20 @@ def test_data_file_is_copied_and_scored(board, tiny_onnx, tmp_path, how):
     assert "error" not in res, res
     assert res["n"] == 10 and 0.0 <= res["top1"] <= 1.0
     assert board.leftovers() == []
+
+
+def test_silent_host_times_out_at_connect(tmp_path):
+    """A host that accepts TCP but never speaks SSH (a wedged board): ConnectTimeout, one line, no hang."""
+    import socket
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(5)
+        devices = tmp_path / "devices.toml"
+        devices.write_text(render_toml(Device(name="mute", host="127.0.0.1", port=srv.getsockname()[1],
+                                              connect_timeout=1, timeout=20,
+                                              ssh_options=("UserKnownHostsFile=/dev/null",))))
+        started = time.monotonic()
+        with pytest.raises(DeviceError, match="unreachable|timed out") as info:
+            check_device("mute", devices)
+        assert "\n" not in str(info.value) and time.monotonic() - started < 20

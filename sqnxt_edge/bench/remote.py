@@ -94,6 +94,13 @@ class RemoteJob:
         return cls(stage=job, args=args + list(path_map), path_map=path_map)
 
 
+def remote_word(word: str) -> str:
+    """shlex.quote for the board's shell, except that a leading ~/ still means the remote $HOME."""
+    if word.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(word[2:])
+    return shlex.quote(word)
+
+
 def _deadline_left(deadline: float, what: str, device: Device) -> float:
     left = deadline - time.monotonic()
     if left <= 0.5:
@@ -113,7 +120,7 @@ def _detail(stderr: str) -> str:
 def _preflight(device: Device, timeout: float) -> tuple[str, set[str]]:
     """Check the Python exists, find `timeout`/`setsid`, make the temp folder. Returns (remote dir, tools found)."""
     script = (
-        f"py={shlex.quote(device.python)}\n"
+        f"py={remote_word(device.python)}\n"
         f'command -v "$py" >/dev/null 2>&1 || {{ echo {shlex.quote(_NO_PYTHON)} >&2; exit 127; }}\n'
         "for t in timeout setsid; do command -v $t >/dev/null 2>&1 && echo tool=$t; done\n"
         f"d=$(mktemp -d {shlex.quote(device.workdir.rstrip('/') or '/')}/sqnxt-edge.XXXXXXXX) || exit 3\n"
@@ -134,7 +141,7 @@ def _run_script(device: Device, remote_dir: str, args: list[str], limit: float |
     """The remote run: the runner in its own process group (so it can be killed whole), under the board's own
     `timeout` when there is one; the temp folder is deleted when it ends, whatever its exit status."""
     d = shlex.quote(remote_dir)
-    cmd = " ".join(shlex.quote(a) for a in [device.python, "runner.py", *args])
+    cmd = " ".join([remote_word(device.python), *(shlex.quote(a) for a in ["runner.py", *args])])
     if limit is not None and "timeout" in tools:  # timeout makes its own process group and kills it whole
         cmd = f"timeout -k 2 {int(max(1, limit))} {cmd}"
     elif "setsid" in tools:
