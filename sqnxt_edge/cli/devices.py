@@ -92,7 +92,8 @@ def add_cmd(
     user: Annotated[Optional[str], typer.Option(help="SSH user (else from --host or your ssh config).")] = None,
     port: Annotated[Optional[int], typer.Option(help="SSH port.")] = None,
     identity: Annotated[Optional[str], typer.Option(help="Private key file for ssh -i.")] = None,
-    python: Annotated[str, typer.Option(help="Python on the board with numpy + runtimes (e.g. ~/venv/bin/python).")] = "python3",
+    python: Annotated[str, typer.Option(help="Python on the board with numpy + runtimes, e.g. '~/venv/bin/python' "
+                                                    "(quote it: ~ means the board's home).")] = "python3",
     threads: Annotated[Optional[int], typer.Option(help="Default threads (else the profile's cores).")] = None,
     profile: Annotated[Optional[str], typer.Option(help=f"Hardware profile: {', '.join(list_profiles())}.")] = None,
     workdir: Annotated[str, typer.Option(help="Remote base folder for the temp folder.")] = "/tmp",
