@@ -38,7 +38,7 @@ class Int8Config:
     calib_method: str = "minmax"
     exclude: tuple[str, ...] = ()
     reduce_range: bool = False
-    num_bins: int = 2048  # histogram bins for entropy/percentile (ORT's quantize_static drops this: see onnx_int8)
+    num_bins: int | None = None  # entropy/percentile histogram bins; None = onnx_int8's per-method default
     percentile: float = 99.999
     extra: dict = field(default_factory=dict, compare=False, hash=False)  # passed on to ORT's extra_options
 
