@@ -23,7 +23,7 @@ from .models import create_model, resolve_name
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "save_checkpoint", "atomic_write", "sha256_file",
-    "IMAGENET_MEAN", "IMAGENET_STD",
+    "IMAGENET_MEAN", "IMAGENET_STD", "plain",
 ]
 
 FORMAT = "sqnxt-edge-checkpoint"
@@ -131,8 +131,29 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     return path
 
 
+def plain(obj: Any) -> Any:
+    """Reduce to what `torch.load(weights_only=True)` accepts: tensors, str/int/float/bool/None, lists, tuples, dicts.
+
+    Subclasses of str (torch's TorchVersion), Paths and numpy scalars would otherwise make the file unloadable.
+    """
+    if isinstance(obj, torch.Tensor) or obj is None or type(obj) in (str, int, float, bool):
+        return obj
+    if isinstance(obj, dict):
+        return {plain(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj) if type(obj) in (list, tuple) else [plain(v) for v in obj]
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return plain(obj.item())
+    return str(obj)
+
+
 def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
-    return atomic_write(path, lambda tmp: torch.save(ckpt.to_dict(), tmp))
+    data = plain(ckpt.to_dict())
+    return atomic_write(path, lambda tmp: torch.save(data, tmp))
 
 
 _BAD_FILE = (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, TypeError, AttributeError,
