@@ -20,3 +20,23 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
 
     return invoke
+
+
+def _train_digits(tmp_path_factory, model: str, epochs: int):
+    """A real checkpoint trained on digits (32 px) with the default recipe, shortened; deterministic (seed 0)."""
+    from sqnxt_edge.training import TrainConfig, train
+
+    out = tmp_path_factory.mktemp(f"digits-{model}") / "run"
+    return train(TrainConfig(model=model, data="digits", epochs=epochs, out=out, seed=0), progress=False).best_path
+
+
+@pytest.fixture(scope="session")
+def digits_checkpoint(tmp_path_factory):
+    """best.pt of 1.0-SqNxt-23 trained on digits at 32 px (>= 90% test top-1), shared by export/int8/bench tests."""
+    return _train_digits(tmp_path_factory, "1.0-SqNxt-23", epochs=3)
+
+
+@pytest.fixture(scope="session")
+def squeezenet_digits_checkpoint(tmp_path_factory):
+    """best.pt of SqueezeNet-1.1 trained on digits at 32 px, built on first use."""
+    return _train_digits(tmp_path_factory, "SqueezeNet-1.1", epochs=3)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..errors import DataError
 
-__all__ = ["ImageSet", "preprocess", "resize_uint8"]
+__all__ = ["ImageSet", "preprocess", "resize_uint8", "to_channels"]
 
 
 @dataclass
@@ -72,3 +72,16 @@ def preprocess(images: np.ndarray | torch.Tensor, input_size: int, mean, std) ->
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
     return (x - m) / s
+
+
+def to_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 NHWC RGB (or grey) -> the requested channel count (ITU-R 601 luma for grey)."""
+    have = images.shape[-1]
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return np.repeat(images, 3, axis=-1)
+    if have == 3 and channels == 1:
+        luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+    raise DataError(f"cannot convert {have}-channel images to {channels} channels")

@@ -1,0 +1,118 @@
+"""`evaluate(artifact, data)`: top-1 / top-5 of a checkpoint (torch) or an exported .onnx / .ort / .tflite.
+
+Checkpoints run through the shared `preprocess`; exported artifacts run through the device-side runner
+(`sqnxt_edge.bench.runner`), which normalizes from the artifact's own metadata: the figure is what an app would see.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..checkpoint import load_checkpoint
+from ..data import default_input_size, load_dataset, resize_uint8
+from ..errors import CheckpointError, DataError
+from .distributed import pick_device
+from .metrics import topk_correct, torch_logits
+
+__all__ = ["EvalResult", "evaluate", "CHECKPOINT_SUFFIXES", "EXPORTED_SUFFIXES"]
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+EXPORTED_SUFFIXES = (".onnx", ".ort", ".tflite")
+
+
+@dataclass
+class EvalResult:
+    top1: float  # percent
+    top5: float  # percent
+    n: int
+    correct1: int
+    correct5: int
+    artifact: str
+    kind: str  # checkpoint | onnx | ort | tflite
+    model_name: str | None
+    dataset: str
+    split: str
+    input_size: int
+    runtime: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate(artifact: str | Path, data: str | None = None, split: str = "test", data_dir: str | Path | None = None,
+             batch_size: int = 256, model: str | None = None, num_classes: int | None = None,
+             input_size: int | None = None, device: str = "auto", runtime: str = "auto",
+             threads: int | None = None, limit: int | None = None) -> EvalResult:
+    """Accuracy of `artifact` on a dataset split. `data=None` takes the dataset recorded with the artifact;
+    `model`/`num_classes`/`input_size` describe a bare state_dict. `limit` evaluates a seeded sample."""
+    path = Path(artifact)
+    if not path.is_file():
+        raise CheckpointError(f"artifact not found: {path}")
+    suffix = path.suffix.lower()
+    started = time.perf_counter()
+    if suffix in CHECKPOINT_SUFFIXES:
+        return _eval_checkpoint(path, data, split, data_dir, batch_size, model, num_classes, input_size, device,
+                                limit, started)
+    if suffix in EXPORTED_SUFFIXES:
+        return _eval_exported(path, data, split, data_dir, batch_size, runtime, threads, limit, started)
+    raise CheckpointError(f"{path.name}: cannot evaluate {suffix or 'a file without suffix'}; "
+                          f"give a {', '.join(CHECKPOINT_SUFFIXES + EXPORTED_SUFFIXES)} file")
+
+
+def _dataset(data, recorded, what: Path, split, data_dir, channels, limit):
+    name = data or recorded
+    if not name:
+        raise DataError(f"{what.name} does not record its dataset: name it with --data")
+    images = load_dataset(name, split, data_dir, channels=channels)
+    return images.sample(limit) if limit else images
+
+
+def _result(logits, images, path, kind, model_name, split, input_size, runtime, started) -> EvalResult:
+    logits = np.asarray(logits, dtype=np.float32)
+    if logits.ndim != 2 or logits.shape[1] != len(images.classes):
+        raise DataError(f"{path.name} predicts {logits.shape[-1] if logits.ndim else '?'} classes but "
+                        f"{images.name} has {len(images.classes)}")
+    hits = topk_correct(logits, images.labels)
+    n = len(images)
+    return EvalResult(top1=100.0 * hits[1] / n, top5=100.0 * hits[5] / n, n=n, correct1=hits[1], correct5=hits[5],
+                      artifact=str(path), kind=kind, model_name=model_name, dataset=images.name, split=split,
+                      input_size=int(input_size), runtime=runtime, seconds=round(time.perf_counter() - started, 3))
+
+
+def _eval_checkpoint(path, data, split, data_dir, batch_size, model, num_classes, input_size, device, limit, started):
+    ckpt = load_checkpoint(path, model=model, num_classes=num_classes,
+                           input_size=input_size or (default_input_size(data) if data else None))
+    images = _dataset(data, ckpt.dataset, path, split, data_dir or (ckpt.data_dir if not data or data == ckpt.dataset else None),
+                      ckpt.in_channels, limit)
+    if ckpt.num_classes != len(images.classes):
+        raise DataError(f"{path.name} has {ckpt.num_classes} classes but {images.name} has {len(images.classes)}")
+    # a bare state_dict carries no normalization: use the dataset's
+    mean, std = (ckpt.mean, ckpt.std) if ckpt.dataset else (images.mean, images.std)
+    dev = pick_device(device)
+    net = ckpt.build_model().to(dev)
+    logits = torch_logits(net, images.images, ckpt.input_size, mean, std, batch_size, dev)
+    return _result(logits.numpy(), images, path, "checkpoint", ckpt.model_name, split, ckpt.input_size,
+                   f"torch-{dev.type}", started)
+
+
+def _eval_exported(path, data, split, data_dir, batch_size, runtime, threads, limit, started):
+    from ..bench import runner
+
+    try:
+        model = runner.open_model(str(path), runtime=runtime, threads=threads)
+    except runner.RunnerError as exc:
+        raise CheckpointError(str(exc)) from None
+    channels = int(model.meta.get("in_channels", 3))
+    images = _dataset(data, model.meta.get("dataset"), path, split, data_dir, channels, limit)
+    try:
+        logits = model.predict(resize_uint8(images.images, model.input_size), batch_size)
+    except runner.RunnerError as exc:
+        raise CheckpointError(str(exc)) from None
+    return _result(logits, images, path, path.suffix.lower().lstrip("."), model.meta.get("model_name"), split,
+                   model.input_size, f"{model.runtime} {model.runtime_version}", started)
