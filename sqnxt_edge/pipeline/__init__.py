@@ -1,0 +1,9 @@
+"""Checkpoint -> verified exports -> accuracy -> benchmark -> one report folder, and the embedded demo.
+
+The pipeline adds no second implementation of any stage: it calls `export()`, `run_bench()` and `train()`.
+"""
+
+from .demo import DemoConfig, run_demo
+from .run import PipelineConfig, PipelineResult, run_pipeline
+
+__all__ = ["PipelineConfig", "PipelineResult", "run_pipeline", "DemoConfig", "run_demo"]

@@ -1,0 +1,137 @@
+"""The pipeline's report folder: `report.md` (the table people read), `results.json` (everything, for machines),
+`latency.png` (distribution per artifact) and `accuracy_vs_latency.png` (the trade-off in one picture)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import __version__
+from ..bench import report as bench_report
+from ..checkpoint import atomic_write
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..bench import BenchRun
+    from ..checkpoint import Checkpoint
+    from ..export import ExportResult
+    from .run import PipelineConfig
+
+__all__ = ["write_pipeline_report", "summary_rows", "int8_reports", "plot_accuracy_vs_latency"]
+
+
+def summary_rows(bench: "BenchRun") -> list[dict]:
+    """format, precision, size, accuracy, p50/p99, memory, speed-up: one row per measured artifact."""
+    return [
+        {"artifact": r["name"], "format": r["format"], "precision": r["precision"], "runtime": r["runtime"],
+         "size_mb": r["size_mb"], "top1": None if r["top1"] is None else 100 * r["top1"], "p50_ms": r["p50"],
+         "p99_ms": r["p99"], "peak_rss_mb": r["peak_rss_mb"], "model_peak_rss_mb": r["model_peak_rss_mb"],
+         "speedup": r["speedup"]}
+        for r in bench_report.rows(bench)
+    ]
+
+
+def int8_reports(exported: "ExportResult") -> list[dict]:
+    """The fp32-vs-int8 accuracy report export measured for each int8 artifact."""
+    return [{"artifact": a["path"], **a["accuracy"]} for a in exported.artifacts
+            if a.get("precision") == "int8" and a.get("accuracy")]
+
+
+def _fmt(value, spec: str, none: str = "-") -> str:
+    return none if value is None else format(value, spec)
+
+
+def _markdown(ckpt: "Checkpoint", exported: "ExportResult", bench: "BenchRun", plots: dict[str, Path]) -> str:
+    rows = summary_rows(bench)
+    env = bench.env or {}
+    feats = ", ".join(k for k, v in (env.get("features") or {}).items() if v) or "-"
+    lines = [
+        f"# {ckpt.model_name} on {ckpt.dataset or 'unknown data'}: export and benchmark report",
+        "",
+        f"Checkpoint `{ckpt.path}` (sha256 `{(ckpt.sha256 or '')[:12]}`), {ckpt.num_classes} classes, "
+        f"{ckpt.input_size}x{ckpt.input_size} input, epoch {ckpt.epoch}. Device: {env.get('device', 'local')} - "
+        f"{env.get('model', '?')} ({env.get('arch', '?')}, {env.get('cores', '?')} cores; {feats}). "
+        f"Threads {bench.config.get('threads') or 'default'}, batch {bench.config.get('batch')}.",
+        "",
+        "| artifact | format | precision | size MB | top-1 % | p50 ms | p99 ms | peak MB (model) | speed-up |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        peak = _fmt(r["peak_rss_mb"], ".0f") + (f" ({r['model_peak_rss_mb']:+.0f})" if r["model_peak_rss_mb"] is not None else "")
+        lines.append(
+            f"| {r['artifact']} | {r['format']} | {r['precision']} | {_fmt(r['size_mb'], '.2f')} | "
+            f"{_fmt(r['top1'], '.2f')} | {_fmt(r['p50_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | {peak} | "
+            f"{_fmt(r['speedup'], '.2f')}x |"
+        )
+    ref = Path(bench.reference).name if bench.reference else "-"
+    lines += ["", f"Speed-up is the median latency of `{ref}` divided by each artifact's. Peak MB is the measuring "
+              "process's peak resident memory; in brackets, its excess over the bare runtime's."]
+    q = int8_reports(exported)
+    if q:
+        lines += ["", "## int8 accuracy cost (held-out data)", "",
+                  "| artifact | fp32 top-1 % | int8 top-1 % | drop (pts) | top-1 agreement % | images |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['artifact']} | {r['top1_fp32']:.2f} | {r['top1_int8']:.2f} | {r['drop']:+.2f} | "
+                  f"{r['agreement']:.1f} | {r['n']} |" for r in q]
+    if bench.errors:
+        lines += ["", "## Not measured", ""] + [f"- `{Path(e['artifact']).name}`: {e['error']}" for e in bench.errors]
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{name}]({path.name})" for name, path in plots.items()]
+    lines += ["", f"Artifacts and their manifest: `{exported.output_dir}`. Made by sqnxt-edge {__version__} on "
+              f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_accuracy_vs_latency(bench: "BenchRun", path: Path) -> Path | None:
+    points = [r for r in summary_rows(bench) if r["top1"] is not None and r["p50_ms"]]
+    if not points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    for r in points:
+        ax.scatter(r["p50_ms"], r["top1"], s=40 + 20 * (r["size_mb"] or 0))
+        ax.annotate(f"{r['format']} {r['precision']}", (r["p50_ms"], r["top1"]), textcoords="offset points",
+                    xytext=(5, 4), fontsize=8)
+    ax.set_xlabel("median latency per batch (ms)")
+    ax.set_ylabel("top-1 (%)")
+    ax.set_title("accuracy vs latency (marker area ~ file size)", fontsize=9)
+    ax.grid(alpha=0.3)
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    finally:
+        plt.close(fig)
+
+
+def write_pipeline_report(out: Path, ckpt: "Checkpoint", exported: "ExportResult", bench: "BenchRun",
+                          config: "PipelineConfig") -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    plots: dict[str, Path] = {}
+    if any(r.get("samples_ms") for r in bench.results):
+        plots["latency"] = bench_report.plot_latency(bench, out / "latency.png")
+    acc = plot_accuracy_vs_latency(bench, out / "accuracy_vs_latency.png")
+    if acc:
+        plots["accuracy vs latency"] = acc
+    results = {
+        "toolkit_version": __version__,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "checkpoint": ckpt.summary(),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()},
+        "summary": summary_rows(bench),
+        "int8_accuracy": int8_reports(exported),
+        "export": exported.manifest,
+        "bench": {**bench.to_dict(), "results": [{k: v for k, v in r.items() if k != "samples_ms"}
+                                                 for r in bench.results]},
+    }
+    text = json.dumps(results, indent=2, default=str) + "\n"
+    files = {
+        "results": atomic_write(out / "results.json", lambda tmp: tmp.write_text(text, encoding="utf-8")),
+        "report": atomic_write(out / "report.md", lambda tmp: tmp.write_text(
+            _markdown(ckpt, exported, bench, plots), encoding="utf-8")),
+    }
+    files.update({name.replace(" ", "_"): p for name, p in plots.items()})
+    return files

@@ -1,0 +1,70 @@
+"""The user's flow in one call: export every requested format (fp32, and int8 with --int8), verify it, measure
+accuracy and speed side by side, and write the report."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..bench import BenchConfig, BenchRun, run_bench
+from ..checkpoint import Checkpoint, load_checkpoint
+from ..errors import SqnxtError
+from ..export import ExportConfig, ExportResult, export
+from .report import write_pipeline_report
+
+__all__ = ["PipelineConfig", "PipelineResult", "run_pipeline"]
+
+
+@dataclass
+class PipelineConfig:
+    formats: list[str] = field(default_factory=lambda: ["onnx"])
+    int8: bool = False
+    device: str = "local"
+    devices_file: Path | None = None
+    data: str | None = None  # accuracy data (test split); default: the checkpoint's own dataset
+    data_dir: str | None = None
+    export_dir: Path | None = None  # default: export/<checkpoint name>/
+    output_dir: Path | None = None  # the report folder; default: reports/<export folder name>/
+    threads: int | None = None
+    batch: int = 1
+    warmup: int = 10
+    runs: int = 100
+    min_seconds: float = 1.0
+
+
+@dataclass
+class PipelineResult:
+    output_dir: Path
+    export: ExportResult
+    bench: BenchRun
+    files: dict[str, Path]
+
+    @property
+    def ok(self) -> bool:
+        return self.bench.ok
+
+
+def run_pipeline(ckpt: Checkpoint | str | os.PathLike, config: PipelineConfig | None = None,
+                 say: Callable[[str], None] | None = None, progress: bool = True) -> PipelineResult:
+    """Export, verify, evaluate and benchmark `ckpt`; the PyTorch checkpoint itself is the local baseline."""
+    config = config or PipelineConfig()
+    say = say or (lambda message: None)
+    ckpt = ckpt if isinstance(ckpt, Checkpoint) else load_checkpoint(ckpt)
+    data = config.data or ckpt.dataset
+    exported = export(ckpt, ExportConfig(formats=list(config.formats), int8=config.int8, output_dir=config.export_dir,
+                                         data_dir=config.data_dir or ckpt.data_dir), progress=say)
+    artifacts = exported.paths()
+    if config.device == "local" and ckpt.path is not None:
+        artifacts.append(ckpt.path)  # PyTorch eager: the baseline a user would otherwise ship
+    say(f"benchmarking {len(artifacts)} artifacts on {config.device}")
+    bench = run_bench(artifacts, BenchConfig(
+        device=config.device, devices_file=config.devices_file, threads=config.threads, batch=config.batch,
+        warmup=config.warmup, runs=config.runs, min_seconds=config.min_seconds, data=data,
+        data_dir=config.data_dir or ckpt.data_dir, samples=True), progress=progress)
+    if not bench.results:
+        raise SqnxtError("no artifact could be measured: " + "; ".join(e["error"] for e in bench.errors))
+    out = Path(config.output_dir) if config.output_dir else Path("reports") / exported.output_dir.name
+    files = write_pipeline_report(out, ckpt, exported, bench, config)
+    return PipelineResult(out, exported, bench, files)
