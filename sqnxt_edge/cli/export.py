@@ -1,0 +1,49 @@
+"""`sqnxt-edge export`: a checkpoint to verified ONNX / ORT / TFLite artifacts (fp32, fp16, int8) and a manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .common import JsonOpt, err, out, print_json
+
+
+def export_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint (.pt) written by sqnxt-edge train.")],
+    fmt: Annotated[Optional[list[str]], typer.Option(
+        "--format", "-f", help="onnx, ort, tflite or all; repeat or comma-separate. Default: onnx.")] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write int8 artifacts (calibrated, accuracy-checked).")] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Also write float16 artifacts (float32 I/O).")] = False,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 17,
+    batch: Annotated[Optional[int], typer.Option("--batch", help="Fixed batch size (default 1).")] = None,
+    dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Dynamic batch dimension (ONNX/ORT).")] = False,
+    no_simplify: Annotated[bool, typer.Option("--no-simplify", help="Skip onnxsim.")] = False,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Keep artifacts even if they disagree with PyTorch.")] = False,
+    calib_data: Annotated[Optional[str], typer.Option("--calib-data", help="int8 calibration images: folder or dataset name.")] = None,
+    calib_size: Annotated[int, typer.Option("--calib-size", help="Calibration images (seeded sample).")] = 300,
+    calib_method: Annotated[str, typer.Option("--calib-method", help="minmax, entropy or percentile.")] = "minmax",
+    int8_tune: Annotated[bool, typer.Option("--int8-tune", help="Try int8 configurations, keep the fastest within --max-drop.")] = False,
+    max_drop: Annotated[float, typer.Option("--max-drop", help="Largest allowed int8 top-1 drop, points.")] = 1.0,
+    eval_data: Annotated[Optional[str], typer.Option("--eval-data", help="Dataset whose test split judges int8 accuracy.")] = None,
+    float_io: Annotated[bool, typer.Option("--float-io", help="int8 TFLite with float32 input/output.")] = False,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where datasets live.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (default export/<checkpoint>/).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export a checkpoint; every artifact is run and compared with PyTorch before it is kept."""
+    from ..export import ExportConfig, export
+    from ..export.report import export_table
+
+    config = ExportConfig(
+        formats=fmt or ["onnx"], int8=int8, fp16=fp16, opset=opset, batch=batch, dynamic_batch=dynamic_batch,
+        simplify=not no_simplify, verify=not no_verify, calib_data=calib_data, calib_size=calib_size,
+        calib_method=calib_method, int8_tune=int8_tune, max_drop=max_drop, eval_data=eval_data,
+        tflite_float_io=float_io, data_dir=str(data_dir) if data_dir else None, output_dir=output,
+    )
+    result = export(checkpoint, config, progress=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+    if json_out:
+        print_json(result.manifest)
+    else:
+        out.print(export_table(result))

@@ -1,0 +1,118 @@
+"""The ONNX family of an export: fp32 ONNX (export, simplify, check, metadata), its fp16 and int8 variants, and the
+.ort file of each precision. Each artifact is staged, verified, then promoted (see exporter)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import onnx_export as ox
+from .exporter import _Run, accuracy_gate, calibration, check, metadata, promote, staged
+from .metadata import embed_onnx_metadata, write_sidecar
+from .ort_export import convert_to_ort, mobile_usability
+
+__all__ = ["onnx_family"]
+
+
+def _io(run: _Run, layout: str = "NCHW") -> dict:
+    batch = run.config.fixed_batch
+    c, s = run.ckpt.in_channels, run.ckpt.input_size
+    return {"input": {"name": ox.INPUT_NAME, "shape": [batch if batch else "batch", c, s, s], "layout": layout,
+                      "dtype": "float32"}, "output": {"name": ox.OUTPUT_NAME, "shape": [batch or "batch",
+                                                                                       run.ckpt.num_classes]}}
+
+
+def _write(run: _Run, model, precision: str, **meta_extra) -> Path:
+    meta = metadata(run, precision, "NCHW", **meta_extra)
+    embed_onnx_metadata(model, meta)
+    path = staged(run, "onnx", precision)
+    ox.save_onnx(model, path)
+    write_sidecar(path, meta)
+    return path
+
+
+def _fp32(run: _Run) -> tuple[Path, dict]:
+    c = run.config
+    run.say(f"exporting ONNX (opset {c.opset}, batch {c.fixed_batch or 'dynamic'})")
+    model = ox.export_onnx(run.model, run.ckpt.input_size, run.ckpt.in_channels, c.opset, c.fixed_batch)
+    if c.simplify:
+        run.say("simplifying with onnxsim")
+        model = ox.simplify_onnx(model, dynamic=c.fixed_batch is None)
+    model = ox.check_onnx(model)
+    ops = ox.op_counts(model)
+    return _write(run, model, "fp32"), {"ops": ops, "simplified": c.simplify}
+
+
+def _fp16(run: _Run, fp32_path: Path) -> tuple[Path, dict]:
+    import onnx
+
+    run.say("converting ONNX to float16 (float32 I/O)")
+    model = ox.check_onnx(ox.to_fp16(onnx.load(str(fp32_path))))
+    return _write(run, model, "fp16"), {"ops": ox.op_counts(model)}
+
+
+def _int8(run: _Run, fp32_path: Path) -> tuple[Path, dict]:
+    from ..quantize import default_int8_config, quantize_onnx, tune_onnx
+    from ..quantize.tune import TuneError
+
+    c = run.config
+    calib = calibration(run)
+    dest = staged(run, "onnx", "int8")
+    info: dict = {}
+    if c.int8_tune:
+        from .exporter import eval_set
+
+        data = eval_set(run)
+        if data is None:
+            from ..errors import ExportError
+
+            raise ExportError("--int8-tune needs labelled data: the checkpoint's dataset or --eval-data")
+        run.say("tuning int8 configurations (accuracy and speed, 1 thread)")
+        try:
+            result = tune_onnx(fp32_path, dest, calib, data[0], data[1], max_drop=c.max_drop, threads=1,
+                               batch=c.fixed_batch or 1, progress=True)
+        except TuneError as exc:
+            run.warnings.append(str(exc))
+            raise
+        info["int8_tune"] = result.to_dict()
+        info["quantization"] = result.chosen.to_dict() if result.chosen else None
+    else:
+        cfg = default_int8_config().with_(calib_method=c.calib_method)
+        run.say(f"quantizing ONNX to int8 ({cfg.label}) on {len(calib)} calibration images")
+        quantize_onnx(fp32_path, dest, calib, cfg, progress=True)
+        info["quantization"] = cfg.to_dict()
+    import onnx
+
+    info["ops"] = ox.op_counts(onnx.load(str(dest)))
+    return dest, info
+
+
+def _finish(run: _Run, precision: str, path: Path, info: dict, fp32_onnx: Path | None = None) -> Path:
+    """Convert to .ort if asked, verify, gate int8 accuracy, promote; returns where the ONNX now lies."""
+    c = run.config
+    ort_path = None
+    if "ort" in c.formats:
+        ort_path = path.with_suffix(".ort")
+        run.say(f"converting {path.name} to ORT format")
+        convert_to_ort(path, ort_path)
+        write_sidecar(ort_path, metadata(run, precision, "NCHW"))
+    parity_onnx = check(run, path, precision)
+    parity_ort = check(run, ort_path, precision) if ort_path else None
+    accuracy = accuracy_gate(run, fp32_onnx, path) if precision == "int8" and fp32_onnx else None
+    common = {"opset": c.opset, **_io(run), "dynamic_batch": c.fixed_batch is None, "accuracy": accuracy,
+              **{k: v for k, v in info.items() if k != "ops"}}
+    if ort_path:
+        run.say(f"checking {path.name} for mobile usability (NNAPI / CoreML)")
+        promote(run, ort_path, "ort", precision, parity=parity_ort, mobile_usability=mobile_usability(path), **common)
+    if "onnx" in c.formats:
+        promote(run, path, "onnx", precision, parity=parity_onnx, ops=info.get("ops"), **common)
+        return run.out / path.name
+    return path
+
+
+def onnx_family(run: _Run) -> None:
+    fp32_path, info = _fp32(run)
+    fp32_path = _finish(run, "fp32", fp32_path, info)
+    if run.config.fp16:
+        _finish(run, "fp16", *_fp16(run, fp32_path))
+    if run.config.int8:
+        _finish(run, "int8", *_int8(run, fp32_path), fp32_onnx=fp32_path)
