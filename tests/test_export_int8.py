@@ -1,0 +1,91 @@
+"""--int8 wiring: ONNX int8 (the quantize library) and TFLite int8 (PT2E) on a trained digits checkpoint, with the
+fp32-vs-int8 accuracy report, the --max-drop gate and the other runtimes loading the QDQ model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sqnxt_edge.quantize", reason="int8 library not present")
+
+from sqnxt_edge.errors import ExportError  # noqa: E402
+from sqnxt_edge.export import ExportConfig, export, read_onnx_metadata  # noqa: E402
+
+pytestmark = pytest.mark.slow
+MODEL = "1.0-SqNxt-23"
+
+
+@pytest.fixture(scope="module")
+def int8_export(digits_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("int8")
+    formats = ["onnx", "tflite"] if _has_litert() else ["onnx"]
+    return export(digits_checkpoint, ExportConfig(formats=formats, int8=True, calib_size=200, output_dir=out))
+
+
+def _has_litert() -> bool:
+    try:
+        import litert_torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_int8_accuracy_report_and_size(int8_export, fmt):
+    if fmt == "tflite" and not _has_litert():
+        pytest.skip("litert-torch not installed")
+    by = {(a["format"], a["precision"]): a for a in int8_export.artifacts}
+    fp32, int8 = by[(fmt, "fp32")], by[(fmt, "int8")]
+    acc = int8["accuracy"]
+    assert acc["n"] > 0 and abs(acc["top1_fp32"] - acc["top1_int8"] - acc["drop"]) < 1e-6
+    assert acc["drop"] <= 1.0 and acc["agreement"] >= 95.0
+    assert int8["parity"]["passed"] and int8["parity"]["top1_agreement"] >= 0.95
+    assert int8["bytes"] <= 0.35 * fp32["bytes"]
+    meta = json.loads((int8_export.output_dir / (int8["path"] + ".meta.json")).read_text())
+    assert meta["precision"] == "int8"
+    if fmt == "onnx":
+        assert read_onnx_metadata(int8_export.output_dir / int8["path"])["precision"] == "int8"
+        assert "QuantizeLinear" in int8["ops"]
+
+
+def test_max_drop_keeps_fp32_only(digits_checkpoint, tmp_path, monkeypatch):
+    from sqnxt_edge.quantize.accuracy import AccuracyReport
+
+    monkeypatch.setattr("sqnxt_edge.quantize.accuracy_report",
+                        lambda *a, **k: AccuracyReport(95.0, 80.0, 15.0, 82.0, 100))
+    with pytest.raises(ExportError, match="max-drop"):
+        export(digits_checkpoint, ExportConfig(formats=["onnx"], int8=True, calib_size=50, output_dir=tmp_path))
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert f"{MODEL}.fp32.onnx" in names and not any(".int8." in n for n in names)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert list(manifest["artifacts"]) == [f"{MODEL}.fp32.onnx"]
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "cv2"])
+def test_int8_qdq_loads_in_other_runtimes(int8_export, runtime):
+    mod = pytest.importorskip(runtime)
+    from sqnxt_edge.bench.runner import open_model
+
+    path = int8_export.output_dir / f"{MODEL}.int8.onnx"
+    m = open_model(str(path))
+    from sqnxt_edge.data import load_dataset
+
+    images = load_dataset("digits", "test").sample(16, 0).images
+    from sqnxt_edge.data import resize_uint8
+
+    x = np.concatenate([m.prepare(resize_uint8(images[i:i + 1], 32)) for i in range(16)])
+    want = np.concatenate([m.run(x[i:i + 1]) for i in range(16)])
+    if runtime == "openvino":
+        compiled = mod.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        got = np.concatenate([compiled(x[i:i + 1])[compiled.output(0)] for i in range(16)])
+    else:
+        net = mod.dnn.readNetFromONNX(str(path))
+        got = []
+        for i in range(16):
+            net.setInput(x[i:i + 1])
+            got.append(net.forward())
+        got = np.concatenate(got)
+    assert np.mean(got.argmax(1) == want.argmax(1)) >= 0.9
+    assert np.abs(got - want).max() <= 0.1 * np.abs(want).max() + 1e-3
