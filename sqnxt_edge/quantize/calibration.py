@@ -61,7 +61,7 @@ def _read_image(path: Path, channels: int, size: int) -> np.ndarray:
 def load_image_folder(folder: str | os.PathLike, size: int, channels: int, limit: int | None = None,
                       seed: int = 0) -> np.ndarray:
     """Images found recursively under `folder` (class sub-folders optional), a seeded sample of `limit`, resized."""
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataError(f"calibration folder not found: {folder}")
     files = _list_images(folder)
@@ -71,6 +71,15 @@ def load_image_folder(folder: str | os.PathLike, size: int, channels: int, limit
         rng = np.random.default_rng(seed)
         files = [files[i] for i in np.sort(rng.choice(len(files), size=limit, replace=False))]
     return np.stack([_read_image(p, channels, size) for p in files])
+
+
+def _is_folder(value: str) -> bool:
+    """A known dataset name wins over a same-named folder in the working directory; anything path-like is a folder."""
+    from ..data import DATASETS
+
+    if value in DATASETS:
+        return False
+    return Path(value).is_dir() or os.sep in value or value.startswith(".") or value.startswith("~")
 
 
 def calibration_images(ckpt, calib_data: str | np.ndarray | None = None, calib_size: int = 300, seed: int = 0,
@@ -92,7 +101,7 @@ def calibration_images(ckpt, calib_data: str | np.ndarray | None = None, calib_s
         if calib_size < len(images):
             images = images[np.sort(np.random.default_rng(seed).choice(len(images), calib_size, replace=False))]
         return images
-    if calib_data is not None and (Path(calib_data).is_dir() or os.sep in str(calib_data) or str(calib_data).startswith(".")):
+    if calib_data is not None and _is_folder(str(calib_data)):
         return check_images(load_image_folder(calib_data, size, channels, calib_size, seed), size, channels)
     name = calib_data or ckpt.dataset
     if not name:

@@ -3,9 +3,12 @@
 Why a table: which activation type is fast depends on the target's int8 dot-product kernels, not on the model.
 On x86 with VNNI, onnxruntime's MLAS multiplies uint8 activations by int8 weights natively: QDQ U8S8 ran 1.4-2.5x
 faster than fp32 here, while ORT's own default S8S8 ran *slower* than fp32 (shared/toolchain-notes.md,
-benchmarks/int8/README.md). On ARM64 ORT's quantize_static guidance (1.31 docstring) is symmetric int8 activations:
-the NEON/dotprod (SDOT) kernels take S8S8 directly, while U8 inputs cost an extra zero-point pass. x86 without VNNI
-follows ORT's guidance too: U8S8 with `reduce_range` (7-bit weights) so the 16-bit pmaddubsw sums cannot saturate.
+benchmarks/int8/README.md). On ARM64 MLAS has native S8S8 GEMM kernels both with dotprod (SDOT,
+MlasGemmS8S8DispatchSdot) and without (MlasGemmS8S8DispatchNeon), while U8S8 goes through a sign-flip of one operand
+(onnxruntime PRs #9770/#9902; S8S8 QDQ fusion on ARM: #9961), and ORT 1.31's quantize_static docstring recommends
+S8S8 for ARM CPUs: so ARM defaults to QDQ S8S8 (not yet measured on a board: `--int8-tune` on the target decides).
+x86 without VNNI follows ORT's guidance: U8S8 with `reduce_range` (7-bit weights) so the 16-bit pmaddubsw sums
+cannot saturate.
 """
 
 from __future__ import annotations
