@@ -38,5 +38,6 @@ def digits_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def squeezenet_digits_checkpoint(tmp_path_factory):
-    """best.pt of SqueezeNet-1.1 trained on digits at 32 px, built on first use."""
+    """best.pt of SqueezeNet-1.1 trained on digits at 32 px, built on first use. A real, loadable checkpoint, but
+    its accuracy is not guaranteed: SqueezeNet's ReLU before the pooled head can die on digits (loss stuck at ln 10)."""
     return _train_digits(tmp_path_factory, "SqueezeNet-1.1", epochs=3)

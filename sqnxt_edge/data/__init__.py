@@ -41,7 +41,7 @@ class DatasetInfo:
 DATASET_INFO: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        DatasetInfo("digits", 32, (0.5,) * 3, (0.5,) * 3, Augment(pad=4, flip=False), "digits-fast",
+        DatasetInfo("digits", 32, (0.5,) * 3, (0.5,) * 3, Augment(pad=2, flip=False), "digits-fast",
                     "digits:load_digits_split", needs_dir=False,
                     description="scikit-learn's bundled 8x8 digits, 1,797 images, 10 classes (embedded)"),
         DatasetInfo("cifar10", 32, CIFAR_MEAN, CIFAR_STD, Augment(pad=4, flip=True), "seed-cifar",
