@@ -107,7 +107,7 @@ def calibration_images(ckpt, calib_data: str | np.ndarray | None = None, calib_s
     if not name:
         raise DataError("the checkpoint records no dataset: pass --calib-data DIR|DATASET")
     root = data_dir if calib_data else (data_dir or ckpt.data_dir)
-    data = load_dataset(name, "train", data_dir=root, channels=channels)
+    data = load_dataset(name, "train", data_dir=root, channels=channels, image_size=size)
     if data.channels != channels:
         raise DataError(f"dataset {name!r} has {data.channels} channel(s) but the model takes {channels}")
     data = data.sample(calib_size, seed)
