@@ -284,7 +284,7 @@ def _train_epoch(net, train_set, config, recipe, aug, optimizer, scheduler, scal
             totals += torch.stack([loss.detach().double() * len(idx), (logits.argmax(1) == y).sum().double(),
                                    torch.tensor(float(len(idx)), dtype=torch.float64, device=device)])
         if task is not None:
-            bar.update(task, advance=1, loss=float(loss))
+            bar.update(task, advance=1, loss=float(loss.detach()))
     totals = distributed.all_reduce_sum(totals, dist)
     seconds = time.perf_counter() - t0
     if task is not None:
