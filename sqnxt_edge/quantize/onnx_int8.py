@@ -135,7 +135,9 @@ def calibrate(prepared: Path, fp32_model, images: np.ndarray, config: Int8Config
     if config.calib_method == "percentile":
         options.update(percentile=config.percentile, symmetric=False)
     bar, advance = _progress(len(images), progress, f"calibrating ({config.calib_method})")
-    reader = CalibrationReader(fp32_model, images, on_batch=advance)
+    # ORT's histogram collector stacks per-run outputs with np.asarray: every run must have the same batch size.
+    reader = CalibrationReader(fp32_model, images, batch=16 if config.calib_method == "minmax" else 1,
+                               on_batch=advance)
     try:
         with _quiet_ort():
             calibrator = create_calibrator(prepared, None, augmented_model_path=str(workdir / "augmented.onnx"),
