@@ -147,6 +147,9 @@ def _train(config, dist, device, progress, on_epoch, started) -> TrainResult:
         raise SqnxtError(f"{config.data}: train and test splits have different classes")
     aug = info.augment if config.augment else None
 
+    if device.type == "cuda":  # --seed means the same run again, also on a GPU
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
     torch.manual_seed(config.seed)
     model = create_model(config.model, len(train_set.classes), config.input_size, train_set.channels, config.stem)
     if recipe.zero_init_residual:
