@@ -19,6 +19,7 @@ from .runner import RUNTIMES
 __all__ = ["BenchConfig", "BenchRun", "run_bench", "BENCH_RUNTIMES"]
 
 BENCH_RUNTIMES = ("auto", *RUNTIMES, "torch")
+LOCAL_TIMEOUT = 900.0  # seconds per measuring process: a hung runtime cannot stall the bench forever
 
 
 @dataclass
@@ -34,7 +35,7 @@ class BenchConfig:
     data_dir: str | None = None
     samples: bool = False  # keep raw per-run samples (needed for --plot)
     devices_file: Path | None = None
-    timeout: float = 900.0  # per measuring process locally, per remote call on a board
+    timeout: float | None = None  # per measuring process locally (default 900 s); whole remote run (device's)
     export_dir: Path = Path("export")
 
     def validate(self) -> None:
@@ -145,13 +146,14 @@ def _run_local(paths: list[Path], config: BenchConfig, data_file: Path | None, p
     with bar:
         report = {"env": None}
         if others:
-            report = local.run_runner(others, _args(config, data_file), advance, config.timeout)
+            report = local.run_runner(others, _args(config, data_file), advance, config.timeout or LOCAL_TIMEOUT)
             baseline.update(report.get("baseline") or {})
             for p, r in zip(others, report.get("results") or []):
                 by_path[str(p)] = r
         if pts:
             bare, results = local.run_torch(pts, config.threads, config.batch, config.warmup, config.runs,
-                                            config.min_seconds, config.samples, data_file, advance, config.timeout)
+                                            config.min_seconds, config.samples, data_file, advance,
+                                            config.timeout or LOCAL_TIMEOUT)
             baseline["torch"] = bare
             for p, r in zip(pts, results):
                 by_path[str(p)] = r
