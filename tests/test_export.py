@@ -14,7 +14,7 @@ import torch
 
 from sqnxt_edge import Checkpoint, create_model, save_checkpoint
 from sqnxt_edge.bench.runner import open_model
-from sqnxt_edge.errors import ExportError, SqnxtError
+from sqnxt_edge.errors import ExportError
 from sqnxt_edge.export import ExportConfig, export, read_onnx_metadata
 
 MODEL = "1.0-SqNxt-23"

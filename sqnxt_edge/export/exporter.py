@@ -24,7 +24,7 @@ from ..models import model_stats
 from .config import ExportConfig, ExportResult
 from .formats import FORMATS, artifact_name
 from .manifest import MANIFEST_NAME, tool_versions, update_manifest
-from .metadata import build_metadata, embed_onnx_metadata, write_sidecar
+from .metadata import build_metadata
 from .verify import VerifySet, parity, reference_logits, verify_images
 
 __all__ = ["export"]
