@@ -174,3 +174,17 @@ def test_remote_refuses_checkpoints(small):
 def test_torch_runtime_only_runs_checkpoints(small):
     run = run_bench([small["onnx"]], BenchConfig(runtime="torch", **FAST), progress=False)
     assert not run.results and "only .pt" in run.errors[0]["error"]
+
+
+@pytest.mark.slow
+def test_trained_top1_equals_sqnxt_edge_eval(digits_checkpoint, tmp_path):
+    """Bench's --data top-1 is the same number `sqnxt-edge eval` reports, for the checkpoint and its ONNX."""
+    from sqnxt_edge.training.evaluate import evaluate
+
+    onnx = export_onnx(load_checkpoint(digits_checkpoint).build_model(), tmp_path / "trained.onnx")
+    run = run_bench([onnx, digits_checkpoint], BenchConfig(data="digits", **FAST), progress=False)
+    assert run.ok, run.errors
+    for result, artifact in zip(run.results, (onnx, digits_checkpoint)):
+        expect = evaluate(artifact, data="digits")
+        assert result["top1"] * 100 == pytest.approx(expect.top1) and result["n"] == expect.n
+    assert run.results[1]["top1"] >= 0.9
