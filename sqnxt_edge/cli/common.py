@@ -13,8 +13,9 @@ from rich.console import Console
 from ..errors import SqnxtError
 
 # Tables and results go to stdout; progress and messages to stderr, so `--json` output stays parseable.
-out = Console()
-err = Console(stderr=True)
+# Piped or captured output gets a wide console: rich's 80-column default squeezes the bench table into ellipses.
+out = Console(width=None if sys.stdout.isatty() else 180)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of tables.")]
 
