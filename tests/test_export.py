@@ -250,3 +250,13 @@ def test_missing_tflite_extra_is_one_line(cli, ckpt_path, monkeypatch, tmp_path)
     assert res.exit_code == 1
     assert "pip install 'sqnxt-edge[tflite]'" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []  # checked before any work
+
+
+def test_default_folder_of_a_run_best_checkpoint_is_the_run_name(tmp_path, monkeypatch):
+    from sqnxt_edge.export import ExportConfig, export
+
+    ckpt = make_checkpoint(tmp_path / "runs" / "digits-run7" / "best.pt")
+    monkeypatch.chdir(tmp_path)
+    result = export(ckpt, ExportConfig(formats=["onnx"]))
+    assert result.output_dir == Path("export") / "digits-run7"
+    assert (tmp_path / "export" / "digits-run7" / f"{MODEL}.fp32.onnx").is_file()

@@ -64,6 +64,9 @@ def _load(ckpt: Checkpoint | str | os.PathLike) -> Checkpoint:
 
 def _output_dir(ckpt: Checkpoint, config: ExportConfig) -> Path:
     stem = ckpt.path.stem if ckpt.path else ckpt.model_name
+    if ckpt.path and stem in ("best", "last") and ckpt.path.parent.name:
+        # runs/<run>/best.pt: every run has a best.pt, so the run's folder is the checkpoint's real name
+        stem = ckpt.path.parent.name if stem == "best" else f"{ckpt.path.parent.name}-last"
     out = Path(config.output_dir) if config.output_dir else Path("export") / stem
     try:
         if out.exists() and not out.is_dir():
