@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..checkpoint import atomic_write
 from ..errors import BenchError
+from ..plots import save_png
 from .api import BenchRun
 
 __all__ = ["COLUMNS", "rows", "rich_table", "to_csv", "to_markdown", "to_json", "write_report", "plot_latency"]
@@ -168,10 +169,4 @@ def plot_latency(run: BenchRun, path: str | Path) -> Path:
     ax.set_title(_title(run), fontsize=9)
     ax.grid(axis="y", alpha=0.3)
 
-    def write(tmp: Path) -> None:
-        fig.savefig(tmp, format="png", dpi=110)
-
-    try:
-        return atomic_write(path, write)
-    finally:
-        plt.close(fig)
+    return save_png(fig, path)

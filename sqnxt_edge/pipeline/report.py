@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from ..bench import report as bench_report
 from ..checkpoint import atomic_write
+from ..plots import save_png
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..bench import BenchRun
@@ -101,10 +102,7 @@ def plot_accuracy_vs_latency(bench: "BenchRun", path: Path) -> Path | None:
     ax.set_ylabel("top-1 (%)")
     ax.set_title("accuracy vs latency (marker area ~ file size)", fontsize=9)
     ax.grid(alpha=0.3)
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    finally:
-        plt.close(fig)
+    return save_png(fig, path)
 
 
 def write_pipeline_report(out: Path, ckpt: "Checkpoint", exported: "ExportResult", bench: "BenchRun",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..checkpoint import atomic_write
+from ..plots import save_png
 
 __all__ = ["write_metrics", "plot_curves", "write_json"]
 
@@ -46,10 +47,4 @@ def plot_curves(path: Path, history: list[dict], title: str) -> Path | None:
     fig.suptitle(title)
     fig.tight_layout()
 
-    def save(tmp: Path) -> None:
-        fig.savefig(tmp, format="png", dpi=100)
-
-    try:
-        return atomic_write(path, save)
-    finally:
-        plt.close(fig)
+    return save_png(fig, path, dpi=100)
