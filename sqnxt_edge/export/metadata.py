@@ -95,7 +95,8 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def write_sidecar(artifact: str | os.PathLike, meta: dict[str, Any]) -> Path:
-    """`<artifact>.meta.json` next to the artifact (plain write: callers stage it in a temp folder first)."""
-    path = Path(sidecar_path(str(artifact)))
-    path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return path
+    """`<artifact>.meta.json` next to the artifact, the runner's first metadata source (atomic: temp + rename)."""
+    from ..checkpoint import atomic_write
+
+    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    return atomic_write(sidecar_path(str(artifact)), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -205,7 +205,9 @@ def finish(quantized: Path, fp32_onnx: Path, fp32_model, config: Int8Config, out
     for key, value in props.items():
         model.metadata_props.add(key=key, value=value)
     atomic_write(out, lambda tmp: onnx.save(model, str(tmp)))
-    _write_sidecar(out, int8_metadata(fp32_model, config))
+    from ..export.metadata import write_sidecar
+
+    write_sidecar(out, int8_metadata(fp32_model, config))
     return out
 
 
@@ -257,15 +259,6 @@ def compact(model):
             node.ClearField("name")
         node.ClearField("doc_string")
     return model
-
-
-def _write_sidecar(artifact: Path, meta: dict) -> Path:
-    """`<artifact>.meta.json`, the runner's first metadata source (the export stage writes the same for fp32)."""
-    from ..bench.runner import sidecar_path
-    from ..checkpoint import atomic_write
-
-    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
-    return atomic_write(sidecar_path(str(artifact)), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def quantize_onnx(fp32_onnx: Path, out: Path, calib_images: np.ndarray, config: Int8Config,
