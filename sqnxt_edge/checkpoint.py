@@ -6,10 +6,8 @@ run code. A bare state_dict is accepted too when the caller names the model.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .artifacts import atomic_write, sha256_file
+from .data.base import IMAGENET_MEAN, IMAGENET_STD
 from .errors import CheckpointError, SqnxtError
 from .models import create_model, resolve_name
 
@@ -28,8 +28,6 @@ __all__ = [
 
 FORMAT = "sqnxt-edge-checkpoint"
 FORMAT_VERSION = 1
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -102,33 +100,6 @@ class Checkpoint:
         data["path"] = str(self.path) if self.path else None
         data["sha256"] = self.sha256
         return data
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call `write(tmp_path)` on a temp file in the target folder, then rename: readers never see a half file and a
-    failed write never replaces a good one."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise SqnxtError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def plain(obj: Any) -> Any:

@@ -38,6 +38,12 @@ class DeviceError(SqnxtError):
     """A device that is unknown, unreachable or misconfigured."""
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (libraries raise multi-line texts), or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 def require(module: str, extra: str, what: str):
     """Import an optional dependency or say in one line which extra provides it."""
     import importlib

@@ -1,16 +1,21 @@
-"""One way to write a matplotlib figure: atomically (temp file + rename), and always closed afterwards."""
+"""One way to make and write a matplotlib figure: the object-oriented API (no pyplot, no backend switch, so a
+notebook's inline plots and a user's backend are left alone), written atomically (temp file + rename)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .checkpoint import atomic_write
+from .artifacts import atomic_write
+
+__all__ = ["new_figure", "save_png"]
+
+
+def new_figure(**kwargs):
+    """A matplotlib Figure that belongs to no pyplot state machine (`fig.subplots()` for the axes)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def save_png(fig, path: str | Path, dpi: int = 110) -> Path:
-    import matplotlib.pyplot as plt
-
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
-    finally:
-        plt.close(fig)
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))

@@ -125,7 +125,7 @@ class LoopbackSshd:
 
     def device_toml(self, name: str = "loop", python: str | None = None, **extra) -> str:
         """A devices.toml table that reaches this server through the test's own ssh config."""
-        from sqnxt_edge.bench.devices import Device, render_toml
+        from sqnxt_edge.devices import Device, render_toml
 
         fields = {"python": python or sys.executable, "ssh_config": str(self.client_config),
                   "user": os.environ.get("USER") or _whoami(), "connect_timeout": 5.0, **extra}

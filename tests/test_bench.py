@@ -14,7 +14,7 @@ import torch
 
 from sqnxt_edge.bench import BenchConfig, BenchRun, run_bench
 from sqnxt_edge.bench import report, stats
-from sqnxt_edge.bench.runner import open_model, topk_accuracy
+from sqnxt_edge.runner import installed, open_model, topk_accuracy
 from sqnxt_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from sqnxt_edge.data import load_dataset, preprocess, resize_uint8
 from sqnxt_edge.errors import BenchError
@@ -23,6 +23,7 @@ from sqnxt_edge.models import create_model
 from test_runner import export_onnx
 
 FAST = dict(warmup=0, runs=3, min_seconds=0.0, threads=1)
+ONNX_ENGINES = ["onnxruntime"] + (["openvino"] if installed("openvino") else [])  # what runtime=auto measures
 FAST_CLI = ["--warmup", "0", "--runs", "3", "--min-seconds", "0", "--threads", "1"]
 RESULT_KEYS = {"artifact", "format", "precision", "runtime", "threads", "batch", "size_bytes", "init_ms", "first_ms",
                "latency_ms", "throughput_ips", "peak_rss_mb", "model_peak_rss_mb", "env", "speedup"}
@@ -47,9 +48,10 @@ def measured(small, tmp_path_factory) -> BenchRun:
 
 
 def test_run_bench_measures_onnx_and_pytorch_baseline(measured, small):
-    assert [Path(r["artifact"]).name for r in measured.results] == ["model.onnx", "best.pt"]
+    rows = [(Path(r["artifact"]).name, r["runtime"]) for r in measured.results]
+    assert rows == [("model.onnx", e) for e in ONNX_ENGINES] + [("best.pt", "torch")]
     assert len(measured.errors) == 1 and "not found" in measured.errors[0]["error"] and not measured.ok
-    onnx, pt = measured.results
+    onnx, pt = measured.results[0], measured.results[-1]
     for r in measured.results:
         assert RESULT_KEYS <= set(r), RESULT_KEYS - set(r)
         assert r["threads"] == 1 and r["batch"] == 1 and len(r["samples_ms"]) >= 3
@@ -58,20 +60,21 @@ def test_run_bench_measures_onnx_and_pytorch_baseline(measured, small):
     assert onnx["runtime"] == "onnxruntime" and measured.reference == str(small["pt"])
     assert onnx["speedup"] == pytest.approx(pt["latency_ms"]["p50"] / onnx["latency_ms"]["p50"])
     assert onnx["pid"] != pt["pid"] != os.getpid()
-    assert {"onnxruntime", "torch"} <= set(measured.baseline)
+    assert set(measured.baseline) == {*ONNX_ENGINES, "torch"}
     json.dumps(measured.to_dict())  # serializable as is
 
 
 def test_writers(measured, tmp_path):
     js = json.loads(report.write_report(measured, tmp_path / "r.json").read_text())
-    assert [Path(r["artifact"]).name for r in js["results"]] == ["model.onnx", "best.pt"] and js["errors"]
+    names = ["model.onnx"] * len(ONNX_ENGINES) + ["best.pt"]
+    assert [Path(r["artifact"]).name for r in js["results"]] == names and js["errors"]
     rows = list(csv.DictReader(io.StringIO(report.write_report(measured, tmp_path / "r.csv").read_text())))
-    assert [r["name"] for r in rows] == ["model.onnx", "best.pt", "missing.onnx"]
+    assert [r["name"] for r in rows] == names + ["missing.onnx"]
     assert float(rows[0]["p50"]) == pytest.approx(measured.results[0]["latency_ms"]["p50"])
-    assert "not found" in rows[2]["error"]
+    assert "not found" in rows[-1]["error"]
     md = report.write_report(measured, tmp_path / "r.md").read_text()
     table = [ln for ln in md.splitlines() if ln.startswith("| model.onnx") or ln.startswith("| best.pt")]
-    assert len(table) == 2 and "1.00x" in table[1] and "missing.onnx" in md
+    assert len(table) == len(names) and "1.00x" in table[-1] and "missing.onnx" in md
     with pytest.raises(BenchError):
         report.write_report(measured, tmp_path / "r.txt")
     assert not (tmp_path / "r.txt").exists()
@@ -95,7 +98,7 @@ def test_stats_speedups_and_median_ci():
 def test_data_accuracy_equals_eval_style_computation(small):
     run = run_bench([small["onnx"], small["pt"]], BenchConfig(data="digits", **FAST), progress=False)
     assert run.ok, run.errors
-    onnx, pt = run.results
+    onnx, pt = run.results[0], run.results[-1]
     test = load_dataset("digits", split="test")
     ckpt = load_checkpoint(small["pt"])
     with torch.no_grad():
@@ -105,6 +108,7 @@ def test_data_accuracy_equals_eval_style_computation(small):
     ort = open_model(str(small["onnx"])).predict(resize_uint8(test.images, 32))
     assert onnx["top1"] == topk_accuracy(ort, test.labels)["top1"]
     assert abs(onnx["top1"] - pt["top1"]) <= 2 / len(test)  # same images, same preprocessing, fp32 both
+    assert all(r["top1"] == pytest.approx(onnx["top1"], abs=2 / len(test)) for r in run.results)  # OpenVINO too
 
 
 def _manifest(folder: Path, small: dict, checkpoint_path: str) -> Path:
@@ -129,7 +133,8 @@ def test_no_argument_takes_the_newest_manifest(cli, small, tmp_path, monkeypatch
     res = cli("bench", "--json", *FAST_CLI)
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
-    assert [r["artifact"] for r in data["results"]] == [str(Path("export/best/model.onnx")), str(small["pt"])]
+    assert [r["artifact"] for r in data["results"]] == [str(Path("export/best/model.onnx"))] * len(ONNX_ENGINES) + [
+        str(small["pt"])]
     res = cli("bench", "--json", "--runtime", "onnxruntime", *FAST_CLI)  # a runtime narrows the manifest
     assert [r["format"] for r in json.loads(res.stdout)["results"]] == ["onnx"]
 
@@ -148,7 +153,7 @@ def test_cli_table_json_and_failures(cli, small, tmp_path):
     assert [ln for ln in res.stderr.splitlines() if "error" in ln] == [
         "error: missing.onnx: artifact not found: " + str(tmp_path / "missing.onnx")]
     assert (tmp_path / "r.md").is_file() and (tmp_path / "p.png").is_file()
-    res = cli("bench", small["onnx"], *FAST_CLI, "--json", "--batch", "2")
+    res = cli("bench", small["onnx"], *FAST_CLI, "--json", "--batch", "2", "--runtime", "onnxruntime")
     assert res.exit_code == 0
     (r,) = json.loads(res.stdout)["results"]
     assert RESULT_KEYS <= set(r) and r["batch"] == 2
@@ -173,7 +178,7 @@ def test_remote_refuses_checkpoints(small):
 
 def test_torch_runtime_only_runs_checkpoints(small):
     run = run_bench([small["onnx"]], BenchConfig(runtime="torch", **FAST), progress=False)
-    assert not run.results and "only .pt" in run.errors[0]["error"]
+    assert not run.results and "torch cannot run onnx files" in run.errors[0]["error"]
 
 
 @pytest.mark.slow
@@ -182,9 +187,9 @@ def test_trained_top1_equals_sqnxt_edge_eval(digits_checkpoint, tmp_path):
     from sqnxt_edge.training.evaluate import evaluate
 
     onnx = export_onnx(load_checkpoint(digits_checkpoint).build_model(), tmp_path / "trained.onnx")
-    run = run_bench([onnx, digits_checkpoint], BenchConfig(data="digits", **FAST), progress=False)
+    run = run_bench([onnx, digits_checkpoint], BenchConfig(data="digits", runtime="auto", **FAST), progress=False)
     assert run.ok, run.errors
-    for result, artifact in zip(run.results, (onnx, digits_checkpoint)):
+    for result, artifact in zip(run.results[::len(run.results) - 1], (onnx, digits_checkpoint)):
         expect = evaluate(artifact, data="digits")
         assert result["top1"] * 100 == pytest.approx(expect.top1) and result["n"] == expect.n
     assert run.results[1]["top1"] >= 0.9

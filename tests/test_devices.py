@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from sqnxt_edge.bench.devices import (Device, add_device, devices_path, get_device, load_devices, remove_device,
+from sqnxt_edge.devices import (Device, add_device, devices_path, get_device, load_devices, remove_device,
                                       render_toml)
-from sqnxt_edge.bench.profiles import PROFILES, get_profile, list_profiles
+from sqnxt_edge.devices import PROFILES, get_profile, list_profiles
 from sqnxt_edge.errors import DeviceError
 
 WEIRD_NAMES = ["rpi4", "my pi", "a$(touch pwned);b", 'quo"te\\back', "ünï-cödé", "tab\tname"]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from sqnxt_edge import Checkpoint, create_model, save_checkpoint
-from sqnxt_edge.bench.runner import open_model
+from sqnxt_edge.runner import open_model
 from sqnxt_edge.errors import ExportError
 from sqnxt_edge.export import ExportConfig, export, read_onnx_metadata
 
@@ -138,7 +138,7 @@ def test_manifest_describes_each_artifact(exported):
     for name, a in manifest["artifacts"].items():
         path = result.output_dir / name
         assert a["bytes"] == path.stat().st_size
-        from sqnxt_edge.checkpoint import sha256_file
+        from sqnxt_edge.artifacts import sha256_file
 
         assert a["sha256"] == sha256_file(path)
         assert a["params"] > 0 and a["macs"] > 0 and a["opset"] == 17
@@ -170,7 +170,7 @@ def test_failed_verification_leaves_nothing_and_keeps_good_file(ckpt_path, tmp_p
     def broken(path, images, ref, precision):
         return real(path, images, ref + 1.0, precision)  # PyTorch "disagrees" by 1.0 everywhere
 
-    monkeypatch.setattr("sqnxt_edge.export.exporter.parity", broken)
+    monkeypatch.setattr("sqnxt_edge.export.context.parity", broken)
     with pytest.raises(ExportError, match="does not match PyTorch"):
         export(ckpt_path, ExportConfig(formats=["onnx"], opset=13, output_dir=tmp_path, verify_size=30))
     assert onnx_path.read_bytes() == before  # the good file was not replaced

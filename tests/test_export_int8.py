@@ -66,7 +66,7 @@ def test_max_drop_keeps_fp32_only(digits_checkpoint, tmp_path, monkeypatch):
 @pytest.mark.parametrize("runtime", ["openvino", "cv2"])
 def test_int8_qdq_loads_in_other_runtimes(int8_export, runtime):
     mod = pytest.importorskip(runtime)
-    from sqnxt_edge.bench.runner import open_model
+    from sqnxt_edge.runner import open_model
 
     path = int8_export.output_dir / f"{MODEL}.int8.onnx"
     m = open_model(str(path))

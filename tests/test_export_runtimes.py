@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sqnxt_edge.bench.runner import open_model
+from sqnxt_edge.runner import open_model
 from sqnxt_edge.export import ExportConfig, export
 
 from test_export import MODEL, make_checkpoint

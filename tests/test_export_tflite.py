@@ -15,7 +15,7 @@ pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_litert")
 
 from sqnxt_edge import load_checkpoint  # noqa: E402
-from sqnxt_edge.bench.runner import open_model  # noqa: E402
+from sqnxt_edge.runner import open_model  # noqa: E402
 from sqnxt_edge.data import preprocess  # noqa: E402
 from sqnxt_edge.export import ExportConfig, export  # noqa: E402
 

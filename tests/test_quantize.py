@@ -12,7 +12,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from sqnxt_edge.bench.runner import open_model
+from sqnxt_edge.runner import open_model
 from sqnxt_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from sqnxt_edge.data import load_dataset
 from sqnxt_edge.errors import DataError, ExportError
@@ -26,7 +26,7 @@ def make_fp32_onnx(ckpt: Checkpoint, out: Path) -> Path:
     """fp32 ONNX the way export writes it (the export stage's own functions when present)."""
     model = ckpt.build_model()
     try:
-        from sqnxt_edge.export.metadata import build_metadata, embed_onnx_metadata
+        from sqnxt_edge.artifacts import build_metadata, embed_onnx_metadata
         from sqnxt_edge.export.onnx_export import export_onnx, simplify_onnx
     except ImportError:
         import warnings

@@ -9,16 +9,17 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sqnxt_edge.bench.devices import Device, render_toml
-from sqnxt_edge.bench import remote
-from sqnxt_edge.bench.remote import check_device, run_runner_remote
-from sqnxt_edge.bench.ssh import scp_argv, ssh_argv
+from sqnxt_edge.bench.remote import run_remote
+from sqnxt_edge.devices import Device, check_device, render_toml, transport
+from sqnxt_edge.devices.ssh import scp_argv, ssh_argv
 from sqnxt_edge.errors import DeviceError
+from sqnxt_edge.runner import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sshd import LoopbackSshd, find_sshd, free_port  # noqa: E402
@@ -26,6 +27,7 @@ from sshd import LoopbackSshd, find_sshd, free_port  # noqa: E402
 needs_sshd = pytest.mark.skipif(find_sshd() is None or shutil.which("ssh") is None,
                                 reason="needs OpenSSH (apt-get install openssh-server openssh-client)")
 QUICK = ["--warmup", "1", "--runs", "3", "--min-seconds", "0"]
+FAST = Settings(warmup=1, runs=3, min_seconds=0, runtime="onnxruntime")
 
 
 # -- argv construction (no server) ------------------------------------------------------------------------------
@@ -56,7 +58,7 @@ def test_scp_argv_makes_local_paths_absolute(tmp_path, monkeypatch):
     ("~user/x", "~user/x"),
 ])
 def test_remote_word_quotes_but_keeps_home(word, shell_sees, tmp_path):
-    out = subprocess.run(["sh", "-c", "printf %s " + remote.remote_word(word)], capture_output=True, text=True,
+    out = subprocess.run(["sh", "-c", "printf %s " + transport.remote_word(word)], capture_output=True, text=True,
                          env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]}, cwd=tmp_path)
     assert out.stdout == shell_sees.format(home=tmp_path)
     assert not (tmp_path / "x").exists()
@@ -200,8 +202,7 @@ def test_run_runner_remote_onnx_with_nasty_name(board, tiny_onnx, tmp_path):
     shutil.copy(tiny_onnx, art)
     Path(str(art) + ".meta.json").write_text(json.dumps({"input_size": 8, "layout": "NCHW", "mean": [0.5] * 3,
                                                          "std": [0.25] * 3, "precision": "fp32"}))
-    data = run_runner_remote("loop", [art, tmp_path / "missing.onnx"], QUICK + ["--threads", "1"], None,
-                             board.devices, 120)
+    data = run_remote("loop", [art, tmp_path / "missing.onnx"], replace(FAST, threads=1), None, board.devices, 120)
     ok, missing = data["results"]
     assert ok["artifact"] == str(art) and "error" not in ok, ok
     assert ok["threads"] == 1 and ok["latency_ms"]["p50"] > 0
@@ -217,9 +218,10 @@ def test_run_runner_remote_onnx_with_nasty_name(board, tiny_onnx, tmp_path):
 @pytest.mark.slow
 @pytest.mark.tflite
 def test_run_runner_remote_onnx_and_tflite(board, tiny_onnx, tiny_tflite):
-    data = run_runner_remote("loop", [tiny_onnx, tiny_tflite], QUICK, None, board.devices, 180)
+    data = run_remote("loop", [tiny_onnx, tiny_tflite], replace(FAST, runtime="auto"), None, board.devices, 180)
     by_name = {r["artifact"]: r for r in data["results"]}
     assert set(by_name) == {str(tiny_onnx), str(tiny_tflite)}
+    assert data["results"][0]["runtime"] == "onnxruntime"  # the default engine first, then any other installed
     assert all("error" not in r for r in data["results"]), data["results"]
     assert by_name[str(tiny_tflite)]["runtime"] in ("litert", "tflite-runtime")
     assert data["env"]["device"]["name"] == "loop" and board.leftovers() == []
@@ -232,11 +234,9 @@ def test_run_runner_remote_onnx_and_tflite(board, tiny_onnx, tiny_tflite):
 @pytest.mark.tflite
 def test_bench_cli_onnx_and_tflite_on_device(cli, board, tiny_onnx, tiny_tflite):
     """The issue's "done when": `sqnxt-edge bench ART.onnx ART.tflite --device NAME` end to end."""
-    pytest.importorskip("sqnxt_edge.cli.bench")
     r = cli("bench", tiny_onnx, tiny_tflite, "--device", "loop", "--devices", board.devices, "--json", *QUICK)
     assert r.exit_code == 0, r.stderr
-    out = json.loads(r.stdout)
-    results = out["results"] if isinstance(out, dict) else out
+    results = json.loads(r.stdout)["results"]
     assert {x["artifact"] for x in results} == {str(tiny_onnx), str(tiny_tflite)}
     assert all("error" not in x for x in results)
     assert all(x["env"]["device"]["name"] == "loop" and x["env"]["python"] for x in results)
@@ -246,11 +246,10 @@ def test_bench_cli_onnx_and_tflite_on_device(cli, board, tiny_onnx, tiny_tflite)
 @needs_sshd
 @pytest.mark.ssh
 def test_bench_cli_on_device(cli, board, tiny_onnx):
-    pytest.importorskip("sqnxt_edge.cli.bench")
     r = cli("bench", tiny_onnx, "--device", "loop", "--devices", board.devices, "--json", *QUICK)
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)
-    results = out["results"] if isinstance(out, dict) else out
+    results = out["results"]
     assert results and all("error" not in x for x in results)
     assert "loop" in json.dumps(out) and board.leftovers() == []
 
@@ -278,16 +277,16 @@ def test_refused_login(board):
 def test_hung_board_times_out_and_leaves_nothing(board, tiny_onnx, tmp_path, monkeypatch, board_tools):
     """With coreutils `timeout` the board stops the runner itself; without it (busybox-less boards) the local
     timeout fires and the cleanup connection kills the runner's process group (setsid) or the runner."""
-    real = remote._preflight
+    real = transport._preflight
     if board_tools != "timeout":
-        monkeypatch.setattr(remote, "_preflight", lambda *a: (real(*a)[0], {board_tools}))
+        monkeypatch.setattr(transport, "_preflight", lambda *a: (real(*a)[0], {board_tools}))
     marker = f"sqnxt-hang-{os.getpid()}-{time.monotonic_ns()}"
     # the hung "python" is a shell whose CHILD carries the marker: a leftover grandchild would be seen too
     sleeper = _script(tmp_path / "hang.sh", f"{sys.executable} -c 'import time; time.sleep(300)' {marker}\n")
     board.add("hang", python=sleeper)
     started = time.monotonic()
     with pytest.raises(DeviceError, match="timed out") as info:
-        run_runner_remote("hang", [tiny_onnx], QUICK, None, board.devices, 6)
+        run_remote("hang", [tiny_onnx], FAST, None, board.devices, 6)
     assert "\n" not in str(info.value)
     assert time.monotonic() - started < 6 + 15  # the timeout holds (generous slack for a loaded CI machine)
     deadline = time.monotonic() + 10  # the board's `timeout -k` may take a moment to reap
@@ -313,7 +312,7 @@ def test_broken_remote_python(board, tiny_onnx, tmp_path, python, match):
         python = _script(tmp_path / "fakepy", python[len("SCRIPT:"):] + "\n")
     board.add("broken", python=python)
     with pytest.raises(DeviceError, match=match) as info:
-        run_runner_remote("broken", [tiny_onnx], QUICK, None, board.devices, 60)
+        run_remote("broken", [tiny_onnx], FAST, None, board.devices, 60)
     assert "\n" not in str(info.value)
     assert board.leftovers() == []
 
@@ -326,7 +325,7 @@ def test_missing_runtime_is_a_per_artifact_error(board, tiny_onnx, tmp_path):
     (block / "__init__.py").write_text("raise ImportError('blocked for the test')\n")
     py = _script(tmp_path / "py", f'PYTHONPATH={tmp_path / "block"} exec {sys.executable} "$@"\n')
     board.add("noort", python=py)
-    data = run_runner_remote("noort", [tiny_onnx], QUICK, None, board.devices, 60)
+    data = run_remote("noort", [tiny_onnx], FAST, None, board.devices, 60)
     (res,) = data["results"]
     assert res["artifact"] == str(tiny_onnx) and "onnxruntime" in res["error"]
 
@@ -347,13 +346,13 @@ def test_server_without_sftp_falls_back_to_legacy_scp(tmp_path):
 
 @needs_sshd
 @pytest.mark.ssh
-@pytest.mark.parametrize("how", ["argument", "in_runner_args"])
+@pytest.mark.parametrize("how", ["argument", "in_settings"])
 def test_data_file_is_copied_and_scored(board, tiny_onnx, tmp_path, how):
     rng = np.random.RandomState(0)
     data = tmp_path / "my data $(x).npz"
     np.savez(data, images_8=rng.randint(0, 255, (10, 8, 8, 3), dtype=np.uint8), labels=rng.randint(0, 4, 10))
-    args = QUICK + (["--data", str(data)] if how == "in_runner_args" else [])
-    report = run_runner_remote("loop", [tiny_onnx], args, data if how == "argument" else None, board.devices, 120)
+    settings = replace(FAST, data=str(data)) if how == "in_settings" else FAST
+    report = run_remote("loop", [tiny_onnx], settings, data if how == "argument" else None, board.devices, 120)
     (res,) = report["results"]
     assert "error" not in res, res
     assert res["n"] == 10 and 0.0 <= res["top1"] <= 1.0

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from sqnxt_edge.bench import runner
+from sqnxt_edge import runner
 from sqnxt_edge.models import create_model
 
 RUNNER = Path(runner.__file__)
-FAST = ["--warmup", "1", "--runs", "3", "--min-seconds", "0"]
+FAST = ["--warmup", "1", "--runs", "3", "--min-seconds", "0", "--runtime", "onnxruntime"]
 META = {"model_name": "1.0-SqNxt-23", "classes": [str(i) for i in range(10)], "mean": [0.5] * 3, "std": [0.5] * 3,
         "input_size": 32, "in_channels": 3, "layout": "NCHW", "precision": "fp32", "dataset": "digits"}
 
@@ -67,6 +67,19 @@ def test_runner_imports_only_stdlib_numpy_and_runtimes():
             imported.add(node.module.split(".")[0])
     assert "sqnxt_edge" not in imported
     assert imported <= allowed, imported - allowed
+    # runtimes are imported by name from the runtime table; the package only as the PyTorch baseline's plugin
+    assert {row[1] for row in runner.RUNTIMES.values()} == {"onnxruntime", "openvino", "ai_edge_litert",
+                                                           "tflite_runtime", "torch"}
+    assert RUNNER.read_text().count("sqnxt_edge.") == 1 and runner.TORCH_PLUGIN.startswith("sqnxt_edge.")
+
+
+def test_auto_measures_every_installed_engine(onnx_models):
+    """auto = one row per engine that runs the artifact here (OpenVINO too when installed), default first."""
+    code, data, err = run(*FAST[:-2], "--threads", "1", onnx_models["dynamic"])
+    assert code == 0, err
+    engines = ["onnxruntime"] + (["openvino"] if runner.installed("openvino") else [])
+    assert [r["runtime"] for r in data["results"]] == engines
+    assert set(data["baseline"]) == set(engines) and all(r["threads"] == 1 for r in data["results"])
 
 
 def test_copy_in_temp_folder_measures_with_full_schema(onnx_models, tmp_path):
@@ -142,7 +155,7 @@ def test_runtime_not_installed_is_that_artifacts_error(onnx_models, tmp_path):
     assert code == 1
     first, second = data["results"]
     assert "tflite-runtime is not installed" in first["error"]
-    assert "cannot run .onnx" in second["error"]  # the chosen runtime applies to every artifact
+    assert "tflite-runtime cannot run onnx" in second["error"]  # the chosen runtime applies to every artifact
 
 
 @pytest.mark.parametrize("args", [["--runtime", "nope", "x.onnx"], ["--runs", "0", "x.onnx"], [],
@@ -155,7 +168,8 @@ def test_usage_errors_exit_2(args):
 def test_env_only_lists_runtimes():
     code, data, _ = run("--env-only")
     assert code == 0
-    assert set(data["runtimes"]) == {"onnxruntime", "litert", "tflite-runtime", "numpy"}
+    assert set(data["runtimes"]) == {"onnxruntime", "openvino", "litert", "tflite-runtime", "numpy"}
+    assert data["env"]["emulated"] is False
     assert data["runtimes"]["numpy"] == np.__version__
     assert data["env"]["cores"] >= 1 and data["runner_version"] == runner.RUNNER_VERSION
 

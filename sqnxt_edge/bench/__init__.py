@@ -1,4 +1,5 @@
-"""Benchmarking: the one-file runner (device side), local and remote harness, statistics and reports."""
+"""Benchmarking: the harness over the runner (sqnxt_edge/runner.py) - config, local and remote runs, statistics and
+reports. The runner itself is the package's inference layer and lives at the top level."""
 
 from .api import BENCH_RUNTIMES, BenchConfig, BenchRun, run_bench
 

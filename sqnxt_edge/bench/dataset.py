@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import atomic_write
+from .. import runner
+from ..artifacts import atomic_write
 from ..errors import SqnxtError
-from . import runner
+from ..formats import format_of
 
 __all__ = ["input_size_of", "write_data_npz"]
 
@@ -17,7 +18,8 @@ __all__ = ["input_size_of", "write_data_npz"]
 def input_size_of(path: Path) -> tuple[int, int] | None:
     """(input size, channels) of an artifact or checkpoint, or None when it cannot be read (its child will say why)."""
     try:
-        if path.suffix.lower() == ".pt":
+        fmt = format_of(path)
+        if fmt is not None and fmt.name == "pytorch":
             from ..checkpoint import load_checkpoint
 
             ckpt = load_checkpoint(path)
@@ -26,7 +28,7 @@ def input_size_of(path: Path) -> tuple[int, int] | None:
         if "input_size" in meta:
             return int(meta["input_size"]), int(meta.get("in_channels") or 3)
         model = runner.open_model(str(path))
-        return model.input_size, runner._channels(model)
+        return model.input_size, model.channels
     except (SqnxtError, runner.RunnerError, OSError, ValueError, TypeError):
         return None
 

@@ -10,9 +10,9 @@ import io
 import json
 from pathlib import Path
 
-from ..checkpoint import atomic_write
+from ..artifacts import atomic_write
 from ..errors import BenchError
-from ..plots import save_png
+from ..plots import new_figure, save_png
 from .api import BenchRun
 
 __all__ = ["COLUMNS", "rows", "rich_table", "to_csv", "to_markdown", "to_json", "write_report", "plot_latency"]
@@ -81,11 +81,12 @@ def _headers(with_accuracy: bool) -> list[str]:
 def _title(run: BenchRun) -> str:
     env = run.env or {}
     feats = ", ".join(k for k, v in (env.get("features") or {}).items() if v) or "-"
-    ref = Path(run.reference).name if run.reference else "-"
     device = env.get("device", "local")
     device = device.get("name", "?") if isinstance(device, dict) else device
-    return (f"{device}: {env.get('model', '?')} ({env.get('arch', '?')}, "
-            f"{env.get('cores', '?')} cores; {feats}) - speed-up vs {ref}")
+    where = f"{device}: {env.get('model', '?')} ({env.get('arch', '?')}, {env.get('cores', '?')} cores; {feats})"
+    if run.emulated:
+        return f"{where} - EMULATED: latencies are the emulator's, not the board's speed"
+    return f"{where} - speed-up vs {Path(run.reference).name if run.reference else '-'}"
 
 
 def rich_table(run: BenchRun):
@@ -151,14 +152,10 @@ def plot_latency(run: BenchRun, path: str | Path) -> Path:
     measured = [r for r in run.results if r.get("samples_ms")]
     if not measured:
         raise BenchError("nothing to plot: no artifact was measured with samples")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = [f"{Path(str(r['artifact'])).name}\n{r.get('runtime')} {r.get('precision')}" for r in measured]
     samples = [r["samples_ms"] for r in measured]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(measured)), 4.5), layout="constrained")
+    fig = new_figure(figsize=(max(6.0, 1.6 * len(measured)), 4.5), layout="constrained")
+    ax = fig.subplots()
     ax.violinplot(samples, showextrema=False)
     ax.boxplot(samples, widths=0.15, showfliers=False)
     ax.set_xticks(range(1, len(names) + 1), names, fontsize=8)

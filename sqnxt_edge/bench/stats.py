@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .runner import summarize
+from ..runner import summarize
 
 __all__ = ["summarize", "median_ci", "noise_pct", "add_speedups", "agree"]
 

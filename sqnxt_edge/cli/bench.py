@@ -8,8 +8,6 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from ..bench import BenchConfig, run_bench
-from ..bench.report import plot_latency, rich_table, to_json, write_report
 from .common import JsonOpt, err, out
 
 
@@ -18,7 +16,7 @@ def bench_cmd(
         help="Artifacts (.onnx, .ort, .tflite) and .pt checkpoints; default: the newest export/*/manifest.json.")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="'local' or a device name from devices.toml.")] = "local",
     devices: Annotated[Optional[Path], typer.Option("--devices", help="Device registry TOML (default: ~/.config/sqnxt-edge/devices.toml).")] = None,
-    runtime: Annotated[str, typer.Option("--runtime", "-r", help="auto, onnxruntime, litert, tflite-runtime or torch.")] = "auto",
+    runtime: Annotated[str, typer.Option("--runtime", "-r", help="auto (every installed runtime), onnxruntime, openvino, litert, tflite-runtime or torch.")] = "auto",
     threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="Threads per inference (default: physical cores).")] = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Images per inference.")] = 1,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs after the first.")] = 10,
@@ -31,6 +29,9 @@ def bench_cmd(
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Latency distribution per artifact as a PNG.")] = None,
 ) -> None:
     """Measure latency (p50/p90/p99), throughput, peak memory and top-1 of artifacts, each in a fresh process."""
+    from ..bench import BenchConfig, run_bench
+    from ..bench.report import plot_latency, rich_table, to_json, write_report
+
     config = BenchConfig(device=device, runtime=runtime, threads=threads, batch=batch, warmup=warmup, runs=runs,
                          min_seconds=min_seconds, data=data, data_dir=data_dir, samples=plot is not None,
                          devices_file=devices)

@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..bench.devices import Device, add_device, devices_path, get_device, load_devices, remove_device
-from ..bench.profiles import PROFILES, get_profile, list_profiles
+from ..devices import (PROFILES, Device, add_device, devices_path, get_device, get_profile, list_profiles,
+                       load_devices, remove_device)
 from .common import JsonOpt, err, handle_errors, out, print_json
 
 devices_app = typer.Typer(help="Boards reachable over SSH that `bench --device NAME` runs on.", no_args_is_help=True)
@@ -133,7 +133,7 @@ def check_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Connect (BatchMode), run the runner's --env-only on the board, report its Python, CPU, runtimes."""
-    from ..bench.remote import check_device
+    from ..devices import check_device
 
     report = check_device(name, devices, timeout)
     if json_out:

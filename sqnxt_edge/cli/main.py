@@ -1,14 +1,24 @@
-"""The `sqnxt-edge` command: thin Typer commands over the library."""
+"""The `sqnxt-edge` command: thin Typer commands over the library.
+
+Every command module imports the library inside its function, so `sqnxt-edge --help` and the device commands start
+without loading torch. The application (not the library) decides how third-party log records are shown.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
 
-from .. import __version__
+from .._version import __version__
+from .bench import bench_cmd
 from .common import handle_errors, out
-from .models import models
+from .devices import devices_app
+from .export import export_cmd
+from .models import models_cmd
+from .pipeline import demo_cmd, pipeline_cmd
+from .train import eval_cmd, train_cmd
 
 app = typer.Typer(
     name="sqnxt-edge",
@@ -34,40 +44,18 @@ def _root(
     """SqueezeNext edge toolkit."""
 
 
-app.command("models")(handle_errors(models))
-
-
-def _register_optional() -> None:
-    """Commands of the later pipeline stages register themselves here as they land."""
-    import importlib
-
-    for module, names in (
-        ("train", ("train", "eval")),
-        ("export", ("export",)),
-        ("bench", ("bench",)),
-        ("pipeline", ("pipeline", "demo")),
-    ):
-        try:
-            mod = importlib.import_module(f"{__package__}.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{module}":
-                raise
-            continue
-        for name in names:
-            app.command(name)(handle_errors(getattr(mod, name.replace("-", "_") + "_cmd")))
-    try:
-        from .devices import devices_app
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.devices":
-            raise
-    else:
-        app.add_typer(devices_app, name="devices")
-
-
-_register_optional()
+COMMANDS = {
+    "models": models_cmd, "train": train_cmd, "eval": eval_cmd, "export": export_cmd, "bench": bench_cmd,
+    "pipeline": pipeline_cmd, "demo": demo_cmd,
+}
+for _name, _fn in COMMANDS.items():
+    app.command(_name)(handle_errors(_fn))
+app.add_typer(devices_app, name="devices")
 
 
 def main() -> None:
+    # Converters and quantizers log progress chatter at INFO/WARNING on the root logger; errors still show.
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s: %(message)s")
     app()
 
 

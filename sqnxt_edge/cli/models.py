@@ -7,11 +7,10 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ..models import create_model, get_spec, list_models, model_stats
 from .common import JsonOpt, out, print_json
 
 
-def models(
+def models_cmd(
     name: Annotated[Optional[str], typer.Argument(help="Show one model (any accepted spelling).")] = None,
     input_size: Annotated[int, typer.Option("--input-size", "-s", help="Input side in pixels (32, 64, 227 ...).")] = 227,
     num_classes: Annotated[int, typer.Option("--num-classes", "-k", help="Classifier outputs.")] = 1000,
@@ -21,6 +20,8 @@ def models(
     json_out: JsonOpt = False,
 ) -> None:
     """List the model zoo with parameters and multiply-accumulates (MACs) at an input size."""
+    from ..models import create_model, get_spec, list_models, model_stats
+
     names = [get_spec(name).name] if name else list_models()
     rows = []
     for n in names:

@@ -9,9 +9,6 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ..bench import report as bench_report
-from ..pipeline import DemoConfig, PipelineConfig, PipelineResult, run_demo, run_pipeline
-from ..pipeline.report import int8_reports
 from .common import JsonOpt, err, out, print_json
 
 
@@ -19,7 +16,10 @@ def _say(message: str) -> None:
     err.print(f"[dim]>[/] {message}", highlight=False)
 
 
-def _show(result: PipelineResult, json_out: bool) -> None:
+def _show(result, json_out: bool) -> None:
+    from ..bench import report as bench_report
+    from ..pipeline.report import int8_reports
+
     if json_out:
         print_json(json.loads(result.files["results"].read_text(encoding="utf-8")))
     else:
@@ -60,6 +60,8 @@ def pipeline_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Export every requested format, verify it, measure accuracy and speed, and write one report folder."""
+    from ..pipeline import PipelineConfig, run_pipeline
+
     result = run_pipeline(checkpoint, PipelineConfig(
         formats=[f for f in (formats or "onnx").split(",") if f], int8=int8, device=device, devices_file=devices,
         data=data, data_dir=data_dir, threads=threads, export_dir=export_dir, output_dir=output), say=_say)
@@ -75,6 +77,8 @@ def demo_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Train 1.0-SqNxt-23 on the embedded digits data, then export, verify, evaluate and benchmark it."""
+    from ..pipeline import DemoConfig, run_demo
+
     trained, result = run_demo(DemoConfig(
         epochs=epochs, formats=[f for f in formats.split(",") if f] if formats else None, int8=int8,
         threads=threads, output_dir=output), say=_say)

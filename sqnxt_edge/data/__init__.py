@@ -12,17 +12,13 @@ from pathlib import Path
 
 from ..errors import DataError
 from .augment import Augment, augment_batch
-from .base import ImageSet, preprocess, resize_uint8
+from .base import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, ImageSet, preprocess, resize_uint8
 
 __all__ = [
     "ImageSet", "preprocess", "resize_uint8", "load_dataset", "DATASETS", "default_input_size",
     "DatasetInfo", "DATASET_INFO", "dataset_info", "Augment", "augment_batch",
 ]
 
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)  # the seed's values (spec section 2)
-CIFAR_STD = (0.2023, 0.1994, 0.2010)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)

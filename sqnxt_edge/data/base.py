@@ -14,7 +14,22 @@ import torch.nn.functional as F
 
 from ..errors import DataError
 
-__all__ = ["ImageSet", "preprocess", "resize_uint8", "to_channels"]
+__all__ = ["ImageSet", "preprocess", "resize_uint8", "to_channels", "normalization", "IMAGENET_MEAN", "IMAGENET_STD",
+           "CIFAR_MEAN", "CIFAR_STD"]
+
+# Per-channel normalization of the datasets' families: (RGB mean, RGB std, grey mean, grey std).
+_NORMS = {
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), (0.449,), (0.226,)),
+    "cifar": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), (0.4809,), (0.2009,)),  # the seed's (spec 2)
+}
+IMAGENET_MEAN, IMAGENET_STD = _NORMS["imagenet"][:2]
+CIFAR_MEAN, CIFAR_STD = _NORMS["cifar"][:2]
+
+
+def normalization(family: str, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) of a dataset family for RGB (3) or grey (1) images."""
+    mean, std, grey_mean, grey_std = _NORMS[family]
+    return (mean, std) if channels == 3 else (grey_mean, grey_std)
 
 
 @dataclass

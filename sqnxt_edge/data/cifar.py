@@ -13,12 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .base import ImageSet, to_channels
+from .base import ImageSet, normalization, to_channels
 
 __all__ = ["load_cifar10", "load_cifar100", "safe_pickle_load", "SafeUnpickler"]
 
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2023, 0.1994, 0.2010)
 URLS = {"cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
         "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}
 FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
@@ -106,7 +104,7 @@ def _load(name: str, split: str, data_dir: Path | None, files: list[str], label_
     if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
         raise DataError(f"{name}: labels outside 0..{len(classes) - 1} in {root}")
     return ImageSet(name, split, np.ascontiguousarray(to_channels(images, channels)), labels, classes,
-                    CIFAR_MEAN[:channels] if channels == 3 else (0.4809,), CIFAR_STD if channels == 3 else (0.2009,))
+                    *normalization("cifar", channels))
 
 
 def load_cifar10(split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = None) -> ImageSet:

@@ -12,15 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .base import ImageSet, to_channels
+from .base import ImageSet, normalization, to_channels
 from .images import list_images, read_images
 
 __all__ = ["load_folder"]
 
 SEED = 0
 TEST_FRACTION = 0.2
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 
 
 def _scan(root: Path) -> tuple[list[str], list[Path], list[int]]:
@@ -56,7 +54,7 @@ def load_folder(split: str, data_dir: Path | None = None, channels: int = 3, ima
             raise DataError(f"folder: too few images in {root} for a {split} split")
     images = read_images(paths, image_size)
     return ImageSet("folder", split, to_channels(images, channels), np.asarray(labels, np.int64), classes,
-                    MEAN if channels == 3 else (0.449,), STD if channels == 3 else (0.226,))
+                    *normalization("imagenet", channels))
 
 
 def _split(labels: np.ndarray, split: str) -> np.ndarray:

@@ -10,15 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .base import ImageSet, to_channels
+from .base import ImageSet, normalization, to_channels
 from .images import list_images, read_images
 
 __all__ = ["load_tiny_imagenet"]
 
 FOLDER = "tiny-imagenet-200"
 URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
 
 
 def _root(data_dir: Path | None) -> Path:
@@ -77,4 +75,4 @@ def load_tiny_imagenet(split: str, data_dir: Path | None = None, channels: int =
         raise DataError(f"tiny-imagenet: no {split} images under {root}")
     images = read_images(paths, image_size)
     return ImageSet("tiny-imagenet", split, to_channels(images, channels), np.asarray(labels, np.int64),
-                    _class_names(root, wnids), MEAN if channels == 3 else (0.449,), STD if channels == 3 else (0.226,))
+                    _class_names(root, wnids), *normalization("imagenet", channels))

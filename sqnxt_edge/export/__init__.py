@@ -5,10 +5,10 @@ PyTorch, with a manifest.
     result = export("runs/digits/best.pt", ExportConfig(formats=["onnx", "tflite"], int8=True))
 """
 
+from ..artifacts import read_onnx_metadata
+from ..formats import FORMATS, PRECISIONS, Format, artifact_name, get_format, parse_formats
 from .config import DEFAULT_OPSET, TOLERANCES, ExportConfig, ExportResult
 from .exporter import export
-from .formats import FORMATS, PRECISIONS, Format, artifact_name, get_format, parse_formats
-from .metadata import read_onnx_metadata
 
 __all__ = [
     "export", "ExportConfig", "ExportResult", "read_onnx_metadata", "FORMATS", "PRECISIONS", "Format",

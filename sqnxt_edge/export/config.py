@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExportError
-from .formats import parse_formats
+from ..formats import parse_formats
+from ..quantize.config import CALIB_METHODS
 
 __all__ = ["ExportConfig", "ExportResult", "TOLERANCES", "DEFAULT_OPSET"]
 
 DEFAULT_OPSET = 17
-CALIB_METHODS = ("minmax", "entropy", "percentile")
 
 # Parity criteria against PyTorch on the verification images, per precision (written into the manifest):
 # - fp32: every logit within 1e-4 (max_abs).

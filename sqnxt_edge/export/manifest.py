@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import atomic_write
+from ..artifacts import atomic_write
 from .config import TOLERANCES
 
 __all__ = ["MANIFEST_NAME", "tool_versions", "load_manifest", "update_manifest"]

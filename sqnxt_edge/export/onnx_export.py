@@ -15,17 +15,12 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ExportError
+from ..errors import ExportError, first_line
 
 __all__ = ["export_onnx", "simplify_onnx", "check_onnx", "to_fp16", "op_counts"]
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def export_onnx(model: torch.nn.Module, input_size: int, in_channels: int, opset: int, batch: int | None):
@@ -44,7 +39,7 @@ def export_onnx(model: torch.nn.Module, input_size: int, in_channels: int, opset
                               output_names=[OUTPUT_NAME], opset_version=int(opset), do_constant_folding=True,
                               training=torch.onnx.TrainingMode.EVAL, **kwargs)
     except Exception as exc:
-        raise ExportError(f"torch.onnx.export failed at opset {opset}: {_first_line(exc)}") from None
+        raise ExportError(f"torch.onnx.export failed at opset {opset}: {first_line(exc)}") from None
     return onnx.load_model_from_string(buf.getvalue())
 
 
@@ -56,7 +51,7 @@ def simplify_onnx(model, dynamic: bool):
     try:
         simplified, ok = onnxsim.simplify(model, check_n=0)
     except Exception as exc:
-        raise ExportError(f"onnxsim failed: {_first_line(exc)}") from None
+        raise ExportError(f"onnxsim failed: {first_line(exc)}") from None
     if not ok:
         raise ExportError("onnxsim could not validate the simplified model")
     if dynamic:
@@ -75,7 +70,7 @@ def check_onnx(model):
         onnx.checker.check_model(model, full_check=True)
         return onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except Exception as exc:
-        raise ExportError(f"the ONNX model fails onnx.checker: {_first_line(exc)}") from None
+        raise ExportError(f"the ONNX model fails onnx.checker: {first_line(exc)}") from None
 
 
 def to_fp16(model):
@@ -87,7 +82,7 @@ def to_fp16(model):
             warnings.simplefilter("ignore")
             half = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=False)
     except Exception as exc:
-        raise ExportError(f"fp16 conversion failed: {_first_line(exc)}") from None
+        raise ExportError(f"fp16 conversion failed: {first_line(exc)}") from None
     return topo_sort(half)
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..artifacts import embed_onnx_metadata, write_sidecar
+from ..errors import ExportError
 from . import onnx_export as ox
-from .exporter import _Run, accuracy_gate, calibration, check, metadata, promote, staged
-from .metadata import embed_onnx_metadata, write_sidecar
+from .context import ExportRun
 from .ort_export import convert_to_ort, mobile_usability
 
 __all__ = ["onnx_family"]
 
 
-def _io(run: _Run, layout: str = "NCHW") -> dict:
+def _io(run: ExportRun, layout: str = "NCHW") -> dict:
     batch = run.config.fixed_batch
     c, s = run.ckpt.in_channels, run.ckpt.input_size
     return {"input": {"name": ox.INPUT_NAME, "shape": [batch if batch else "batch", c, s, s], "layout": layout,
@@ -21,16 +22,16 @@ def _io(run: _Run, layout: str = "NCHW") -> dict:
                                                                                        run.ckpt.num_classes]}}
 
 
-def _write(run: _Run, model, precision: str, **meta_extra) -> Path:
-    meta = metadata(run, precision, "NCHW", **meta_extra)
+def _write(run: ExportRun, model, precision: str, **meta_extra) -> Path:
+    meta = run.metadata(precision, "NCHW", **meta_extra)
     embed_onnx_metadata(model, meta)
-    path = staged(run, "onnx", precision)
+    path = run.staged("onnx", precision)
     ox.save_onnx(model, path)
     write_sidecar(path, meta)
     return path
 
 
-def _fp32(run: _Run) -> tuple[Path, dict]:
+def _fp32(run: ExportRun) -> tuple[Path, dict]:
     c = run.config
     run.say(f"exporting ONNX (opset {c.opset}, batch {c.fixed_batch or 'dynamic'})")
     model = ox.export_onnx(run.model, run.ckpt.input_size, run.ckpt.in_channels, c.opset, c.fixed_batch)
@@ -42,7 +43,7 @@ def _fp32(run: _Run) -> tuple[Path, dict]:
     return _write(run, model, "fp32"), {"ops": ops, "simplified": c.simplify}
 
 
-def _fp16(run: _Run, fp32_path: Path) -> tuple[Path, dict]:
+def _fp16(run: ExportRun, fp32_path: Path) -> tuple[Path, dict]:
     import onnx
 
     run.say("converting ONNX to float16 (float32 I/O)")
@@ -50,21 +51,17 @@ def _fp16(run: _Run, fp32_path: Path) -> tuple[Path, dict]:
     return _write(run, model, "fp16"), {"ops": ox.op_counts(model)}
 
 
-def _int8(run: _Run, fp32_path: Path) -> tuple[Path, dict]:
+def _int8(run: ExportRun, fp32_path: Path) -> tuple[Path, dict]:
     from ..quantize import default_int8_config, quantize_onnx, tune_onnx
     from ..quantize.tune import TuneError
 
     c = run.config
-    calib = calibration(run)
-    dest = staged(run, "onnx", "int8")
+    calib = run.calibration()
+    dest = run.staged("onnx", "int8")
     info: dict = {}
     if c.int8_tune:
-        from .exporter import eval_set
-
-        data = eval_set(run)
+        data = run.eval_set()
         if data is None:
-            from ..errors import ExportError
-
             raise ExportError("--int8-tune needs labelled data: the checkpoint's dataset or --eval-data")
         run.say("tuning int8 configurations (accuracy and speed, 1 thread)")
         try:
@@ -86,7 +83,7 @@ def _int8(run: _Run, fp32_path: Path) -> tuple[Path, dict]:
     return dest, info
 
 
-def _finish(run: _Run, precision: str, path: Path, info: dict, fp32_onnx: Path | None = None) -> Path:
+def _finish(run: ExportRun, precision: str, path: Path, info: dict, fp32_onnx: Path | None = None) -> Path:
     """Convert to .ort if asked, verify, gate int8 accuracy, promote; returns where the ONNX now lies."""
     c = run.config
     ort_path = None
@@ -94,22 +91,22 @@ def _finish(run: _Run, precision: str, path: Path, info: dict, fp32_onnx: Path |
         ort_path = path.with_suffix(".ort")
         run.say(f"converting {path.name} to ORT format")
         convert_to_ort(path, ort_path)
-        write_sidecar(ort_path, metadata(run, precision, "NCHW"))
-    parity_onnx = check(run, path, precision)
-    parity_ort = check(run, ort_path, precision) if ort_path else None
-    accuracy = accuracy_gate(run, fp32_onnx, path) if precision == "int8" and fp32_onnx else None
+        write_sidecar(ort_path, run.metadata(precision, "NCHW"))
+    parity_onnx = run.check(path, precision)
+    parity_ort = run.check(ort_path, precision) if ort_path else None
+    accuracy = run.accuracy_gate(fp32_onnx, path) if precision == "int8" and fp32_onnx else None
     common = {"opset": c.opset, **_io(run), "dynamic_batch": c.fixed_batch is None, "accuracy": accuracy,
               **{k: v for k, v in info.items() if k != "ops"}}
     if ort_path:
         run.say(f"checking {path.name} for mobile usability (NNAPI / CoreML)")
-        promote(run, ort_path, "ort", precision, parity=parity_ort, mobile_usability=mobile_usability(path), **common)
+        run.promote(ort_path, "ort", precision, parity=parity_ort, mobile_usability=mobile_usability(path), **common)
     if "onnx" in c.formats:
-        promote(run, path, "onnx", precision, parity=parity_onnx, ops=info.get("ops"), **common)
+        run.promote(path, "onnx", precision, parity=parity_onnx, ops=info.get("ops"), **common)
         return run.out / path.name
     return path
 
 
-def onnx_family(run: _Run) -> None:
+def onnx_family(run: ExportRun) -> None:
     fp32_path, info = _fp32(run)
     fp32_path = _finish(run, "fp32", fp32_path, info)
     if run.config.fp16:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ExportError, require
+from ..errors import ExportError, first_line, require
 
 __all__ = ["NHWCInput", "convert_tflite", "tflite_io_names"]
 
@@ -36,22 +35,12 @@ class NHWCInput(nn.Module):
         return self.model(x.permute(0, 3, 1, 2))
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
-
-
 @contextlib.contextmanager
 def _quiet():
     """litert-torch prints progress on stdout and warns a lot: keep stdout clean for --json."""
-    previous = logging.getLogger().level
-    logging.getLogger().setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logging.getLogger().setLevel(previous)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _int8_program(module: nn.Module, sample: torch.Tensor, calib: Callable[[], list[torch.Tensor]]):
@@ -100,7 +89,7 @@ def convert_tflite(model: nn.Module, input_size: int, in_channels: int, precisio
     except ExportError:
         raise
     except Exception as exc:
-        raise ExportError(f"TFLite conversion ({precision}) failed: {_first_line(exc)}") from None
+        raise ExportError(f"TFLite conversion ({precision}) failed: {first_line(exc)}") from None
     if precision == "int8" and float_io:
         _float_interface(dest)
     return dest
@@ -113,7 +102,7 @@ def _float_interface(path: Path) -> None:
 
 def tflite_io_names(path: Path) -> tuple[str, str, list[int], str]:
     """(input name, output name, input shape, input dtype) as the TFLite interpreter reports them."""
-    from ..bench.runner import open_model
+    from ..runner import open_model
 
     m = open_model(str(path))
     return m.input_name, m.output_name, list(m.input_shape), np.dtype(m.input_dtype).name

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import torch
 
+from ..artifacts import write_sidecar
 from ..data import preprocess
-from .exporter import _Run, accuracy_gate, calibration, check, metadata, promote, staged
-from .metadata import write_sidecar
+from .context import ExportRun
 from .tflite_export import convert_tflite, tflite_io_names
 
 __all__ = ["tflite_family"]
 
 
-def _calib_batches(run: _Run):
+def _calib_batches(run: ExportRun):
     """Normalized NHWC float batches of the calibration images, for PT2E observers."""
-    images = calibration(run)
+    images = run.calibration()
     ck = run.ckpt
 
     def batches():
@@ -26,9 +26,9 @@ def _calib_batches(run: _Run):
     return lambda: list(batches())
 
 
-def _one(run: _Run, precision: str, fp32_path: Path | None) -> Path:
+def _one(run: ExportRun, precision: str, fp32_path: Path | None) -> Path:
     c, ck = run.config, run.ckpt
-    path = staged(run, "tflite", precision)
+    path = run.staged("tflite", precision)
     run.say(f"converting to TFLite {precision} with litert-torch (slow: tens of seconds)")
     batch = c.fixed_batch or 1
     calib = _calib_batches(run) if precision == "int8" else None
@@ -36,11 +36,11 @@ def _one(run: _Run, precision: str, fp32_path: Path | None) -> Path:
         convert_tflite(run.model, ck.input_size, ck.in_channels, precision, path, batch=batch, calib=calib,
                        float_io=c.tflite_float_io)
     in_name, out_name, shape, dtype = tflite_io_names(path)
-    meta = metadata(run, precision, "NHWC", in_name, out_name, input_dtype=dtype)
+    meta = run.metadata(precision, "NHWC", in_name, out_name, input_dtype=dtype)
     write_sidecar(path, meta)
-    report = check(run, path, precision)
-    accuracy = accuracy_gate(run, fp32_path, path) if precision == "int8" and fp32_path else None
-    promote(run, path, "tflite", precision, parity=report, accuracy=accuracy,
+    report = run.check(path, precision)
+    accuracy = run.accuracy_gate(fp32_path, path) if precision == "int8" and fp32_path else None
+    run.promote(path, "tflite", precision, parity=report, accuracy=accuracy,
             input={"name": in_name, "shape": shape, "layout": "NHWC", "dtype": dtype},
             output={"name": out_name}, dynamic_batch=False,
             quantization={"scheme": "PT2E static, per-channel symmetric int8 weights, int8 activations",
@@ -49,7 +49,7 @@ def _one(run: _Run, precision: str, fp32_path: Path | None) -> Path:
     return run.out / path.name
 
 
-def tflite_family(run: _Run) -> None:
+def tflite_family(run: ExportRun) -> None:
     fp32 = _one(run, "fp32", None)
     if run.config.fp16:
         _one(run, "fp16", fp32)

@@ -1,4 +1,4 @@
-"""Parity: run a written artifact through the team's runner (`bench.runner.open_model`, the same code bench and eval
+"""Parity: run a written artifact through the team's runner (`runner.open_model`, the same code bench and eval
 use) on real images and compare its logits with PyTorch's."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..bench.runner import RunnerError, open_model
+from ..runner import RunnerError, open_model
 from ..data import load_dataset, preprocess, resize_uint8
 from ..errors import DataError, ExportError
 from .config import TOLERANCES

@@ -22,6 +22,7 @@ class ModelSpec:
     stems: tuple[str, ...]
     description: str
     verified: bool = True
+    stem_for: Callable[[int], str] | None = None  # input size -> the stem the family prescribes (else stems[0])
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -80,14 +81,12 @@ def create_model(
     stem: str | None = None,
 ) -> nn.Module:
     """Build any zoo model. The stem follows `input_size` unless `stem` overrides it."""
-    from .squeezenext import default_stem
-
     spec = get_spec(name)
     if num_classes < 1 or in_channels < 1 or input_size < 1:
         raise SqnxtError(
             f"num_classes, in_channels and input_size must be positive (got {num_classes}, {in_channels}, {input_size})"
         )
-    chosen = stem or (default_stem(input_size) if "tiny" in spec.stems else spec.stems[0])
+    chosen = stem or (spec.stem_for(input_size) if spec.stem_for else spec.stems[0])
     if chosen not in spec.stems:
         raise SqnxtError(f"{spec.name} has no stem {chosen!r}; choose one of {', '.join(spec.stems)}")
     model = spec.build(num_classes=num_classes, in_channels=in_channels, stem=chosen)

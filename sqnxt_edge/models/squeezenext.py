@@ -201,5 +201,6 @@ for _name, _cfg in model_cfgs.items():
             stems=STEMS,
             description=_describe(_cfg),
             verified=_cfg.verified,
+            stem_for=default_stem,
         )
     )

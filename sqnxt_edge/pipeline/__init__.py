@@ -3,7 +3,8 @@
 The pipeline adds no second implementation of any stage: it calls `export()`, `run_bench()` and `train()`.
 """
 
+from .config import PipelineConfig, PipelineResult
 from .demo import DemoConfig, run_demo
-from .run import PipelineConfig, PipelineResult, run_pipeline
+from .run import run_pipeline
 
 __all__ = ["PipelineConfig", "PipelineResult", "run_pipeline", "DemoConfig", "run_demo"]

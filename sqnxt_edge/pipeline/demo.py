@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..training import TrainConfig, TrainResult, train
-from .run import PipelineConfig, PipelineResult, run_pipeline
+from .config import PipelineConfig, PipelineResult
+from .run import run_pipeline
 
 __all__ = ["DemoConfig", "run_demo", "default_formats"]
 

@@ -6,23 +6,20 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .. import __version__
+from .._version import __version__
+from ..artifacts import atomic_write
+from ..bench import BenchRun
 from ..bench import report as bench_report
-from ..checkpoint import atomic_write
-from ..plots import save_png
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..bench import BenchRun
-    from ..checkpoint import Checkpoint
-    from ..export import ExportResult
-    from .run import PipelineConfig
+from ..checkpoint import Checkpoint
+from ..export import ExportResult
+from ..plots import new_figure, save_png
+from .config import PipelineConfig
 
 __all__ = ["write_pipeline_report", "summary_rows", "int8_reports", "plot_accuracy_vs_latency"]
 
 
-def summary_rows(bench: "BenchRun") -> list[dict]:
+def summary_rows(bench: BenchRun) -> list[dict]:
     """format, precision, size, accuracy, p50/p99, memory, speed-up: one row per measured artifact."""
     return [
         {"artifact": r["name"], "format": r["format"], "precision": r["precision"], "runtime": r["runtime"],
@@ -33,7 +30,7 @@ def summary_rows(bench: "BenchRun") -> list[dict]:
     ]
 
 
-def int8_reports(exported: "ExportResult") -> list[dict]:
+def int8_reports(exported: ExportResult) -> list[dict]:
     """The fp32-vs-int8 accuracy report export measured for each int8 artifact."""
     return [{"artifact": a["path"], **a["accuracy"]} for a in exported.artifacts
             if a.get("precision") == "int8" and a.get("accuracy")]
@@ -43,7 +40,7 @@ def _fmt(value, spec: str, none: str = "-") -> str:
     return none if value is None else format(value, spec)
 
 
-def _markdown(ckpt: "Checkpoint", exported: "ExportResult", bench: "BenchRun", plots: dict[str, Path]) -> str:
+def _markdown(ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: dict[str, Path]) -> str:
     rows = summary_rows(bench)
     env = bench.env or {}
     feats = ", ".join(k for k, v in (env.get("features") or {}).items() if v) or "-"
@@ -84,16 +81,12 @@ def _markdown(ckpt: "Checkpoint", exported: "ExportResult", bench: "BenchRun", p
     return "\n".join(lines) + "\n"
 
 
-def plot_accuracy_vs_latency(bench: "BenchRun", path: Path) -> Path | None:
+def plot_accuracy_vs_latency(bench: BenchRun, path: Path) -> Path | None:
     points = [r for r in summary_rows(bench) if r["top1"] is not None and r["p50_ms"]]
     if not points:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    fig = new_figure(figsize=(6.5, 4.2), layout="constrained")
+    ax = fig.subplots()
     for r in points:
         ax.scatter(r["p50_ms"], r["top1"], s=40 + 20 * (r["size_mb"] or 0))
         ax.annotate(f"{r['format']} {r['precision']}", (r["p50_ms"], r["top1"]), textcoords="offset points",
@@ -105,8 +98,8 @@ def plot_accuracy_vs_latency(bench: "BenchRun", path: Path) -> Path | None:
     return save_png(fig, path)
 
 
-def write_pipeline_report(out: Path, ckpt: "Checkpoint", exported: "ExportResult", bench: "BenchRun",
-                          config: "PipelineConfig") -> dict[str, Path]:
+def write_pipeline_report(out: Path, ckpt: Checkpoint, exported: ExportResult, bench: BenchRun,
+                          config: PipelineConfig) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     plots: dict[str, Path] = {}
     if any(r.get("samples_ms") for r in bench.results):

@@ -4,46 +4,17 @@ accuracy and speed side by side, and write the report."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..bench import BenchConfig, BenchRun, run_bench
+from ..bench import BenchConfig, run_bench
 from ..checkpoint import Checkpoint, load_checkpoint
 from ..errors import SqnxtError
-from ..export import ExportConfig, ExportResult, export
+from ..export import ExportConfig, export
+from .config import PipelineConfig, PipelineResult
 from .report import write_pipeline_report
 
 __all__ = ["PipelineConfig", "PipelineResult", "run_pipeline"]
-
-
-@dataclass
-class PipelineConfig:
-    formats: list[str] = field(default_factory=lambda: ["onnx"])
-    int8: bool = False
-    device: str = "local"
-    devices_file: Path | None = None
-    data: str | None = None  # accuracy data (test split); default: the checkpoint's own dataset
-    data_dir: str | None = None
-    export_dir: Path | None = None  # default: export/<checkpoint name>/
-    output_dir: Path | None = None  # the report folder; default: reports/<export folder name>/
-    threads: int | None = None
-    batch: int = 1
-    warmup: int = 10
-    runs: int = 100
-    min_seconds: float = 1.0
-
-
-@dataclass
-class PipelineResult:
-    output_dir: Path
-    export: ExportResult
-    bench: BenchRun
-    files: dict[str, Path]
-
-    @property
-    def ok(self) -> bool:
-        return self.bench.ok
 
 
 def run_pipeline(ckpt: Checkpoint | str | os.PathLike, config: PipelineConfig | None = None,

@@ -1,6 +1,6 @@
 """What int8 cost: fp32 vs int8 top-1 on held-out images, and how often the two agree.
 
-Both artifacts run through the team's one runner (`bench.runner.open_model`), with their own metadata-driven
+Both artifacts run through the team's one runner (`runner.open_model`), with their own metadata-driven
 preprocessing, so an int8 TFLite with quantized inputs and an ONNX are judged the same way.
 """
 
@@ -35,7 +35,7 @@ class AccuracyReport:
 
 def predict_top1(artifact: Path, images: np.ndarray, model=None) -> np.ndarray:
     """Top-1 class per image; images are resized to the artifact's own input size first."""
-    from ..bench.runner import RunnerError, open_model
+    from ..runner import RunnerError, open_model
     from ..data import resize_uint8
 
     try:

@@ -94,7 +94,7 @@ _ARCH_FAMILY = {"x86_64": "x86", "amd64": "x86", "i386": "x86", "i686": "x86", "
 
 def _cpu(cpu: dict | None) -> dict:
     if cpu is None:
-        from ..bench.runner import cpu_info
+        from ..runner import cpu_info
 
         cpu = cpu_info()
     return cpu

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import sys
-import shutil
 import tempfile
-from contextlib import contextmanager, redirect_stdout
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ExportError
+from ..artifacts import atomic_write, write_sidecar
+from ..errors import ExportError, first_line
+from ..progress import progress_bar
 from .calibration import CalibrationReader, check_images
 from .config import Int8Config
 
@@ -40,31 +40,14 @@ _STEM_OPS = ("Conv",)
 _HEAD_OPS = ("Conv", "Gemm", "MatMul")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
-
-
 def open_fp32(path: Path):
     """The fp32 artifact through the team's one inference wrapper."""
-    from ..bench.runner import RunnerError, open_model
+    from ..runner import RunnerError, open_model
 
     try:
         return open_model(str(path))
     except RunnerError as exc:
         raise ExportError(str(exc)) from None
-
-
-@contextmanager
-def _quiet_ort():
-    """ORT's quantizer logs a warning per tensor it skips; keep stderr for our progress bar and messages."""
-    logger = logging.getLogger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def prepare(fp32_onnx: Path, dest: Path) -> Path:
@@ -73,10 +56,9 @@ def prepare(fp32_onnx: Path, dest: Path) -> Path:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     try:
-        with _quiet_ort():
-            quant_pre_process(str(fp32_onnx), str(dest), skip_symbolic_shape=True)
+        quant_pre_process(str(fp32_onnx), str(dest), skip_symbolic_shape=True)
     except Exception as exc:  # ORT raises several unrelated types here
-        raise ExportError(f"{fp32_onnx.name}: onnxruntime pre-processing failed: {_first_line(exc)}") from None
+        raise ExportError(f"{fp32_onnx.name}: onnxruntime pre-processing failed: {first_line(exc)}") from None
     model = onnx.load(str(dest))
     used = {n.name for n in model.graph.node if n.name}
     changed = False
@@ -110,19 +92,6 @@ def resolve_exclude(model_path: Path, exclude: tuple[str, ...]) -> list[str]:
     return names
 
 
-def _progress(total: int, enabled: bool, text: str):
-    """A rich progress bar on stderr (a no-op callable when disabled)."""
-    if not enabled:
-        return None, (lambda n: None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=Console(stderr=True), transient=True)
-    task = bar.add_task(text, total=total)
-    return bar, (lambda n: bar.advance(task, n))
-
-
 def calibrate(prepared: Path, fp32_model, images: np.ndarray, config: Int8Config, workdir: Path,
               progress: bool = False):
     """Tensor ranges (ORT `TensorsData`) of every float tensor over the calibration images."""
@@ -134,17 +103,14 @@ def calibrate(prepared: Path, fp32_model, images: np.ndarray, config: Int8Config
         options["num_quantized_bins"] = 128
     if config.calib_method == "percentile":
         options.update(percentile=config.percentile, symmetric=False)
-    bar, advance = _progress(len(images), progress, f"calibrating ({config.calib_method})")
-    # ORT's histogram collector stacks per-run outputs with np.asarray: every run must have the same batch size.
-    reader = CalibrationReader(fp32_model, images, batch=16 if config.calib_method == "minmax" else 1,
-                               on_batch=advance)
     try:
-        with _quiet_ort():
-            calibrator = create_calibrator(prepared, None, augmented_model_path=str(workdir / "augmented.onnx"),
-                                           calibrate_method=method, extra_options=options)
-        if bar:
-            bar.start()
-        with redirect_stdout(sys.stderr if progress else io.StringIO()):  # ORT prints; keep stdout for --json
+        calibrator = create_calibrator(prepared, None, augmented_model_path=str(workdir / "augmented.onnx"),
+                                       calibrate_method=method, extra_options=options)
+        with progress_bar(f"calibrating ({config.calib_method})", len(images), progress) as advance, \
+                redirect_stdout(sys.stderr if progress else io.StringIO()):  # ORT prints; keep stdout for --json
+            # ORT's histogram collector stacks per-run outputs with np.asarray: every run needs the same batch size.
+            reader = CalibrationReader(fp32_model, images, batch=16 if config.calib_method == "minmax" else 1,
+                                       on_batch=advance)
             for start in range(0, len(images), CALIB_CHUNK):
                 reader.set_range(start, start + CALIB_CHUNK)
                 calibrator.collect_data(reader)
@@ -152,10 +118,7 @@ def calibrate(prepared: Path, fp32_model, images: np.ndarray, config: Int8Config
     except ExportError:
         raise
     except Exception as exc:
-        raise ExportError(f"calibration failed: {_first_line(exc)}") from None
-    finally:
-        if bar:
-            bar.stop()
+        raise ExportError(f"calibration failed: {first_line(exc)}") from None
 
 
 def quantize_prepared(prepared: Path, ranges, config: Int8Config, dest: Path, workdir: Path) -> Path:
@@ -168,8 +131,7 @@ def quantize_prepared(prepared: Path, ranges, config: Int8Config, dest: Path, wo
         save_tensors_data(ranges, cache)
     extra = dict(config.extra)
     try:
-        with _quiet_ort():
-            quantize_static(
+        quantize_static(
                 str(prepared), str(dest), calibration_data_reader=None,
                 quant_format=getattr(QuantFormat, _FORMATS[config.quant_format]),
                 per_channel=config.per_channel, reduce_range=config.reduce_range,
@@ -180,7 +142,7 @@ def quantize_prepared(prepared: Path, ranges, config: Int8Config, dest: Path, wo
                 calibration_cache_path=str(cache), extra_options=extra,
             )
     except Exception as exc:
-        raise ExportError(f"int8 quantization ({config.label}) failed: {_first_line(exc)}") from None
+        raise ExportError(f"int8 quantization ({config.label}) failed: {first_line(exc)}") from None
     return dest
 
 
@@ -196,8 +158,6 @@ def finish(quantized: Path, fp32_onnx: Path, fp32_model, config: Int8Config, out
     atomically."""
     import onnx
 
-    from ..checkpoint import atomic_write
-
     model = compact(onnx.load(str(quantized)))
     props = {p.key: p.value for p in onnx.load(str(fp32_onnx), load_external_data=False).metadata_props}
     props.update(precision=json.dumps("int8"), quantization=json.dumps(config.to_dict()))
@@ -205,8 +165,6 @@ def finish(quantized: Path, fp32_onnx: Path, fp32_model, config: Int8Config, out
     for key, value in props.items():
         model.metadata_props.add(key=key, value=value)
     atomic_write(out, lambda tmp: onnx.save(model, str(tmp)))
-    from ..export.metadata import write_sidecar
-
     write_sidecar(out, int8_metadata(fp32_model, config))
     return out
 
@@ -266,30 +224,10 @@ def quantize_onnx(fp32_onnx: Path, out: Path, calib_images: np.ndarray, config: 
     """Calibrate on `calib_images` (uint8 NHWC at the model input) and write the int8 ONNX to `out` (atomic)."""
     fp32_onnx, out = Path(fp32_onnx), Path(out)
     fp32_model = open_fp32(fp32_onnx)
-    check_images(calib_images, fp32_model.input_size, _channels(fp32_model))
+    check_images(calib_images, fp32_model.input_size, fp32_model.channels)
     with tempfile.TemporaryDirectory(prefix="sqnxt-int8-") as tmp:
         work = Path(tmp)
         prepared = prepare(fp32_onnx, work / "prepared.onnx")
         ranges = calibrate(prepared, fp32_model, calib_images, config, work, progress)
         quantized = quantize_prepared(prepared, ranges, config, work / "int8.onnx", work)
         return finish(quantized, fp32_onnx, fp32_model, config, out)
-
-
-def _channels(model) -> int:
-    if "in_channels" in model.meta:
-        return int(model.meta["in_channels"])
-    shape = model.input_shape
-    return int(shape[1] if model.meta.get("layout", "NCHW") == "NCHW" else shape[-1])
-
-
-def copy_artifact(src: Path, out: Path, meta_from: Path | None = None) -> Path:
-    """Atomic copy of an artifact and its sidecar (used by tune to keep the chosen candidate)."""
-    from ..bench.runner import sidecar_path
-    from ..checkpoint import atomic_write
-
-    atomic_write(out, lambda tmp: shutil.copyfile(src, tmp))
-    side = Path(sidecar_path(str(meta_from or src)))
-    if side.is_file():
-        atomic_write(sidecar_path(str(out)), lambda tmp: shutil.copyfile(side, tmp))
-    return out
-

@@ -18,7 +18,8 @@ from .accuracy import predict_top1
 from .calibration import check_images
 from .config import Int8Config, default_int8_config
 from .latency import interleaved_latency
-from .onnx_int8 import _channels, calibrate, copy_artifact, finish, open_fp32, prepare, quantize_prepared
+from ..artifacts import copy_artifact
+from .onnx_int8 import calibrate, finish, open_fp32, prepare, quantize_prepared
 
 __all__ = ["TuneRow", "TuneResult", "TuneError", "tune_onnx", "default_candidates"]
 
@@ -87,16 +88,16 @@ def tune_onnx(fp32_onnx: Path, out: Path, calib_images: np.ndarray, eval_images:
 
     Raises TuneError (an ExportError carrying the table) when none is within budget; nothing is written then.
     """
-    from ..bench.runner import open_model
+    from ..runner import open_model
     from ..data import resize_uint8
 
     fp32_onnx, out = Path(fp32_onnx), Path(out)
     candidates = list(candidates or default_candidates())
     fp32 = open_fp32(fp32_onnx)
     size = fp32.input_size
-    check_images(calib_images, size, _channels(fp32))
+    check_images(calib_images, size, fp32.channels)
     labels = np.asarray(eval_labels).reshape(-1)
-    eval_x = check_images(resize_uint8(eval_images, size), size, _channels(fp32), "evaluation images")
+    eval_x = check_images(resize_uint8(eval_images, size), size, fp32.channels, "evaluation images")
     p32 = predict_top1(fp32_onnx, eval_x, fp32)
     top32 = float(np.mean(p32 == labels) * 100)
     timing_batch = fp32.fixed_batch or batch

@@ -1,7 +1,7 @@
 """`evaluate(artifact, data)`: top-1 / top-5 of a checkpoint (torch) or an exported .onnx / .ort / .tflite.
 
 Checkpoints run through the shared `preprocess`; exported artifacts run through the device-side runner
-(`sqnxt_edge.bench.runner`), which normalizes from the artifact's own metadata: the figure is what an app would see.
+(`sqnxt_edge.runner`), which normalizes from the artifact's own metadata: the figure is what an app would see.
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from .. import runner
 from ..checkpoint import load_checkpoint
 from ..data import default_input_size, load_dataset, resize_uint8
 from ..errors import CheckpointError, DataError
+from ..formats import ALL_FORMATS, format_of
 from .distributed import pick_device
 from .metrics import topk_correct, torch_logits
 
-__all__ = ["EvalResult", "evaluate", "CHECKPOINT_SUFFIXES", "EXPORTED_SUFFIXES"]
-
-CHECKPOINT_SUFFIXES = (".pt", ".pth")
-EXPORTED_SUFFIXES = (".onnx", ".ort", ".tflite")
+__all__ = ["EvalResult", "evaluate"]
 
 
 @dataclass
@@ -54,15 +53,16 @@ def evaluate(artifact: str | Path, data: str | None = None, split: str = "test",
     path = Path(artifact)
     if not path.is_file():
         raise CheckpointError(f"artifact not found: {path}")
-    suffix = path.suffix.lower()
+    fmt = format_of(path)
     started = time.perf_counter()
-    if suffix in CHECKPOINT_SUFFIXES:
+    if fmt is None:
+        known = ", ".join(s for f in ALL_FORMATS.values() for s in f.suffixes)
+        raise CheckpointError(f"{path.name}: cannot evaluate {path.suffix or 'a file without suffix'}; "
+                              f"give a {known} file")
+    if fmt.name == "pytorch":
         return _eval_checkpoint(path, data, split, data_dir, batch_size, model, num_classes, input_size, device,
                                 limit, started)
-    if suffix in EXPORTED_SUFFIXES:
-        return _eval_exported(path, data, split, data_dir, batch_size, runtime, threads, limit, started)
-    raise CheckpointError(f"{path.name}: cannot evaluate {suffix or 'a file without suffix'}; "
-                          f"give a {', '.join(CHECKPOINT_SUFFIXES + EXPORTED_SUFFIXES)} file")
+    return _eval_exported(path, fmt.name, data, split, data_dir, batch_size, runtime, threads, limit, started)
 
 
 def _dataset(data, recorded, what: Path, split, data_dir, channels, limit):
@@ -101,9 +101,7 @@ def _eval_checkpoint(path, data, split, data_dir, batch_size, model, num_classes
                    f"torch-{dev.type}", started)
 
 
-def _eval_exported(path, data, split, data_dir, batch_size, runtime, threads, limit, started):
-    from ..bench import runner
-
+def _eval_exported(path, kind, data, split, data_dir, batch_size, runtime, threads, limit, started):
     try:
         model = runner.open_model(str(path), runtime=runtime, threads=threads)
     except runner.RunnerError as exc:
@@ -114,5 +112,5 @@ def _eval_exported(path, data, split, data_dir, batch_size, runtime, threads, li
         logits = model.predict(resize_uint8(images.images, model.input_size), batch_size)
     except runner.RunnerError as exc:
         raise CheckpointError(str(exc)) from None
-    return _result(logits, images, path, path.suffix.lower().lstrip("."), model.meta.get("model_name"), split,
+    return _result(logits, images, path, kind, model.meta.get("model_name"), split,
                    model.input_size, f"{model.runtime} {model.runtime_version}", started)

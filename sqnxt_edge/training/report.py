@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..checkpoint import atomic_write
-from ..plots import save_png
+from ..artifacts import atomic_write
+from ..plots import new_figure, save_png
 
 __all__ = ["write_metrics", "plot_curves", "write_json"]
 
@@ -24,13 +24,9 @@ def write_metrics(path: Path, history: list[dict]) -> Path:
 def plot_curves(path: Path, history: list[dict], title: str) -> Path | None:
     if not history:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     epochs = [r["epoch"] for r in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = new_figure(figsize=(10, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(epochs, [r["loss"] for r in history], marker="o", label="train loss")
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("cross-entropy")

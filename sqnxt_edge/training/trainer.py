@@ -19,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 
-from .. import __version__
+from .._version import __version__
 from ..checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ..data import augment_batch, dataset_info, load_dataset, preprocess, resize_uint8
 from ..errors import SqnxtError
 from ..models import create_model, resolve_name
+from ..progress import make_progress
 from . import distributed
 from .config import TrainConfig, TrainResult
 from .metrics import topk_correct, torch_logits
@@ -312,11 +313,8 @@ def _zero_init_residual(model: torch.nn.Module) -> None:
 def _progress(enabled: bool):
     if not enabled:
         return None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import TextColumn, TimeRemainingColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                   console=Console(stderr=True), transient=True)
+    bar = make_progress(True, TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn())
     bar.start()
     return bar

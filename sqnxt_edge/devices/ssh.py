@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DeviceError
-from .devices import Device
+from .registry import Device
 
 __all__ = ["SshResult", "ssh_options", "ssh_argv", "scp_argv", "run_ssh", "scp_upload", "explain_ssh_failure"]
 
@@ -108,7 +108,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
             continue
 
 
-def _first_line(text: str) -> str:
+def _first_message(text: str) -> str:
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith(("Warning: Permanently added", "** ")):
@@ -131,8 +131,8 @@ def explain_ssh_failure(device: Device, stderr: str) -> str:
         return (f"{where}: host key not trusted; connect once with `ssh {device.target}` to check and accept it "
                 "(host-key checking follows your ssh config)")
     if "timed out" in low or "no route to host" in low or "network is unreachable" in low:
-        return f"{where}: unreachable ({_first_line(stderr)})"
-    return f"{where}: ssh failed: {_first_line(stderr) or 'no message'}"
+        return f"{where}: unreachable ({_first_message(stderr)})"
+    return f"{where}: ssh failed: {_first_message(stderr) or 'no message'}"
 
 
 def run_ssh(device: Device, script: str, timeout: float, what: str = "command") -> SshResult:
@@ -166,4 +166,4 @@ def scp_upload(device: Device, sources: list[Path], remote_dir: str, timeout: fl
         remote_side = [ln for ln in res.stderr.splitlines() if ln.startswith("scp: ")]
         if not remote_side:  # the connection or login failed, not the copy itself
             raise DeviceError(explain_ssh_failure(device, res.stderr))
-        raise DeviceError(f"device {device.name!r}: copying files failed: {_first_line(res.stderr) or res.returncode}")
+        raise DeviceError(f"device {device.name!r}: copying files failed: {_first_message(res.stderr) or res.returncode}")

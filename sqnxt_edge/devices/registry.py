@@ -32,6 +32,7 @@ import shlex
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ..artifacts import atomic_write
 from ..errors import DeviceError
 from .profiles import PROFILES, Profile, get_profile, list_profiles
 
@@ -254,8 +255,6 @@ def render_toml(device: Device) -> str:
 
 
 def _write(path: Path, text: str) -> Path:
-    from ..checkpoint import atomic_write
-
     _toml_loads(text, path)  # never write a file we could not read back
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 

@@ -75,7 +75,7 @@ PROFILES: dict[str, Profile] = {p.name: p for p in (
 
 def local_profile() -> Profile:
     """This machine, read (never assumed) through the runner's own cpu_info()."""
-    from .runner import cpu_info
+    from ..runner import cpu_info
 
     info = cpu_info()
     feats = info.get("features", {})

@@ -1,0 +1,49 @@
+"""What a bench is asked to do: the device, the measurement and the data, as one typed config.
+
+`BenchConfig.measurement()` gives the runner's own `Settings`, the one object that becomes the runner's argv, on this
+machine, over SSH and on an emulated board alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import runner
+from ..errors import BenchError
+
+__all__ = ["BenchConfig", "BENCH_RUNTIMES", "LOCAL_TIMEOUT"]
+
+BENCH_RUNTIMES = ("auto", *runner.RUNTIMES)
+LOCAL_TIMEOUT = 900.0  # seconds per measuring process: a hung runtime cannot stall the bench forever
+
+
+@dataclass
+class BenchConfig:
+    device: str = "local"
+    runtime: str = "auto"  # auto: every installed runtime that runs the artifact (one per engine)
+    threads: int | None = None  # None: the device's physical cores
+    batch: int = 1
+    warmup: int = 10
+    runs: int = 100
+    min_seconds: float = 1.0
+    data: str | None = None  # dataset name: top-1 on its test split
+    data_dir: str | None = None
+    samples: bool = False  # keep raw per-run samples (needed for --plot)
+    devices_file: Path | None = None
+    timeout: float | None = None  # per measuring process locally (default 900 s); whole remote run (device's)
+    export_dir: Path = Path("export")
+
+    def validate(self) -> None:
+        if self.runtime not in BENCH_RUNTIMES:
+            raise BenchError(f"unknown runtime {self.runtime!r}; choose one of {', '.join(BENCH_RUNTIMES)}")
+        try:
+            self.measurement().check()
+        except runner.RunnerError as exc:
+            raise BenchError(str(exc)) from None
+
+    def measurement(self, data_file: str | Path | None = None, timeout: float | None = None) -> runner.Settings:
+        """The runner's settings for this bench (`data_file`: the npz written from `data`)."""
+        return runner.Settings(runtime=self.runtime, threads=self.threads, batch=self.batch, warmup=self.warmup,
+                               runs=self.runs, min_seconds=self.min_seconds,
+                               data=str(data_file) if data_file else None, samples=self.samples, timeout=timeout)

@@ -1,0 +1,116 @@
+"""One export in progress (`ExportRun`) and the steps every format shares: stage, describe, verify, gate, promote.
+
+The format steps (`onnx_steps`, `tflite_steps`) build on these; the orchestrator (`exporter`) only creates the run
+and calls the steps the formats table names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..artifacts import build_metadata, move_artifact, sha256_file
+from ..checkpoint import Checkpoint
+from ..errors import ExportError
+from ..formats import artifact_name
+from .config import ExportConfig
+from .verify import VerifySet, parity
+
+__all__ = ["ExportRun", "Progress"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ExportRun:
+    """State shared by the steps of one export."""
+
+    ckpt: Checkpoint
+    config: ExportConfig
+    out: Path
+    stage: Path
+    model: Any
+    stats: dict
+    vset: VerifySet
+    ref: np.ndarray | None
+    say: Progress
+    created: str
+    tools: dict
+    entries: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    _calib: np.ndarray | None = None
+
+    def warn(self, line: str) -> None:
+        self.warnings.append(line)
+        self.say(line)
+
+    def staged(self, fmt: str, precision: str) -> Path:
+        return self.stage / artifact_name(self.ckpt.model_name, precision, fmt)
+
+    def metadata(self, precision: str, layout: str, input_name: str = "input", output_name: str = "logits",
+                 **extra) -> dict:
+        return build_metadata(self.ckpt, precision, layout, input_name, output_name, created_utc=self.created, **extra)
+
+    def check(self, path: Path, precision: str) -> dict | None:
+        """Parity of a staged artifact; raises ExportError (the file is then never promoted) unless --no-verify."""
+        if not self.config.verify:
+            return None
+        self.say(f"verifying {path.name} on {len(self.vset.images)} {self.vset.source} images")
+        report = parity(path, self.vset.images, self.ref, precision)
+        report["images"] = self.vset.source
+        if not report["passed"]:
+            raise ExportError(f"{path.name} does not match PyTorch: {report['failure']} (use --no-verify to keep it)")
+        return report
+
+    def promote(self, path: Path, fmt: str, precision: str, **info) -> dict:
+        """Rename a verified staged artifact (and its sidecar) into the output folder; record its manifest entry."""
+        dest = move_artifact(path, self.out / path.name)
+        entry = {"path": dest.name, "format": fmt, "precision": precision, "bytes": dest.stat().st_size,
+                 "sha256": sha256_file(dest), "params": self.stats["params"], "macs": self.stats["macs"], **info,
+                 "tools": self.tools, "created_utc": self.created}
+        self.entries.append(entry)
+        self.say(f"wrote {dest}")
+        return entry
+
+    def calibration(self) -> np.ndarray:
+        """The int8 calibration sample (uint8 NHWC at input size), loaded once for every format."""
+        if self._calib is None:
+            from ..quantize import calibration_images
+
+            c = self.config
+            self.say(f"loading {c.calib_size} calibration images from {c.calib_data or self.ckpt.dataset or '?'}")
+            self._calib = calibration_images(self.ckpt, c.calib_data, c.calib_size, c.seed, c.data_dir)
+        return self._calib
+
+    def eval_set(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Held-out labelled images for the fp32-vs-int8 accuracy report: --eval-data's test split, else the
+        verification sample of the checkpoint's test split; None when there are no labels (random images)."""
+        if self.config.eval_data:
+            from ..data import load_dataset
+
+            data = load_dataset(self.config.eval_data, "test", self.config.data_dir, channels=self.ckpt.in_channels)
+            data = data.sample(self.config.verify_size, self.config.seed)
+            return data.images, data.labels
+        if self.vset.labels is None:
+            return None
+        return self.vset.images, self.vset.labels
+
+    def accuracy_gate(self, fp32: Path, int8: Path) -> dict | None:
+        """fp32 vs int8 top-1 on held-out data; raises ExportError when the drop exceeds --max-drop."""
+        from ..quantize import accuracy_report
+
+        data = self.eval_set()
+        if data is None:
+            self.warn(f"warning: no labelled data for {int8.name}: int8 accuracy not measured (pass --eval-data)")
+            return None
+        report = accuracy_report(fp32, int8, data[0], data[1]).to_dict()
+        self.say(f"{int8.name}: top-1 fp32 {report['top1_fp32']:.2f}% int8 {report['top1_int8']:.2f}% "
+                 f"(drop {report['drop']:+.2f} pts, agreement {report['agreement']:.1f}%)")
+        if report["drop"] > self.config.max_drop + 1e-9:
+            raise ExportError(f"{int8.name} loses {report['drop']:.2f} top-1 points (> --max-drop "
+                              f"{self.config.max_drop}); fp32 {report['top1_fp32']:.2f}% vs int8 "
+                              f"{report['top1_int8']:.2f}%; int8 not written")
+        return report

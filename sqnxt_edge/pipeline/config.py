@@ -1,0 +1,40 @@
+"""What the pipeline is asked to do (`PipelineConfig`) and what it produced (`PipelineResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..bench import BenchRun
+from ..export import ExportResult
+
+__all__ = ["PipelineConfig", "PipelineResult"]
+
+
+@dataclass
+class PipelineConfig:
+    formats: list[str] = field(default_factory=lambda: ["onnx"])
+    int8: bool = False
+    device: str = "local"
+    devices_file: Path | None = None
+    data: str | None = None  # accuracy data (test split); default: the checkpoint's own dataset
+    data_dir: str | None = None
+    export_dir: Path | None = None  # default: export/<checkpoint name>/
+    output_dir: Path | None = None  # the report folder; default: reports/<export folder name>/
+    threads: int | None = None
+    batch: int = 1
+    warmup: int = 10
+    runs: int = 100
+    min_seconds: float = 1.0
+
+
+@dataclass
+class PipelineResult:
+    output_dir: Path
+    export: ExportResult
+    bench: BenchRun
+    files: dict[str, Path]
+
+    @property
+    def ok(self) -> bool:
+        return self.bench.ok
