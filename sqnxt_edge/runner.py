@@ -2,8 +2,8 @@
 """sqnxt-edge runner: the inference layer. Open an exported model, feed it images the way its metadata says, time it.
 
 ONE FILE, copied as-is to a board: it imports only the standard library, numpy and the runtime it needs (onnxruntime
-or openvino for .onnx/.ort, ai-edge-litert or else tflite-runtime for .tflite). Nothing from sqnxt_edge, except the
-PyTorch baseline (.pt), which needs the package to rebuild the model and is loaded as a runtime plugin.
+or openvino for .onnx/.ort, ai-edge-litert or else tflite-runtime for .tflite), nothing from the package. Runtimes
+that need more (PyTorch, which must rebuild the model from a checkpoint) come in as plugins named by the harness.
 The package imports this file for evaluation, parity and quantization, so local, remote and emulated figures mean
 the same thing. Order: contract -> runtime table -> environment -> measuring -> summarizing -> child harness -> CLI.
 
@@ -99,7 +99,7 @@ RUNTIMES = {
     "tflite-runtime": ("tflite", "tflite_runtime", "tflite-runtime"),
     "torch": ("torch", "torch", "torch"),
 }
-TORCH_PLUGIN = "sqnxt_edge.bench.torch_runtime"  # builds a .pt checkpoint's model; needs the package installed
+PLUGINS_VAR = "SQNXT_EDGE_RUNTIME_PLUGINS"  # JSON {runtime: "module:Class"}: backends a harness adds (PyTorch)
 
 
 def installed(runtime: str) -> bool:
@@ -230,12 +230,17 @@ def _open_backend(runtime: str, path: str, threads: int | None):
         return _OpenVino(path, threads)
     if runtime in ("litert", "tflite-runtime"):
         return _TFLite(path, threads, runtime)
-    _need("torch")
-    try:
-        plugin = importlib.import_module(TORCH_PLUGIN)
-    except ImportError:
-        raise RunnerError("the PyTorch baseline needs sqnxt-edge installed (pip install sqnxt-edge)") from None
-    return plugin.TorchBackend(path, threads)
+    return _plugin(runtime)(path, threads)
+
+
+def _plugin(runtime: str):
+    """The backend class a harness names for `runtime` in $SQNXT_EDGE_RUNTIME_PLUGINS."""
+    _need(runtime)
+    spec = _decode(os.environ.get(PLUGINS_VAR) or "{}").get(runtime)
+    if not spec:
+        raise RunnerError(f"{runtime} runs through its harness only (sqnxt-edge bench rebuilds the model)")
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 class Model:
@@ -252,14 +257,17 @@ class Model:
             raise
         except Exception as exc:  # each runtime raises its own Fail/InvalidGraph/ValueError types
             raise RunnerError(f"{os.path.basename(path)}: {self.runtime} cannot load it: {_first_line(exc)}") from None
-        self.backend = backend
-        self.runtime = getattr(backend, "runtime", self.runtime)
-        self.runtime_version = backend.version
-        self.input_name, self.output_name = backend.input_name, backend.output_name
-        self.input_shape, self.input_dtype, self._quant = backend.input_shape, backend.input_dtype, backend.quant
+        self.backend, self.runtime = backend, getattr(backend, "runtime", self.runtime)
         self.meta = read_metadata(path, backend.embedded)
         for key, value in (("layout", SUFFIXES[_suffix(path)][1]), ("mean", [0.0] * 3), ("std", [1.0] * 3)):
             self.meta.setdefault(key, value)
+
+    def __getattr__(self, name: str):  # input_name, output_name, input_shape, input_dtype, quant of the backend
+        return getattr(self.__dict__["backend"], name)
+
+    @property
+    def runtime_version(self) -> str:
+        return self.backend.version
 
     @property
     def input_size(self) -> int:
@@ -303,8 +311,8 @@ class Model:
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         """Normalized float input -> what the input tensor holds (float32, float16, or int8/uint8 quantized)."""
-        if self._quant is not None and self.input_dtype in (np.int8, np.uint8):
-            scale, zero = self._quant
+        if self.quant is not None and self.input_dtype in (np.int8, np.uint8):
+            scale, zero = self.quant
             info = np.iinfo(self.input_dtype)
             return np.clip(np.rint(x / scale) + zero, info.min, info.max).astype(self.input_dtype)
         return x.astype(self.input_dtype, copy=False)
@@ -349,21 +357,25 @@ def _read(path: str) -> str:
         return ""
 
 
-def _cpuinfo_fields() -> tuple[dict, int]:
+def _cpuinfo() -> tuple[dict, int, int]:
+    """/proc/cpuinfo's first value of every field, its processors, and its physical cores (x86 only says those)."""
     fields: dict[str, str] = {}
-    processors = 0
+    processors, cores, phys = 0, set(), "0"
     for line in _read("/proc/cpuinfo").splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip().lower()
+        key, _, value = (part.strip() for part in line.partition(":"))
+        key = key.lower()
         processors += key == "processor"
-        fields.setdefault(key, value.strip())
-    return fields, processors
+        phys = value if key == "physical id" else phys
+        if key == "core id":
+            cores.add((phys, value))
+        fields.setdefault(key, value)
+    return fields, processors, len(cores)
 
 
 def cpu_info() -> dict:
     """The CPU facts that decide int8 speed, read from the machine (never assumed): model, cores, ISA features."""
     arch = platform.machine().lower()
-    fields, processors = _cpuinfo_fields()
+    fields, processors, _ = _cpuinfo()
     flags = set((fields.get("flags") or fields.get("features") or "").split())
     model = fields.get("model name") or ""
     if not model and fields.get("cpu part"):
@@ -386,27 +398,13 @@ def cpu_info() -> dict:
     }
 
 
-def physical_cores() -> int | None:
-    """Physical cores (hyper-threads share execution units, so they are a poor default thread count)."""
-    found, phys = set(), "0"
-    for line in _read("/proc/cpuinfo").splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip().lower()
-        if key == "physical id":
-            phys = value.strip()
-        elif key == "core id":
-            found.add((phys, value.strip()))
-    return len(found) or _cpuinfo_fields()[1] or None  # ARM lists one "processor" per core, no "core id"
-
-
 def default_threads() -> int:
-    return physical_cores() or os.cpu_count() or 1
+    """Physical cores (hyper-threads share execution units, so they are a poor default thread count)."""
+    _, processors, cores = _cpuinfo()
+    return cores or processors or os.cpu_count() or 1  # ARM lists one "processor" per core and no "core id"
 
 
 def _mem_total_mb() -> float | None:
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith("MemTotal:"):
-            return round(int(line.split()[1]) / 1024.0, 1)
     try:
         return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20, 1)
     except (ValueError, OSError, AttributeError):
@@ -426,7 +424,7 @@ def environment() -> dict:
     except (OSError, AttributeError):
         load = None
     env.update(
-        hostname=socket.gethostname(), platform=platform.platform(), physical_cores=physical_cores(),
+        hostname=socket.gethostname(), platform=platform.platform(), physical_cores=default_threads(),
         mem_total_mb=_mem_total_mb(), governor=_cpufreq("scaling_governor"),
         cpu_mhz=round(int(cur) / 1000) if cur and cur.isdigit() else None,
         cpu_max_mhz=round(int(top) / 1000) if top and top.isdigit() else None,
@@ -623,29 +621,28 @@ def run_child(cmd: list, timeout: float | None = None) -> tuple[dict, float | No
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=errf)
         lock, state = threading.Lock(), {"reaped": False, "timed_out": False}
 
-        def _kill():
+        def _kill():  # never signal a reaped (possibly reused) pid
             with lock:
                 if not state["reaped"]:
                     state["timed_out"] = True
                     proc.kill()
 
-        timer = threading.Timer(timeout, _kill) if timeout else None
-        if timer:
-            timer.daemon = True
+        timer = threading.Timer(timeout or 0, _kill)
+        timer.daemon = True
+        if timeout:
             timer.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)  # POSIX: the boards and hosts this runs on
             with lock:
                 state["reaped"] = True
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            peak = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024.0)
         except BaseException:  # interrupted: the child goes with us
             proc.kill()
             proc.wait()
             raise
         finally:
-            if timer:
-                timer.cancel()
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024.0)
         out.seek(0)
         errf.seek(0)
         text = out.read().decode("utf-8", "replace").strip()
@@ -691,7 +688,7 @@ def _bare(runtime: str) -> dict:
     """What a measurement imports and nothing more: the memory every model's share is measured above."""
     module = _need(runtime)
     if runtime == "torch":
-        importlib.import_module(TORCH_PLUGIN)
+        _plugin(runtime)
     return {"runtime": runtime, "runtime_version": _version(runtime, module)}
 
 
@@ -747,7 +744,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--runs", type=int, default=100, help="at least this many timed runs")
     p.add_argument("--min-seconds", type=float, default=1.0, help="and at least this long")
-    p.add_argument("--runtime", default="auto", choices=("auto", *RUNTIMES))
+    p.add_argument("--runtime", default="auto", help=f"auto (one per engine) or {', '.join(RUNTIMES)}")
     p.add_argument("--data", default=None, metavar="FILE.npz", help="labels + images_<size> for top-1/top-5")
     p.add_argument("--no-latency", dest="latency", action="store_false", help="only score --data (no timing)")
     p.add_argument("--logits", action="store_true", help="with --data: include every image's logits")
@@ -776,8 +773,8 @@ def main(argv: list | None = None) -> int:
         return _child_main(lambda: measure_accuracy(path, s) if s.data else measure_artifact(path, s))
     if args.env_only:
         versions, errors = runtime_versions()
-        _print_json({"runner_version": RUNNER_VERSION, "env": environment(), "runtimes": versions,
-                     "runtime_errors": errors})
+        print(json.dumps({"runner_version": RUNNER_VERSION, "env": environment(), "runtimes": versions,
+                          "runtime_errors": errors}, indent=1), flush=True)
         return 0
     if not args.artifacts:
         parser.error("give at least one ARTIFACT (or --env-only)")
@@ -791,13 +788,8 @@ def main(argv: list | None = None) -> int:
             sys.stderr.flush()
 
     report = measure(args.artifacts, s, progress)
-    _print_json(report)
+    print(json.dumps(report, indent=1), flush=True)
     return 1 if any("error" in r for r in report["results"]) else 0
-
-
-def _print_json(data: dict) -> None:
-    sys.stdout.write(json.dumps(data, indent=1) + "\n")
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":

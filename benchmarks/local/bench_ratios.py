@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 
 from sqnxt_edge.bench import BenchConfig, run_bench
-from sqnxt_edge.bench.runner import cpu_info
-from sqnxt_edge.checkpoint import Checkpoint, atomic_write, save_checkpoint
+from sqnxt_edge.runner import cpu_info
+from sqnxt_edge.artifacts import atomic_write
+from sqnxt_edge.checkpoint import Checkpoint, save_checkpoint
 from sqnxt_edge.models import create_model
 
 HERE = Path(__file__).resolve().parent

@@ -27,7 +27,7 @@ import torch
 
 from sqnxt_edge import __version__
 from sqnxt_edge.bench import BenchConfig, run_bench
-from sqnxt_edge.bench.runner import environment
+from sqnxt_edge.runner import environment
 from sqnxt_edge.checkpoint import Checkpoint, save_checkpoint
 from sqnxt_edge.export import ExportConfig, export
 from sqnxt_edge.models import create_model, model_stats

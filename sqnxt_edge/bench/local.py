@@ -7,6 +7,7 @@ plugin), so every figure comes from the same procedure and every artifact has it
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from ..errors import BenchError
 __all__ = ["run_local", "Progress"]
 
 Progress = Callable[[str | None, str | None], None]  # (artifact, error or None) after each measurement
+PLUGINS = {"torch": "sqnxt_edge.bench.torch_runtime:TorchBackend"}  # the runner's PyTorch baseline
 
 
 def run_local(artifacts: list[Path], settings: runner.Settings, progress: Progress | None = None) -> dict:
@@ -26,7 +28,8 @@ def run_local(artifacts: list[Path], settings: runner.Settings, progress: Progre
     cmd = [sys.executable, runner.__file__, *settings.to_argv(), "--progress", *[str(a) for a in artifacts]]
     other: list[str] = []
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, text=True)
+        env = {**os.environ, runner.PLUGINS_VAR: json.dumps(PLUGINS)}
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, text=True, env=env)
         try:
             for line in proc.stderr:
                 try:

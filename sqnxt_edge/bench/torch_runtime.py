@@ -1,6 +1,6 @@
 """PyTorch eager as one more runtime of the runner: the baseline a user would otherwise ship.
 
-The runner loads this module as a plugin for `.pt` files (it cannot rebuild a model itself), so checkpoints go
+The bench names this class as the runner's plugin for `.pt` files (the runner cannot rebuild a model), so checkpoints go
 through the very same measuring, accuracy and child-process code as every exported artifact. The model runs the
 way a careful user runs it: eval mode, `torch.inference_mode()`, `torch.set_num_threads(threads)`, and no OpenMP
 setting of ours (the package sets none), so the baseline is measured at its best for the thread count asked.
