@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -136,15 +137,13 @@ def _need(runtime: str):
 
 def _version(runtime: str, module=None) -> str:
     try:
-        from importlib.metadata import version
-
-        return version(RUNTIMES[runtime][2])
-    except Exception:
+        return importlib.metadata.version(RUNTIMES[runtime][2])
+    except importlib.metadata.PackageNotFoundError:
         return str(getattr(module, "__version__", "unknown"))
 
 
 class _OnnxRuntime:
-    def __init__(self, path: str, threads: int | None):
+    def __init__(self, path: str, threads: int | None, runtime: str = "onnxruntime"):
         ort = _need("onnxruntime")
         opts = ort.SessionOptions()
         if threads:
@@ -166,7 +165,7 @@ class _OpenVino:
     """OpenVINO's CPU plugin with f32 inference precision: it would run bf16 on AVX-512 CPUs by default, which is
     neither what the artifact says nor a fair comparison."""
 
-    def __init__(self, path: str, threads: int | None):
+    def __init__(self, path: str, threads: int | None, runtime: str = "openvino"):
         ov = _need("openvino")
         core = ov.Core()
         model = core.read_model(path)
@@ -189,11 +188,6 @@ class _OpenVino:
 
 class _TFLite:
     def __init__(self, path: str, threads: int | None, runtime: str):
-        if runtime == "litert" and not installed("litert") and installed("tflite-runtime"):
-            runtime = "tflite-runtime"  # boards that only have the older build
-        if runtime == "litert" and not installed("litert"):
-            raise RunnerError("no TFLite runtime installed: pip install ai-edge-litert (or tflite-runtime)")
-        self.runtime = runtime
         module = _need(runtime)
         interp = importlib.import_module(module.__name__ + ".interpreter").Interpreter
         self.interp = interp(model_path=path, **({"num_threads": int(threads)} if threads else {}))
@@ -224,13 +218,8 @@ class _TFLite:
 
 
 def _open_backend(runtime: str, path: str, threads: int | None):
-    if runtime == "onnxruntime":
-        return _OnnxRuntime(path, threads)
-    if runtime == "openvino":
-        return _OpenVino(path, threads)
-    if runtime in ("litert", "tflite-runtime"):
-        return _TFLite(path, threads, runtime)
-    return _plugin(runtime)(path, threads)
+    backends = {"onnxruntime": _OnnxRuntime, "openvino": _OpenVino, "litert": _TFLite, "tflite-runtime": _TFLite}
+    return (backends.get(runtime) or _plugin(runtime))(path, threads, runtime)
 
 
 def _plugin(runtime: str):
@@ -257,7 +246,7 @@ class Model:
             raise
         except Exception as exc:  # each runtime raises its own Fail/InvalidGraph/ValueError types
             raise RunnerError(f"{os.path.basename(path)}: {self.runtime} cannot load it: {_first_line(exc)}") from None
-        self.backend, self.runtime = backend, getattr(backend, "runtime", self.runtime)
+        self.backend = backend
         self.meta = read_metadata(path, backend.embedded)
         for key, value in (("layout", SUFFIXES[_suffix(path)][1]), ("mean", [0.0] * 3), ("std", [1.0] * 3)):
             self.meta.setdefault(key, value)
@@ -419,16 +408,12 @@ def environment() -> dict:
     """The machine's state as read now: CPU facts, memory, governor, load, numpy; recorded with every result."""
     env = cpu_info()
     cur, top = _cpufreq("scaling_cur_freq"), _cpufreq("cpuinfo_max_freq")
-    try:
-        load = [round(v, 2) for v in os.getloadavg()]
-    except (OSError, AttributeError):
-        load = None
     env.update(
         hostname=socket.gethostname(), platform=platform.platform(), physical_cores=default_threads(),
         mem_total_mb=_mem_total_mb(), governor=_cpufreq("scaling_governor"),
         cpu_mhz=round(int(cur) / 1000) if cur and cur.isdigit() else None,
         cpu_max_mhz=round(int(top) / 1000) if top and top.isdigit() else None,
-        loadavg=load, numpy=np.__version__, runner_version=RUNNER_VERSION,
+        loadavg=[round(v, 2) for v in os.getloadavg()], numpy=np.__version__, runner_version=RUNNER_VERSION,
     )
     emulation = _decode(os.environ.get(EMULATION_VAR) or "")
     env["emulated"] = bool(emulation)
@@ -541,10 +526,6 @@ def load_data(path: str, size: int) -> tuple[np.ndarray, np.ndarray]:
 def measure_artifact(path: str, s: Settings) -> dict:
     """Load one artifact and time it on a synthetic batch: the body of one fresh child process."""
     threads = s.threads or default_threads()
-    try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        raise RunnerError(f"cannot read {path}: {exc.strerror or exc}") from None
     clock = time.perf_counter_ns
     t0 = clock()
     model = open_model(path, runtime=runtimes_for(path, s.runtime)[0], threads=threads)
@@ -558,7 +539,7 @@ def measure_artifact(path: str, s: Settings) -> dict:
     first_ms, samples = time_runs(lambda: model.run(x), warmup=s.warmup, runs=s.runs, min_seconds=s.min_seconds)
     result = describe(path, model.runtime)
     result.update(precision=model.precision, runtime_version=model.runtime_version, threads=threads, batch=s.batch,
-                  input_size=n, size_bytes=size, init_ms=init_ms, warmup=s.warmup, pid=os.getpid())
+                  input_size=n, size_bytes=os.path.getsize(path), init_ms=init_ms, warmup=s.warmup, pid=os.getpid())
     result.update(latency_fields(first_ms, samples, s.batch, s.samples))
     return result
 

@@ -8,10 +8,8 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("sqnxt_edge.quantize", reason="int8 library not present")
-
-from sqnxt_edge.errors import ExportError  # noqa: E402
-from sqnxt_edge.export import ExportConfig, export, read_onnx_metadata  # noqa: E402
+from sqnxt_edge.errors import ExportError
+from sqnxt_edge.export import ExportConfig, export, read_onnx_metadata
 
 pytestmark = pytest.mark.slow
 MODEL = "1.0-SqNxt-23"
@@ -48,6 +46,32 @@ def test_int8_accuracy_report_and_size(int8_export, fmt):
     if fmt == "onnx":
         assert read_onnx_metadata(int8_export.output_dir / int8["path"])["precision"] == "int8"
         assert "QuantizeLinear" in int8["ops"]
+
+
+@pytest.mark.tflite
+def test_float_io_int8_tflite_takes_and_gives_float32(digits_checkpoint, int8_export, tmp_path):
+    """--float-io: the same integer graph behind float32 input and output, verified like every artifact."""
+    if not _has_litert():
+        pytest.skip("litert-torch not installed")
+    from sqnxt_edge.data import load_dataset
+    from sqnxt_edge.runner import open_model
+
+    result = export(digits_checkpoint, ExportConfig(formats=["tflite"], int8=True, tflite_float_io=True,
+                                                    calib_size=200, output_dir=tmp_path))
+    entry = next(a for a in result.artifacts if a["precision"] == "int8")
+    assert entry["input"]["dtype"] == "float32" and entry["quantization"]["io"] == "float32"
+    assert entry["parity"]["passed"] and entry["accuracy"]["drop"] <= 1.0
+    floats, ints = open_model(str(tmp_path / entry["path"])), open_model(
+        str(int8_export.output_dir / entry["path"]))
+    assert floats.input_dtype == np.float32 and ints.input_dtype == np.int8
+    images = load_dataset("digits", "test").sample(32, 1).images
+    from sqnxt_edge.data import resize_uint8
+
+    images = resize_uint8(images, 32)
+    x = np.concatenate([floats.prepare(images[i:i + 1]) for i in range(len(images))])
+    got = np.concatenate([floats.run(x[i:i + 1]) for i in range(len(images))])
+    want = ints.predict(images)  # int8 I/O: the runner quantizes the input and dequantizes the output itself
+    np.testing.assert_allclose(got, want, atol=1e-6)  # same calibration, same integer graph
 
 
 def test_max_drop_keeps_fp32_only(digits_checkpoint, tmp_path, monkeypatch):

@@ -180,3 +180,43 @@ def test_cli_models_layers_and_errors(cli):
 def test_version_and_help(cli):
     assert cli("--version").stdout.startswith("sqnxt-edge ")
     assert cli("models", "--help").exit_code == 0
+
+
+def _readme_zoo() -> dict[str, list[str]]:
+    """The README's zoo table: model -> [params @227, MMACs @227, params @32, MMACs @32, layout]."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index("| model | params @227, 1000 cls |")
+    rows = {}
+    for line in text[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+README_ZOO = _readme_zoo()
+
+
+def test_readme_zoo_lists_exactly_the_registry():
+    assert list(README_ZOO) == ALL
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_readme_figures_of_every_model(name):
+    """What the README publishes per model is what the zoo builds: params and MMACs at 227 px / 1000 classes and at
+    32 px / 10 classes ("-" only where the family cannot take that input), and the layout description."""
+    from sqnxt_edge.errors import SqnxtError
+
+    cells = README_ZOO[name]
+    for (params, macs), (size, classes) in zip((cells[0:2], cells[2:4]), ((227, 1000), (32, 10))):
+        try:
+            model = create_model(name, classes, size)
+        except SqnxtError:
+            assert (params, macs) == ("-", "-"), f"{name} cannot take {size} px but the README gives figures"
+            continue
+        stats = model_stats(model, size)
+        assert (params, macs) == (f"{stats.params:,}", f"{stats.macs / 1e6:.1f}"), (name, size)
+    assert cells[4] == get_spec(name).description

@@ -3,6 +3,8 @@ the Done-when accuracy/size figures on a trained digits checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -313,5 +315,5 @@ def test_config_is_typed_and_labelled():
     assert "entropy" in Int8Config(calib_method="entropy").label
     with pytest.raises(ExportError, match="calib_method"):
         Int8Config(calib_method="kl")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         Int8Config().activation_type = "int8"  # frozen

@@ -20,9 +20,7 @@ __all__ = ["TorchBackend"]
 class TorchBackend:
     """The runner's backend interface over a sqnxt-edge checkpoint (NCHW float32 in, logits out)."""
 
-    runtime = "torch"
-
-    def __init__(self, path: str, threads: int | None):
+    def __init__(self, path: str, threads: int | None, runtime: str = "torch"):
         if threads:
             torch.set_num_threads(int(threads))
         try:

@@ -22,7 +22,7 @@ def export_cmd(
     no_simplify: Annotated[bool, typer.Option("--no-simplify", help="Skip onnxsim.")] = False,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Keep artifacts even if they disagree with PyTorch.")] = False,
     calib_data: Annotated[Optional[str], typer.Option("--calib-data", help="int8 calibration images: folder or dataset name.")] = None,
-    calib_size: Annotated[int, typer.Option("--calib-size", help="Calibration images (seeded sample).")] = 300,
+    calib_size: Annotated[Optional[int], typer.Option("--calib-size", help="Calibration images (seeded sample, default 300).")] = None,
     calib_method: Annotated[str, typer.Option("--calib-method", help="minmax, entropy or percentile.")] = "minmax",
     int8_tune: Annotated[bool, typer.Option("--int8-tune", help="Try int8 configurations, keep the fastest within --max-drop.")] = False,
     max_drop: Annotated[float, typer.Option("--max-drop", help="Largest allowed int8 top-1 drop, points.")] = 1.0,

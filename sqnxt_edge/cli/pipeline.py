@@ -35,6 +35,9 @@ def _show(result, json_out: bool) -> None:
             out.print(table)
         for e in result.bench.errors:
             err.print(f"[red]error:[/] {Path(e['artifact']).name}: {e['error']}", highlight=False)
+        if result.stages:
+            out.print("time: " + ", ".join(f"{s['stage']} {s['seconds']:.0f} s" for s in result.stages)
+                      + f"; total {result.seconds:.0f} s", highlight=False)
         out.print(f"report: [bold]{result.files['report']}[/] (results.json and plots beside it); "
                   f"artifacts: {result.export.output_dir}")
     if not result.ok:

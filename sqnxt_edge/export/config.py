@@ -43,7 +43,7 @@ class ExportConfig:
     verify: bool = True
     verify_size: int = 500  # test images used for parity (all of them when fewer)
     calib_data: str | None = None
-    calib_size: int = 300
+    calib_size: int | None = None  # default 300 (with --int8)
     calib_method: str = "minmax"
     int8_tune: bool = False
     max_drop: float = 1.0
@@ -63,16 +63,18 @@ class ExportConfig:
             raise ExportError(f"--opset must be between 7 and 21, got {self.opset}")
         if self.calib_method not in CALIB_METHODS:
             raise ExportError(f"--calib-method must be one of {', '.join(CALIB_METHODS)}, got {self.calib_method!r}")
-        if self.calib_size < 1:
+        if self.calib_size is not None and self.calib_size < 1:
             raise ExportError(f"--calib-size must be at least 1, got {self.calib_size}")
         if self.max_drop < 0:
             raise ExportError(f"--max-drop must be >= 0 points, got {self.max_drop}")
         if not self.int8:
             used = [flag for flag, on in (("--int8-tune", self.int8_tune), ("--calib-data", self.calib_data),
+                                          ("--calib-size", self.calib_size is not None),
                                           ("--eval-data", self.eval_data), ("--float-io", self.tflite_float_io),
                                           ("--calib-method", self.calib_method != "minmax")) if on]
             if used:
                 raise ExportError(f"{', '.join(used)} only apply with --int8")
+        self.calib_size = 300 if self.calib_size is None else self.calib_size
         if self.int8_tune and "onnx" not in self.formats:
             raise ExportError("--int8-tune tunes the ONNX int8 model: add --format onnx")
         if self.tflite_float_io and "tflite" not in self.formats:
@@ -99,6 +101,11 @@ class ExportResult:
     manifest: dict[str, Any]
     artifacts: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
+    timings: list[dict[str, Any]] = field(default_factory=list)  # [{"step", "seconds"}] in order
+
+    @property
+    def seconds(self) -> float:
+        return round(sum(t["seconds"] for t in self.timings), 3)
 
     def paths(self) -> list[Path]:
         return [self.output_dir / a["path"] for a in self.artifacts]

@@ -6,6 +6,7 @@ and calls the steps the formats table names.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -42,6 +43,21 @@ class ExportRun:
     entries: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     _calib: np.ndarray | None = None
+    _marks: list[tuple[str, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        tell = self.say
+
+        def say(message: str) -> None:  # every message starts a step: the time to the next one is its cost
+            self._marks.append((message, time.perf_counter()))
+            tell(message)
+
+        self.say = say
+
+    def timings(self) -> list[dict]:
+        """[{"step": message, "seconds": time until the next message}] of this export so far."""
+        ends = [t for _, t in self._marks[1:]] + [time.perf_counter()]
+        return [{"step": m, "seconds": round(end - t, 3)} for (m, t), end in zip(self._marks, ends)]
 
     def warn(self, line: str) -> None:
         self.warnings.append(line)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -62,6 +63,7 @@ def export(ckpt: Checkpoint | str | os.PathLike, config: ExportConfig | None = N
     Raises ExportError (one line) on a failed check; the artifacts verified before the failure stay in place and
     are listed in the manifest.
     """
+    started = time.perf_counter()
     config = config or ExportConfig()
     say = progress or (lambda message: None)
     for name in config.formats:  # a missing extra is reported before any work
@@ -77,6 +79,7 @@ def export(ckpt: Checkpoint | str | os.PathLike, config: ExportConfig | None = N
     stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
     run = ExportRun(ckpt, config, out, stage, model, {"params": stats.params, "macs": stats.macs}, vset, ref, say,
                     utc_now(), tool_versions())
+    run._marks.append(("loading the checkpoint and verification images", started))
     if config.int8:
         from ..quantize import warn_if_no_int8_dot
 
@@ -91,7 +94,7 @@ def export(ckpt: Checkpoint | str | os.PathLike, config: ExportConfig | None = N
         shutil.rmtree(stage, ignore_errors=True)
         if run.entries or (out / MANIFEST_NAME).is_file():
             manifest_path, manifest = _write_manifest(run)
-    return ExportResult(out, manifest_path, manifest, run.entries, run.warnings)
+    return ExportResult(out, manifest_path, manifest, run.entries, run.warnings, run.timings())
 
 
 def _write_manifest(run: ExportRun):

@@ -115,6 +115,28 @@ def op_counts(model) -> dict[str, int]:
     return counts
 
 
+PROBE = ("1.0-SqNxt-23", 64)  # the int8 speed probe: every layer kind of the family, a few ms per run
+
+
+def probe_onnx(folder: Path) -> Path:
+    """The int8 speed probe as an fp32 ONNX (+ sidecar): the zoo model, random weights, BN statistics from random
+    batches, so activations have the ranges a trained model's have."""
+    import json
+
+    from ..models import create_model
+
+    name, size = PROBE
+    torch.manual_seed(0)
+    model = create_model(name, 10, size).train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(8, 3, size, size))
+    path = save_onnx(simplify_onnx(export_onnx(model.eval(), size, 3, 17, 1), dynamic=False), folder / "probe.onnx")
+    meta = {"input_size": size, "in_channels": 3, "layout": "NCHW", "mean": [0.5] * 3, "std": [0.5] * 3}
+    Path(str(path) + ".meta.json").write_text(json.dumps(meta))
+    return path
+
+
 def save_onnx(model, path: Path) -> Path:
     import onnx
 

@@ -52,7 +52,7 @@ def _fp16(run: ExportRun, fp32_path: Path) -> tuple[Path, dict]:
 
 
 def _int8(run: ExportRun, fp32_path: Path) -> tuple[Path, dict]:
-    from ..quantize import default_int8_config, quantize_onnx, tune_onnx
+    from ..quantize import choose_int8, quantize_onnx, tune_onnx
     from ..quantize.tune import TuneError
 
     c = run.config
@@ -73,10 +73,12 @@ def _int8(run: ExportRun, fp32_path: Path) -> tuple[Path, dict]:
         info["int8_tune"] = result.to_dict()
         info["quantization"] = result.chosen.to_dict() if result.chosen else None
     else:
-        cfg = default_int8_config().with_(calib_method=c.calib_method)
-        run.say(f"quantizing ONNX to int8 ({cfg.label}) on {len(calib)} calibration images")
+        run.say("choosing the int8 configuration for this CPU (measured once per CPU model, then cached)")
+        choice = choose_int8(probe=ox.probe_onnx)
+        cfg = choice.config.with_(calib_method=c.calib_method)
+        run.say(f"quantizing ONNX to int8 ({cfg.label}; {choice.source}) on {len(calib)} calibration images")
         quantize_onnx(fp32_path, dest, calib, cfg, progress=True)
-        info["quantization"] = cfg.to_dict()
+        info["quantization"] = {**cfg.to_dict(), "choice": choice.to_dict()}
     import onnx
 
     info["ops"] = ox.op_counts(onnx.load(str(dest)))

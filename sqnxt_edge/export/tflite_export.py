@@ -91,13 +91,10 @@ def convert_tflite(model: nn.Module, input_size: int, in_channels: int, precisio
     except Exception as exc:
         raise ExportError(f"TFLite conversion ({precision}) failed: {first_line(exc)}") from None
     if precision == "int8" and float_io:
-        _float_interface(dest)
+        from .tflite_io import float_interface
+
+        float_interface(dest)
     return dest
-
-
-def _float_interface(path: Path) -> None:
-    """float32 input/output around the full-integer graph (QUANTIZE after the input, DEQUANTIZE before the output)."""
-    raise ExportError("--float-io is not supported yet: the int8 TFLite takes int8 input (the runner quantizes it)")
 
 
 def tflite_io_names(path: Path) -> tuple[str, str, list[int], str]:

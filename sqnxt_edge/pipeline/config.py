@@ -34,6 +34,11 @@ class PipelineResult:
     export: ExportResult
     bench: BenchRun
     files: dict[str, Path]
+    stages: list[dict] = field(default_factory=list)  # [{"stage", "seconds"}], in order
+
+    @property
+    def seconds(self) -> float:
+        return round(sum(s["seconds"] for s in self.stages), 3)
 
     @property
     def ok(self) -> bool:

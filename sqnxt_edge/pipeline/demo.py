@@ -46,5 +46,6 @@ def run_demo(config: DemoConfig | None = None, say: Callable[[str], None] | None
     say("2/2 export, verify, evaluate and benchmark")
     result = run_pipeline(trained.best_path, PipelineConfig(
         formats=config.formats or default_formats(), int8=config.int8, threads=config.threads,
-        export_dir=Path("export") / root.name, output_dir=root / "report"), say=say, progress=progress)
+        export_dir=Path("export") / root.name, output_dir=root / "report"), say=say, progress=progress,
+        stages=[{"stage": f"train ({trained.epochs} epochs)", "seconds": trained.seconds}])
     return trained, result

@@ -40,7 +40,19 @@ def _fmt(value, spec: str, none: str = "-") -> str:
     return none if value is None else format(value, spec)
 
 
-def _markdown(ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: dict[str, Path]) -> str:
+def _time_table(stages: list[dict], exported: ExportResult) -> list[str]:
+    """Where the time went: the stages, then the export's own steps (each message to the next)."""
+    lines = ["", "## Where the time went", "", "| stage | seconds |", "|---|---:|"]
+    lines += [f"| {s['stage']} | {s['seconds']:.1f} |" for s in stages]
+    lines += [f"| total | {sum(s['seconds'] for s in stages):.1f} |"]
+    if exported.timings:
+        lines += ["", "Export steps:", "", "| step | seconds |", "|---|---:|"]
+        lines += [f"| {t['step']} | {t['seconds']:.1f} |" for t in exported.timings]
+    return lines
+
+
+def _markdown(ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: dict[str, Path],
+              stages: list[dict]) -> str:
     rows = summary_rows(bench)
     env = bench.env or {}
     feats = ", ".join(k for k, v in (env.get("features") or {}).items() if v) or "-"
@@ -72,6 +84,8 @@ def _markdown(ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: 
                   "|---|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['artifact']} | {r['top1_fp32']:.2f} | {r['top1_int8']:.2f} | {r['drop']:+.2f} | "
                   f"{r['agreement']:.1f} | {r['n']} |" for r in q]
+    if stages:
+        lines += _time_table(stages, exported)
     if bench.errors:
         lines += ["", "## Not measured", ""] + [f"- `{Path(e['artifact']).name}`: {e['error']}" for e in bench.errors]
     if plots:
@@ -99,7 +113,7 @@ def plot_accuracy_vs_latency(bench: BenchRun, path: Path) -> Path | None:
 
 
 def write_pipeline_report(out: Path, ckpt: Checkpoint, exported: ExportResult, bench: BenchRun,
-                          config: PipelineConfig) -> dict[str, Path]:
+                          config: PipelineConfig, stages: list[dict] | None = None) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     plots: dict[str, Path] = {}
     if any(r.get("samples_ms") for r in bench.results):
@@ -113,6 +127,8 @@ def write_pipeline_report(out: Path, ckpt: Checkpoint, exported: ExportResult, b
         "checkpoint": ckpt.summary(),
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()},
         "summary": summary_rows(bench),
+        "stages": stages or [],
+        "export_steps": exported.timings,
         "int8_accuracy": int8_reports(exported),
         "export": exported.manifest,
         "bench": {**bench.to_dict(), "results": [{k: v for k, v in r.items() if k != "samples_ms"}
@@ -122,7 +138,7 @@ def write_pipeline_report(out: Path, ckpt: Checkpoint, exported: ExportResult, b
     files = {
         "results": atomic_write(out / "results.json", lambda tmp: tmp.write_text(text, encoding="utf-8")),
         "report": atomic_write(out / "report.md", lambda tmp: tmp.write_text(
-            _markdown(ckpt, exported, bench, plots), encoding="utf-8")),
+            _markdown(ckpt, exported, bench, plots, stages or []), encoding="utf-8")),
     }
     files.update({name.replace(" ", "_"): p for name, p in plots.items()})
     return files

@@ -4,6 +4,7 @@ accuracy and speed side by side, and write the report."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -18,14 +19,19 @@ __all__ = ["PipelineConfig", "PipelineResult", "run_pipeline"]
 
 
 def run_pipeline(ckpt: Checkpoint | str | os.PathLike, config: PipelineConfig | None = None,
-                 say: Callable[[str], None] | None = None, progress: bool = True) -> PipelineResult:
-    """Export, verify, evaluate and benchmark `ckpt`; the PyTorch checkpoint itself is the local baseline."""
+                 say: Callable[[str], None] | None = None, progress: bool = True,
+                 stages: list[dict] | None = None) -> PipelineResult:
+    """Export, verify, evaluate and benchmark `ckpt`; the PyTorch checkpoint itself is the local baseline.
+    `stages` are earlier stages' times ({"stage", "seconds"}, e.g. training) for the report's time table."""
+    stages = list(stages or [])
     config = config or PipelineConfig()
     say = say or (lambda message: None)
     ckpt = ckpt if isinstance(ckpt, Checkpoint) else load_checkpoint(ckpt)
     data = config.data or ckpt.dataset
     exported = export(ckpt, ExportConfig(formats=list(config.formats), int8=config.int8, output_dir=config.export_dir,
                                          data_dir=config.data_dir or ckpt.data_dir), progress=say)
+    stages.append({"stage": "export + verify (+ int8 calibration and accuracy)", "seconds": exported.seconds})
+    started = time.perf_counter()
     artifacts = exported.paths()
     if config.device == "local" and ckpt.path is not None:
         artifacts.append(ckpt.path)  # PyTorch eager: the baseline a user would otherwise ship
@@ -36,6 +42,7 @@ def run_pipeline(ckpt: Checkpoint | str | os.PathLike, config: PipelineConfig | 
         data_dir=config.data_dir or ckpt.data_dir, samples=True), progress=progress)
     if not bench.results:
         raise SqnxtError("no artifact could be measured: " + "; ".join(e["error"] for e in bench.errors))
+    stages.append({"stage": "evaluate + benchmark", "seconds": round(time.perf_counter() - started, 3)})
     out = Path(config.output_dir) if config.output_dir else Path("reports") / exported.output_dir.name
-    files = write_pipeline_report(out, ckpt, exported, bench, config)
-    return PipelineResult(out, exported, bench, files)
+    files = write_pipeline_report(out, ckpt, exported, bench, config, stages)
+    return PipelineResult(out, exported, bench, files, stages)

@@ -7,6 +7,7 @@ Modules follow the pipeline, one job each: `calibration` (data), `config` (Int8C
 
 from .accuracy import AccuracyReport, accuracy_report
 from .calibration import calibration_images
+from .choice import Int8Choice, choose_int8
 from .config import Int8Config, default_int8_config, warn_if_no_int8_dot
 from .onnx_int8 import quantize_onnx
 from .tune import TuneError, TuneResult, TuneRow, default_candidates, tune_onnx
@@ -14,4 +15,5 @@ from .tune import TuneError, TuneResult, TuneRow, default_candidates, tune_onnx
 __all__ = [
     "Int8Config", "default_int8_config", "calibration_images", "quantize_onnx", "tune_onnx", "accuracy_report",
     "warn_if_no_int8_dot", "AccuracyReport", "TuneResult", "TuneRow", "TuneError", "default_candidates",
+    "Int8Choice", "choose_int8",
 ]

@@ -1,16 +1,20 @@
 """`train(TrainConfig) -> TrainResult`: one loop for every dataset, recipe and device.
 
-Every epoch ends with a test pass and three atomic writes: `best.pt` (when test top-1 improves, weights only),
-`last.pt` (plus optimizer, scheduler, scaler and RNG state) and `metrics.jsonl` / `curves.png`. A crash or Ctrl-C
-therefore loses at most the epoch in progress. Shuffling, augmentation and dropout draw from generators seeded by
-(seed, epoch), so `resume=True` continues from `last.pt` to exactly the weights an uninterrupted run reaches.
+Every epoch ends with a test pass and atomic writes: `best.pt` (when test top-1 improves, weights only), `last.pt`
+(plus optimizer, scheduler, scaler and RNG state) and `metrics.jsonl`; `curves.png` is drawn when the run ends. A
+crash or a kill therefore loses at most the epoch in progress. Shuffling, augmentation and dropout draw from
+generators seeded by (seed, epoch), so `resume=True` continues from `last.pt` to exactly the weights an
+uninterrupted run reaches.
+
+Speed on small CPUs: the training images are resized to the model's input once (when that fits in memory) instead of
+every batch, the progress bar redraws twice a second, and nothing but the loss leaves the loop per step.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,97 +24,68 @@ import torch.nn.functional as F
 from torch.utils.data import DistributedSampler
 
 from .._version import __version__
-from ..checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from ..data import augment_batch, dataset_info, load_dataset, preprocess, resize_uint8
+from ..checkpoint import Checkpoint, save_checkpoint
+from ..data import ImageSet, augment_batch, dataset_info, load_dataset, preprocess, resize_uint8
 from ..errors import SqnxtError
-from ..models import create_model, resolve_name
+from ..models import create_model
 from ..progress import make_progress
 from . import distributed
 from .config import TrainConfig, TrainResult
 from .metrics import topk_correct, torch_logits
-from .recipes import Recipe, get_recipe, lr_factor
+from .recipes import Recipe, lr_factor
 from .report import plot_curves, write_json, write_metrics
+from .resolve import default_out, load_resume, resolve_config
 
 __all__ = ["train", "resolve_config"]
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "curves.png"
+RESIZE_ONCE_BYTES = 512 * 2**20  # training images pre-resized to the input when they fit in this much memory
 
 
-def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Recipe]:
-    """Fill every `None` from the recipe and the dataset; the recipe comes back with the values actually used
-    (lr and warm-up at the batch size used, step milestones scaled to the epoch count)."""
-    info = dataset_info(config.data)
-    base = get_recipe(config.recipe or info.recipe)
-    batch = int(config.batch_size or base.batch_size)
-    epochs = int(config.epochs or base.epochs)
-    if batch < 1 or epochs < 1:
-        raise SqnxtError(f"--batch-size and --epochs must be positive (got {batch}, {epochs})")
-    lr = float(config.lr) if config.lr is not None else base.scaled_lr(batch)
-    if not lr > 0:
-        raise SqnxtError(f"--lr must be positive (got {lr})")
-    ratio = lr / base.lr
-    recipe = replace(
-        base,
-        epochs=epochs,
-        batch_size=batch,
-        lr=lr,
-        base_batch=batch,
-        weight_decay=base.weight_decay if config.weight_decay is None else float(config.weight_decay),
-        milestones=tuple(max(1, round(m * epochs / base.epochs)) for m in base.milestones),
-        warmup_iters=round(base.warmup_iters * base.base_batch / batch) if base.warmup_iters else 0,
-        warmup_start_lr=None if base.warmup_start_lr is None else base.warmup_start_lr * ratio,
-    )
-    input_size = int(config.input_size or info.input_size)
-    model_name = resolve_name(config.model)
-    stem = create_model(model_name, 2, input_size).stem_kind if config.stem is None else config.stem
-    data_dir = Path(config.data_dir).expanduser().resolve() if config.data_dir else None
-    effective = replace(config, model=model_name, data=info.name, data_dir=data_dir, recipe=base.name, epochs=epochs,
-                        batch_size=batch, lr=lr, weight_decay=recipe.weight_decay, input_size=input_size, stem=stem)
-    return effective, recipe
+@dataclass
+class _Run:
+    """Everything an epoch needs, built once per run."""
 
+    config: TrainConfig
+    recipe: Recipe
+    out: Path
+    dist: distributed.DistInfo
+    device: torch.device
+    amp: bool
+    train_set: ImageSet
+    test_set: ImageSet
+    train_images: np.ndarray  # uint8 NHWC, at the input size when that fits in memory
+    augment: Any  # data.Augment or None
+    model: torch.nn.Module
+    net: torch.nn.Module  # the model, or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    sampler: DistributedSampler
+    batch: int  # per rank
+    steps: int  # per epoch
+    saved_config: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_top1: float = -1.0
+    best_epoch: int = 0
 
-def _default_out(config: TrainConfig) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path("runs") / f"{config.model}-{config.data}-{stamp}"
-    n = 1
-    while out.exists():
-        n += 1
-        out = Path("runs") / f"{config.model}-{config.data}-{stamp}-{n}"
-    return out
-
-
-def _load_resume(config: TrainConfig) -> tuple[TrainConfig, Recipe, Checkpoint]:
-    if config.out is None:
-        raise SqnxtError("--resume needs --out DIR: the run folder that holds last.pt")
-    last = Path(config.out) / "last.pt"
-    if not last.is_file():
-        raise SqnxtError(f"nothing to resume: {last} does not exist")
-    ckpt = load_checkpoint(last)
-    stored = ckpt.config
-    if "train" not in stored or "recipe" not in stored or "optimizer" not in ckpt.extra:
-        raise SqnxtError(f"{last} has no training state to resume from")
-    fields = TrainConfig.__dataclass_fields__
-    train_cfg = TrainConfig(**{k: v for k, v in stored["train"].items() if k in fields})
-    recipe_data = dict(stored["recipe"])
-    recipe_data["milestones"] = tuple(recipe_data.get("milestones") or ())
-    recipe = Recipe(**{k: v for k, v in recipe_data.items() if k in Recipe.__dataclass_fields__})
-    if config.epochs and config.epochs != train_cfg.epochs:  # the one thing a resume may change: run longer
-        train_cfg.epochs = int(config.epochs)
-        recipe = replace(recipe, epochs=int(config.epochs))
-    train_cfg.data_dir = Path(train_cfg.data_dir) if train_cfg.data_dir else None
-    train_cfg.out = Path(config.out)
-    train_cfg.resume = True
-    train_cfg.device = config.device
-    return train_cfg, recipe, ckpt
-
-
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
+    def checkpoint(self, epoch: int, metrics: dict, with_state: bool) -> Checkpoint:
+        extra = {}
+        if with_state:
+            rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+            if self.device.type == "cuda":
+                rng["cuda"] = torch.cuda.get_rng_state(self.device)
+            extra = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                     "scaler": self.scaler.state_dict() if self.amp else {}, "rng": rng, "history": self.history}
+        c, ts = self.config, self.train_set
+        return Checkpoint(
+            model_name=c.model, num_classes=len(ts.classes), input_size=c.input_size, in_channels=ts.channels,
+            stem=self.model.stem_kind, classes=list(ts.classes), mean=tuple(ts.mean), std=tuple(ts.std),
+            dataset=c.data, data_dir=str(c.data_dir) if c.data_dir else None, epoch=epoch, metrics=metrics,
+            config=self.saved_config, state_dict={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            extra=extra)
 
 
 def train(config: TrainConfig, progress: bool = True,
@@ -122,180 +97,186 @@ def train(config: TrainConfig, progress: bool = True,
     started = time.perf_counter()
     dist, device = distributed.setup(config.device)
     try:
-        return _train(config, dist, device, progress, on_epoch, started)
+        run, start_epoch = _prepare(config, dist, device)
+        _loop(run, start_epoch, progress and dist.is_main, on_epoch)
     finally:
         distributed.cleanup(dist)
+    out = run.out
+    return TrainResult(
+        out_dir=out, best_path=out / "best.pt", last_path=out / "last.pt", best_top1=max(run.best_top1, 0.0),
+        best_epoch=run.best_epoch, epochs=len(run.history), history=run.history,
+        seconds=round(time.perf_counter() - started, 3), config=run.saved_config, metrics_path=out / METRICS_FILE,
+        curves_path=out / CURVES_FILE,
+    )
 
 
-def _train(config, dist, device, progress, on_epoch, started) -> TrainResult:
-    resume_ckpt = None
+def _prepare(config: TrainConfig, dist, device) -> tuple[_Run, int]:
+    resume = None
     if config.resume:
-        config, recipe, resume_ckpt = _load_resume(config)
+        config, recipe, resume = load_resume(config)
     else:
         config, recipe = resolve_config(config)
         if config.out is None:
-            config.out = distributed.broadcast(_default_out(config), dist)
+            config.out = distributed.broadcast(default_out(config), dist)
         if (Path(config.out) / "last.pt").exists():
             raise SqnxtError(f"{config.out} already holds a run: pass --resume to continue it, or choose another --out")
-    out = Path(config.out)
-    amp = bool(device.type == "cuda" if config.amp is None else config.amp and device.type == "cuda")
-    config.amp = amp
-    info = dataset_info(config.data)
-
+    config.amp = amp = bool(device.type == "cuda" if config.amp is None else config.amp and device.type == "cuda")
     train_set = load_dataset(config.data, "train", config.data_dir, image_size=config.input_size)
     test_set = load_dataset(config.data, "test", config.data_dir, image_size=config.input_size)
     if test_set.classes != train_set.classes:
         raise SqnxtError(f"{config.data}: train and test splits have different classes")
-    aug = info.augment if config.augment else None
+    size = config.input_size
+    fits = len(train_set) * size * size * train_set.channels <= RESIZE_ONCE_BYTES
+    train_images = resize_uint8(train_set.images, size) if fits else train_set.images
 
     if device.type == "cuda":  # --seed means the same run again, also on a GPU
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
     torch.manual_seed(config.seed)
-    model = create_model(config.model, len(train_set.classes), config.input_size, train_set.channels, config.stem)
+    model = create_model(config.model, len(train_set.classes), size, train_set.channels, config.stem)
     if recipe.zero_init_residual:
         _zero_init_residual(model)
     model.to(device)
-    params_decay = [p for n, p in model.named_parameters() if p.ndim > 1]
-    params_no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]  # BN affine and biases
-    groups = [{"params": params_decay, "weight_decay": recipe.weight_decay},
-              {"params": params_no_decay, "weight_decay": 0.0}]
-    if recipe.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(groups, lr=recipe.lr, betas=(recipe.momentum, 0.999))
-    elif recipe.optimizer == "sgd":
-        optimizer = torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
-                                    nesterov=recipe.nesterov and recipe.momentum > 0)
-    else:
-        raise SqnxtError(f"unknown optimizer {recipe.optimizer!r} in recipe {recipe.name}")
-    per_rank_batch = max(1, recipe.batch_size // dist.world_size)
+    optimizer = _optimizer(model, recipe)
+    batch = max(1, recipe.batch_size // dist.world_size)
     sampler = DistributedSampler(range(len(train_set)), num_replicas=dist.world_size, rank=dist.rank,
                                  shuffle=True, seed=config.seed, drop_last=False)
-    steps_per_epoch = max(1, math.ceil(len(sampler) / per_rank_batch))
+    steps = max(1, math.ceil(len(sampler) / batch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(recipe, step, steps_per_epoch, recipe.epochs, recipe.batch_size))
+        optimizer, lambda step: lr_factor(recipe, step, steps, recipe.epochs, recipe.batch_size))
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-
-    history: list[dict[str, Any]] = []
-    best_top1, best_epoch, start_epoch = -1.0, 0, 0
-    if resume_ckpt is not None:
-        model.load_state_dict(resume_ckpt.state_dict)
-        optimizer.load_state_dict(resume_ckpt.extra["optimizer"])
-        scheduler.load_state_dict(resume_ckpt.extra["scheduler"])
-        if amp and resume_ckpt.extra.get("scaler"):
-            scaler.load_state_dict(resume_ckpt.extra["scaler"])
-        history = [dict(r) for r in resume_ckpt.extra.get("history", [])]
-        best_top1 = float(resume_ckpt.metrics.get("best_top1", -1.0))
-        best_epoch = int(resume_ckpt.metrics.get("best_epoch", 0))
-        start_epoch = resume_ckpt.epoch
-
     net = model
     if dist.enabled:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
+    aug = dataset_info(config.data).augment if config.augment else None
     saved_config = {"train": config.to_dict(), "recipe": recipe.to_dict(), "dataset_info": {
         "mean": list(train_set.mean), "std": list(train_set.std),
         "augment": None if aug is None else {"pad": aug.pad, "flip": aug.flip},
         "train_images": len(train_set), "test_images": len(test_set)},
         "device": str(device), "world_size": dist.world_size, "torch": torch.__version__, "sqnxt_edge": __version__}
+    run = _Run(config, recipe, Path(config.out), dist, device, amp, train_set, test_set, train_images, aug, model,
+               net, optimizer, scheduler, scaler, sampler, batch, steps, saved_config)
+    start_epoch = 0
+    if resume is not None:
+        model.load_state_dict(resume.state_dict)
+        optimizer.load_state_dict(resume.extra["optimizer"])
+        scheduler.load_state_dict(resume.extra["scheduler"])
+        if amp and resume.extra.get("scaler"):
+            scaler.load_state_dict(resume.extra["scaler"])
+        run.history = [dict(r) for r in resume.extra.get("history", [])]
+        run.best_top1 = float(resume.metrics.get("best_top1", -1.0))
+        run.best_epoch = int(resume.metrics.get("best_epoch", 0))
+        start_epoch = resume.epoch
     if dist.is_main:
-        write_json(out / CONFIG_FILE, saved_config)
+        write_json(run.out / CONFIG_FILE, saved_config)
+    return run, start_epoch
 
-    def make_ckpt(epoch: int, metrics: dict, with_state: bool) -> Checkpoint:
-        extra = {}
-        if with_state:
-            extra = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                     "scaler": scaler.state_dict() if amp else {}, "rng": _rng_state(device), "history": history}
-        return Checkpoint(
-            model_name=config.model, num_classes=len(train_set.classes), input_size=config.input_size,
-            in_channels=train_set.channels, stem=model.stem_kind, classes=list(train_set.classes),
-            mean=tuple(train_set.mean), std=tuple(train_set.std), dataset=config.data,
-            data_dir=str(config.data_dir) if config.data_dir else None, epoch=epoch, metrics=metrics,
-            config=saved_config, state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()}, extra=extra)
 
-    bar = _progress(progress and dist.is_main)
+def _optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]  # BN affine and biases
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=recipe.lr, betas=(recipe.momentum, 0.999))
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
+                               nesterov=recipe.nesterov and recipe.momentum > 0)
+    raise SqnxtError(f"unknown optimizer {recipe.optimizer!r} in recipe {recipe.name}")
+
+
+def _loop(run: _Run, start_epoch: int, progress: bool, on_epoch) -> None:
+    bar = _progress(progress)
+    title = f"{run.config.model} on {run.config.data}"
     try:
-        for epoch in range(start_epoch, recipe.epochs):
-            record = _train_epoch(net, train_set, config, recipe, aug, optimizer, scheduler, scaler, sampler,
-                                  per_rank_batch, steps_per_epoch, epoch, dist, device, amp, bar)
-            logits = torch_logits(model, test_set.images, config.input_size, test_set.mean, test_set.std,
-                                  config.eval_batch_size, device, amp)
-            hits = topk_correct(logits, test_set.labels)
-            record["test_top1"] = 100.0 * hits[1] / len(test_set)
-            record["test_top5"] = 100.0 * hits[5] / len(test_set)
-            record["seconds"] = round(record["seconds"] + (time.perf_counter() - record.pop("_t_end")), 3)
-            history.append(record)
-            improved = record["test_top1"] > best_top1
-            if improved:
-                best_top1, best_epoch = record["test_top1"], epoch + 1
-            metrics = {k: record[k] for k in ("loss", "train_top1", "test_top1", "test_top5")}
-            metrics.update(best_top1=best_top1, best_epoch=best_epoch)
-            if dist.is_main:
-                if improved:
-                    save_checkpoint(make_ckpt(epoch + 1, metrics, with_state=False), out / "best.pt")
-                save_checkpoint(make_ckpt(epoch + 1, metrics, with_state=True), out / "last.pt")
-                write_metrics(out / METRICS_FILE, history)
-                plot_curves(out / CURVES_FILE, history, f"{config.model} on {config.data}")
+        for epoch in range(start_epoch, run.recipe.epochs):
+            record = _train_epoch(run, epoch, bar)
+            _test(run, record)
+            if run.dist.is_main:
+                _save_epoch(run, record, epoch)
                 if bar is not None:
                     bar.console.print(
-                        f"epoch {epoch + 1}/{recipe.epochs}  loss {record['loss']:.4f}  train {record['train_top1']:.2f}%"
-                        f"  test {record['test_top1']:.2f}%  lr {record['lr']:.4g}  {record['images_per_s']:.0f} img/s",
-                        highlight=False)
-            distributed.barrier(dist)
+                        f"epoch {epoch + 1}/{run.recipe.epochs}  loss {record['loss']:.4f}  "
+                        f"train {record['train_top1']:.2f}%  test {record['test_top1']:.2f}%  lr {record['lr']:.4g}  "
+                        f"{record['images_per_s']:.0f} img/s", highlight=False)
+            distributed.barrier(run.dist)
             if on_epoch is not None:
                 on_epoch(dict(record))
     finally:
         if bar is not None:
             bar.stop()
-
-    return TrainResult(
-        out_dir=out, best_path=out / "best.pt", last_path=out / "last.pt", best_top1=max(best_top1, 0.0),
-        best_epoch=best_epoch, epochs=len(history), history=history, seconds=round(time.perf_counter() - started, 3),
-        config=saved_config, metrics_path=out / METRICS_FILE, curves_path=out / CURVES_FILE,
-    )
+        if run.dist.is_main and run.history:
+            plot_curves(run.out / CURVES_FILE, run.history, title)
 
 
-def _train_epoch(net, train_set, config, recipe, aug, optimizer, scheduler, scaler, sampler, batch, steps, epoch,
-                 dist, device, amp, bar) -> dict[str, Any]:
+def _test(run: _Run, record: dict) -> None:
+    c, ts = run.config, run.test_set
+    logits = torch_logits(run.model, ts.images, c.input_size, ts.mean, ts.std, c.eval_batch_size, run.device, run.amp)
+    hits = topk_correct(logits, ts.labels)
+    record["test_top1"] = 100.0 * hits[1] / len(ts)
+    record["test_top5"] = 100.0 * hits[5] / len(ts)
+    record["seconds"] = round(record["seconds"] + (time.perf_counter() - record.pop("_t_end")), 3)
+    run.history.append(record)
+
+
+def _save_epoch(run: _Run, record: dict, epoch: int) -> None:
+    improved = record["test_top1"] > run.best_top1
+    if improved:
+        run.best_top1, run.best_epoch = record["test_top1"], epoch + 1
+    metrics = {k: record[k] for k in ("loss", "train_top1", "test_top1", "test_top5")}
+    metrics.update(best_top1=run.best_top1, best_epoch=run.best_epoch)
+    if improved:
+        save_checkpoint(run.checkpoint(epoch + 1, metrics, with_state=False), run.out / "best.pt")
+    save_checkpoint(run.checkpoint(epoch + 1, metrics, with_state=True), run.out / "last.pt")
+    write_metrics(run.out / METRICS_FILE, run.history)
+
+
+def _train_epoch(run: _Run, epoch: int, bar) -> dict[str, Any]:
     """One pass over this rank's shard; returns the epoch's record (global loss, top-1, throughput)."""
-    net.train()
-    sampler.set_epoch(epoch)
-    order = np.fromiter(iter(sampler), dtype=np.int64)
-    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch * 1_009 + dist.rank)
-    torch.manual_seed(config.seed * 7_919 + epoch)  # dropout (SqueezeNet) draws from the global generator
+    c, device, ts = run.config, run.device, run.train_set
+    run.net.train()
+    run.sampler.set_epoch(epoch)
+    order = np.fromiter(iter(run.sampler), dtype=np.int64)
+    gen = torch.Generator().manual_seed(c.seed * 1_000_003 + epoch * 1_009 + run.dist.rank)
+    torch.manual_seed(c.seed * 7_919 + epoch)  # dropout (SqueezeNet) draws from the global generator
     if device.type == "cuda":
-        torch.cuda.manual_seed(config.seed * 7_919 + epoch)
-    totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
-    task = bar.add_task(f"epoch {epoch + 1}/{recipe.epochs}", total=steps, loss=0.0) if bar is not None else None
+        torch.cuda.manual_seed(c.seed * 7_919 + epoch)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    count = 0
+    task = bar.add_task(f"epoch {epoch + 1}/{run.recipe.epochs}", total=run.steps, loss=0.0) if bar else None
     t0 = time.perf_counter()
-    for step in range(steps):
-        idx = order[step * batch:(step + 1) * batch]
+    for step in range(run.steps):
+        idx = order[step * run.batch:(step + 1) * run.batch]
         if len(idx) < 2 and step > 0:  # a lone image cannot make BatchNorm statistics
             break
-        images = augment_batch(torch.from_numpy(resize_uint8(train_set.images[idx], config.input_size)), aug, gen)
-        x = preprocess(images, config.input_size, train_set.mean, train_set.std).to(device, non_blocking=True)
-        y = torch.from_numpy(train_set.labels[idx]).to(device, non_blocking=True)
-        with torch.autocast(device.type, enabled=amp):
-            logits = net(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
-        if not torch.isfinite(loss):
-            raise SqnxtError(f"training diverged at epoch {epoch + 1} step {step + 1} (loss {loss.item()}): lower --lr")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
+        images = augment_batch(torch.from_numpy(resize_uint8(run.train_images[idx], c.input_size)), run.augment, gen)
+        x = preprocess(images, c.input_size, ts.mean, ts.std).to(device, non_blocking=True)
+        y = torch.from_numpy(ts.labels[idx]).to(device, non_blocking=True)
+        with torch.autocast(device.type, enabled=run.amp):
+            logits = run.net(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=run.recipe.label_smoothing)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise SqnxtError(f"training diverged at epoch {epoch + 1} step {step + 1} (loss {value}): lower --lr")
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
         with torch.no_grad():
-            totals += torch.stack([loss.detach().double() * len(idx), (logits.argmax(1) == y).sum().double(),
-                                   torch.tensor(float(len(idx)), dtype=torch.float64, device=device)])
+            loss_sum += loss.detach().double() * len(idx)
+            correct += (logits.argmax(1) == y).sum()
+        count += len(idx)
         if task is not None:
-            bar.update(task, advance=1, loss=float(loss.detach()))
-    totals = distributed.all_reduce_sum(totals, dist)
+            bar.update(task, advance=1, loss=value)
+    totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(count), dtype=torch.float64, device=device)])
+    totals = distributed.all_reduce_sum(totals, run.dist)
     seconds = time.perf_counter() - t0
     if task is not None:
         bar.remove_task(task)
     loss_sum, correct, count = (float(v) for v in totals.cpu())
     return {"epoch": epoch + 1, "loss": loss_sum / max(count, 1), "train_top1": 100.0 * correct / max(count, 1),
-            "lr": float(optimizer.param_groups[0]["lr"]), "images_per_s": round(count / max(seconds, 1e-9), 1),
+            "lr": float(run.optimizer.param_groups[0]["lr"]), "images_per_s": round(count / max(seconds, 1e-9), 1),
             "seconds": seconds, "_t_end": time.perf_counter()}
 
 
