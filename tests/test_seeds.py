@@ -1,6 +1,6 @@
-"""Weights trained with the seed's PyTorch re-implementation (and pytorch-cifar100's SqueezeNet) used here: the seed
-family against the seed's OWN model, the safe importer (state_dicts in every usual wrapping, the notebook's whole
-pickled module), hostile files, short mismatch errors, and the CLI paths (import, eval, export, bench)."""
+"""The seeds' models used here: the seed family against the seed's OWN model (and pytorch-cifar100's SqueezeNet), the
+safe importer (state_dicts in every usual wrapping, the notebook's whole pickled module), hostile files, short mismatch
+errors, the CLI paths (import, eval, export, bench), and SqueezeNet-cifar learning digits."""
 
 from __future__ import annotations
 
@@ -350,3 +350,15 @@ def test_foreign_file_exports_verifies_and_benchmarks(tmp_path, cli):
     ort = next(r for r in results if r["artifact"] == str(onnx) and r["runtime"] == "onnxruntime")
     assert pt["imported"] and pt["runtime"] == "torch" and pt["n"] == ort["n"] == 360
     assert abs(pt["top1"] - ort["top1"]) <= 2 / 360  # same weights, same preprocessing, fp32 both
+
+
+# -- SqueezeNet-cifar learns where torchvision's SqueezeNet does not --------------------------------------------------
+@pytest.mark.slow
+def test_squeezenet_cifar_learns_digits_with_the_default_recipe(tmp_path):
+    from sqnxt_edge.training import TrainConfig, evaluate, train
+
+    result = train(TrainConfig(model="SqueezeNet-cifar", data="digits", out=tmp_path / "run", seed=0), progress=False)
+    assert result.config["recipe"]["name"] == "digits-fast" and result.epochs == 6  # the default recipe, untouched
+    assert result.history[-1]["loss"] < 0.5  # not stuck at ln 10 = 2.30
+    assert result.best_top1 >= 95.0, result.history
+    assert evaluate(result.best_path).top1 == pytest.approx(result.best_top1)
