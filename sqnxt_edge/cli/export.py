@@ -49,9 +49,9 @@ def export_cmd(
         calib_method=calib_method, int8_tune=int8_tune, max_drop=max_drop, eval_data=eval_data,
         tflite_float_io=float_io, data_dir=str(data_dir) if data_dir else None, output_dir=output,
     )
-    ckpt = load_checkpoint(checkpoint, model=model, num_classes=num_classes, input_size=input_size, dataset=dataset,
-                           data_dir=data_dir)
-    result = export(ckpt, config, progress=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+    source = load_checkpoint(checkpoint, model=model, num_classes=num_classes, input_size=input_size, dataset=dataset,
+                             data_dir=data_dir) if model else checkpoint  # our own files: export() loads them
+    result = export(source, config, progress=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
     if json_out:
         print_json(result.manifest)
     else:
