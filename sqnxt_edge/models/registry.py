@@ -51,7 +51,8 @@ def add_alias(alias: str, name: str) -> None:
     _ALIASES[alias.lower()] = name
 
 
-# The seed re-implementation's names: SqNxt_23_1x, SqNxt_23_2x_v5, SqNxt_44_1.5x ...
+# Seed-style spellings of the paper's variants (SqNxt_44_1.5x, SqNxt_23_2x_v3 ...). The names the re-implementation
+# really defines (SqNxt_23_1x, _2x, _1x_v5, _2x_v5) are registered aliases of its own family and win over this.
 _SEED = re.compile(r"^sqnxt_(\d+)_(1|1\.0|1\.5|2|2\.0)x(?:_(v[1-5]))?$")
 
 
