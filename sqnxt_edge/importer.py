@@ -102,8 +102,8 @@ def pickle_globals(path: Path) -> list[str]:
                 return _scan(io.BytesIO(archive.read(pkl)), 1) if pkl else []
         with open(path, "rb") as fh:
             return _scan(fh, 4)
-    except (ValueError, EOFError, KeyError, OSError, zipfile.BadZipFile, UnicodeDecodeError):
-        return []  # not a pickle we can read: torch.load names the problem
+    except Exception:  # noqa: BLE001  anything unreadable: torch.load has already named the problem
+        return []
 
 
 _BAD_FILE = (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, TypeError, AttributeError,
@@ -124,23 +124,32 @@ def _refusal(path: Path, exc: Exception, legacy: bool) -> CheckpointError:
                            "allow-listed module class; refused, nothing from it was run")
 
 
-def safe_load(path: str | Path) -> Any:
-    """`torch.load(weights_only=True)` with allow-listed module classes read as `ModuleState`; one-line
-    CheckpointError for a missing, corrupt or unsafe file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    stand_ins = [(_stand_in(name), name) for name in dict.fromkeys(pickle_globals(path)) if _allowed(name)]
+def _load(path: Path, stand_ins: list) -> Any:
     try:
         with torch.serialization.safe_globals(stand_ins):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise _refusal(path, exc, not zipfile.is_zipfile(path)) from None
+        return exc
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
     except _BAD_FILE as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (corrupt or truncated?): {detail}") from None
+
+
+def safe_load(path: str | Path) -> Any:
+    """`torch.load(weights_only=True)`; a file that names module classes is read again with the allow-listed ones as
+    `ModuleState`. One-line CheckpointError for a missing, corrupt or unsafe file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    result = _load(path, [])
+    if isinstance(result, pickle.UnpicklingError):  # scan only then: plain checkpoints pay nothing
+        stand_ins = [(_stand_in(name), name) for name in dict.fromkeys(pickle_globals(path)) if _allowed(name)]
+        result = _load(path, stand_ins) if stand_ins else result
+    if isinstance(result, pickle.UnpicklingError):
+        raise _refusal(path, result, not zipfile.is_zipfile(path))
+    return result
 
 
 def is_state_dict(obj: Any) -> bool:
