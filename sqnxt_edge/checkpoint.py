@@ -1,14 +1,13 @@
 """The checkpoint format: one `.pt` file that carries everything export, eval and bench need.
 
 It holds only tensors and plain containers, so it loads with `torch.load(weights_only=True)`: a hostile file cannot
-run code. A bare state_dict is accepted too when the caller names the model.
+run code. Foreign files (a bare or nested state_dict, a model pickled whole by the seed's notebook) are read through
+`importer` when the caller names the model, and `import_checkpoint` turns them into this format.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,13 @@ from torch import nn
 
 from .artifacts import atomic_write, sha256_file
 from .data.base import IMAGENET_MEAN, IMAGENET_STD
-from .errors import CheckpointError, SqnxtError
-from .models import create_model, resolve_name
+from .errors import CheckpointError, DataError, SqnxtError
+from .importer import foreign_weights, is_state_dict, safe_load
+from .models import create_model, default_size, get_spec, resolve_name
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "save_checkpoint", "atomic_write", "sha256_file",
-    "IMAGENET_MEAN", "IMAGENET_STD", "plain",
+    "FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "save_checkpoint", "import_checkpoint",
+    "atomic_write", "sha256_file", "IMAGENET_MEAN", "IMAGENET_STD", "plain", "mismatch",
 ]
 
 FORMAT = "sqnxt-edge-checkpoint"
@@ -51,19 +51,17 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)  # optimizer / scheduler / rng state for --resume
     path: Path | None = None
     sha256: str | None = None
+    foreign: bool = False  # read from a file sqnxt-edge did not write (see config["import"])
 
     def build_model(self) -> nn.Module:
-        """The model in eval mode with the checkpoint's weights (strict: every key must match)."""
+        """The model in eval mode with the checkpoint's weights (strict: every key and shape must match)."""
         model = create_model(self.model_name, self.num_classes, self.input_size, self.in_channels, self.stem)
         if self.state_dict:
-            try:
-                model.load_state_dict(self.state_dict, strict=True)
-            except RuntimeError as exc:
-                first = str(exc).strip().splitlines()
-                raise CheckpointError(
-                    f"weights do not fit {self.model_name} ({self.num_classes} classes, {self.input_size} px): "
-                    f"{first[1].strip() if len(first) > 1 else first[0]}"
-                ) from None
+            problem = mismatch(model.state_dict(), self.state_dict)
+            if problem:
+                raise CheckpointError(f"weights do not fit {self.model_name} ({self.num_classes} classes, "
+                                      f"{self.input_size} px): {problem}")
+            model.load_state_dict(self.state_dict, strict=True)
         return model.eval()
 
     def class_names(self) -> list[str]:
@@ -127,29 +125,21 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda tmp: torch.save(data, tmp))
 
 
-_BAD_FILE = (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, TypeError, AttributeError,
-             KeyError, IndexError, UnicodeDecodeError, OverflowError, MemoryError)
+def _shape(t: torch.Tensor) -> str:
+    return "x".join(map(str, t.shape)) or "scalar"
 
 
-def _read(path: Path) -> Any:
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[0] if "weights_only" not in str(exc) else "it holds objects other than tensors and plain containers, refused for safety"
-        raise CheckpointError(f"{path} is not a safe checkpoint: {reason}") from None
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except _BAD_FILE as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (corrupt or truncated?): {detail}") from None
-
-
-def _is_state_dict(obj: Any) -> bool:
-    return isinstance(obj, dict) and bool(obj) and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
-    )
+def mismatch(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor], show: int = 3) -> str | None:
+    """The first `show` missing / unexpected / mis-shaped keys and how many more, in one short line (None: they fit).
+    BatchNorm's num_batches_tracked may be missing (PyTorch < 0.4.1 did not save it)."""
+    problems = [f"{k} is {_shape(given[k])}, the model's {_shape(expected[k])}" for k in expected
+                if k in given and tuple(given[k].shape) != tuple(expected[k].shape)]
+    problems += [f"missing {k}" for k in expected if k not in given and not k.endswith("num_batches_tracked")]
+    problems += [f"unexpected {k}" for k in given if k not in expected]
+    if not problems:
+        return None
+    more = f" (and {len(problems) - show} more)" if len(problems) > show else ""
+    return "; ".join(problems[:show]) + more
 
 
 def load_checkpoint(
@@ -158,13 +148,17 @@ def load_checkpoint(
     num_classes: int | None = None,
     input_size: int | None = None,
     in_channels: int = 3,
+    dataset: str | None = None,
+    data_dir: str | os.PathLike | None = None,
 ) -> Checkpoint:
-    """Load our checkpoint format, or a bare state_dict when `model` (and `num_classes`) are given.
+    """Load our checkpoint format, or a foreign file (state_dict, nested, `module.`-prefixed, or a model pickled
+    whole) when `model` names its architecture; `num_classes` defaults to the classifier's width, `input_size` to
+    the dataset's, `dataset` gives the normalization and class names. Our own files ignore these options.
 
     Never executes anything from the file; every failure is a `CheckpointError` with a one-line reason.
     """
     path = Path(path)
-    obj = _read(path)
+    obj = safe_load(path)
     digest = sha256_file(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         version = obj.get("format_version")
@@ -195,27 +189,74 @@ def load_checkpoint(
             raise CheckpointError(f"{path}: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{path} is a damaged sqnxt-edge checkpoint (bad field: {exc})") from None
-        if not _is_state_dict(ckpt.state_dict):
+        if not is_state_dict(ckpt.state_dict):
             raise CheckpointError(f"{path} is a damaged sqnxt-edge checkpoint (no weights)")
-    elif _is_state_dict(obj) or (isinstance(obj, dict) and _is_state_dict(obj.get("state_dict"))):
-        state = obj if _is_state_dict(obj) else obj["state_dict"]
-        if model is None:
-            raise CheckpointError(
-                f"{path} is a bare state_dict: name its model with --model (and --num-classes, --input-size)"
-            )
-        if num_classes is None:
-            num_classes = _guess_num_classes(state)
-        ckpt = Checkpoint(
-            model_name=resolve_name(model),
-            num_classes=num_classes,
-            input_size=input_size or 224,
-            in_channels=in_channels,
-            state_dict=state,
-        )
     else:
-        raise CheckpointError(f"{path} is not a sqnxt-edge checkpoint nor a state_dict")
+        ckpt = _from_foreign(obj, path, digest, model, num_classes, input_size, in_channels, dataset, data_dir)
     ckpt.path = path
     ckpt.sha256 = digest
+    return ckpt
+
+
+def _dataset_facts(name: str, data_dir, in_channels: int) -> tuple[str, tuple, tuple, list[str], int]:
+    """(canonical name, mean, std, class names, input size) of a dataset; the class names only when the dataset is
+    at hand (embedded, or in `data_dir`)."""
+    from .data import dataset_info, load_dataset
+
+    info = dataset_info(name)
+    mean, std = info.mean, info.std
+    if in_channels != len(mean):
+        mean, std = (sum(mean) / len(mean),) * in_channels, (sum(std) / len(std),) * in_channels
+    classes: list[str] = []
+    if data_dir or not info.needs_dir:
+        try:
+            classes = list(load_dataset(info.name, "test", data_dir, channels=in_channels).classes)
+        except DataError:
+            pass
+    return info.name, tuple(mean), tuple(std), classes, info.input_size
+
+
+def _from_foreign(obj, path: Path, digest: str, model, num_classes, input_size, in_channels, dataset,
+                  data_dir) -> Checkpoint:
+    weights = foreign_weights(obj, path)
+    if model is None:
+        raise CheckpointError(f"{path} is {weights.kind}, not a sqnxt-edge checkpoint: name its model with --model "
+                              "(and --num-classes, --input-size, --dataset), or convert it with `sqnxt-edge import`")
+    try:
+        spec = get_spec(model)
+        state = spec.adapt_state(weights.state_dict) if spec.adapt_state else weights.state_dict
+        mean, std, classes, size = IMAGENET_MEAN, IMAGENET_STD, [], default_size(spec.name)
+        if dataset:
+            dataset, mean, std, classes, size = _dataset_facts(dataset, data_dir, in_channels)
+        size = input_size or size
+    except SqnxtError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    n = num_classes or _guess_num_classes(state)
+    if classes and len(classes) != n:
+        raise CheckpointError(f"{path} has {n} classes but {dataset} has {len(classes)}")
+    source = {"source": str(path), "sha256": digest, "kind": weights.kind, "saved_with_it": weights.metadata}
+    return Checkpoint(model_name=spec.name, num_classes=n, input_size=int(size), in_channels=in_channels,
+                      classes=classes, mean=mean, std=std, dataset=dataset,
+                      data_dir=str(data_dir) if data_dir else None, epoch=int(weights.metadata.get("epoch") or 0),
+                      config={"import": source}, state_dict=state, foreign=True)
+
+
+def import_checkpoint(source: str | os.PathLike, output: str | os.PathLike, model: str, **options: Any) -> Checkpoint:
+    """A foreign file as a sqnxt-edge checkpoint at `output` (never over an existing file), after checking that the
+    weights fit `model` and run. `options`: num_classes, input_size, in_channels, dataset, data_dir."""
+    output = Path(output)
+    if output.exists():
+        raise CheckpointError(f"{output} exists; choose another -o/--output (nothing was overwritten)")
+    ckpt = load_checkpoint(source, model=model, **options)
+    if not ckpt.foreign:
+        raise CheckpointError(f"{source} is already a sqnxt-edge checkpoint: use it as it is")
+    net = ckpt.build_model()
+    with torch.no_grad():
+        net(torch.zeros(1, ckpt.in_channels, ckpt.input_size, ckpt.input_size))
+    ckpt.stem = net.stem_kind
+    ckpt.state_dict = {k: v.contiguous() for k, v in ckpt.state_dict.items()}
+    save_checkpoint(ckpt, output)
+    ckpt.path, ckpt.sha256 = output, sha256_file(output)
     return ckpt
 
 

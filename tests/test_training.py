@@ -72,7 +72,7 @@ def test_paper_recipe_warms_up_linearly_then_decays_poly2():
 
 def test_flags_override_and_lr_scales_with_batch():
     cfg, recipe = resolve_config(TrainConfig(model="SqNxt_23_1x", data="cifar10", recipe="paper-imagenet", batch_size=256))
-    assert cfg.model == "1.0-SqNxt-23" and cfg.input_size == 32 and cfg.stem == "cifar"
+    assert cfg.model == "seed-SqNxt-23-1x" and cfg.input_size == 32 and cfg.stem == "cifar"
     assert recipe.lr == pytest.approx(0.1) and recipe.warmup_start_lr == pytest.approx(0.025)
     assert recipe.warmup_iters == 780 * 4  # the same number of warm-up images
     cfg, recipe = resolve_config(TrainConfig(data="cifar10", epochs=20, lr=0.05, weight_decay=1e-4))

@@ -73,6 +73,8 @@ def run_bench(artifacts: list[str | Path] | None = None, config: BenchConfig | N
     todo = [p for p in paths if str(p) not in refused]
     report: dict = {"env": {}, "baseline": {}, "results": []}
     with tempfile.TemporaryDirectory(prefix="sqnxt-bench-") as tmp:
+        imported = _import_foreign(todo, config, Path(tmp), refused) if config.model else {}
+        todo = [imported.get(str(p), p) for p in todo if str(p) not in refused]
         data_file = None
         if config.data and todo:
             from .dataset import write_data_npz
@@ -81,8 +83,33 @@ def run_bench(artifacts: list[str | Path] | None = None, config: BenchConfig | N
         if todo:
             with progress_bar(f"bench on {config.device}", total=len(todo), enabled=progress) as advance:
                 report = _measure(todo, config, data_file, advance)
+        originals = {str(new): old for old, new in imported.items()}
+        for r in report.get("results") or []:  # report a foreign file under its own name
+            if str(r.get("artifact")) in originals:
+                r["artifact"], r["imported"] = originals[str(r["artifact"])], True
     results = [{"artifact": p, "error": e} for p, e in refused.items()]
     return _finish(report, results, paths, config)
+
+
+def _import_foreign(paths: list[Path], config: BenchConfig, tmp: Path, refused: dict) -> dict[str, Path]:
+    """Foreign PyTorch files as temporary sqnxt-edge checkpoints, which the runner's torch plugin loads:
+    {original: temporary}. A file that cannot be read joins `refused`."""
+    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..errors import SqnxtError
+
+    imported: dict[str, Path] = {}
+    for i, path in enumerate(paths):
+        fmt = format_of(path)
+        if fmt is None or fmt.name != "pytorch":
+            continue
+        try:
+            ckpt = load_checkpoint(path, model=config.model, num_classes=config.num_classes,
+                                   input_size=config.input_size, dataset=config.dataset, data_dir=config.data_dir)
+            if ckpt.foreign:
+                imported[str(path)] = save_checkpoint(ckpt, tmp / f"{i}-{path.stem}.pt")
+        except SqnxtError as exc:
+            refused[str(path)] = str(exc)
+    return imported
 
 
 def _measure(paths: list[Path], config: BenchConfig, data_file: Path | None, advance) -> dict:

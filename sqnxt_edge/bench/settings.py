@@ -33,6 +33,11 @@ class BenchConfig:
     devices_file: Path | None = None
     timeout: float | None = None  # per measuring process locally (default 900 s); whole remote run (device's)
     export_dir: Path = Path("export")
+    # foreign PyTorch files (a state_dict, the seed notebook's whole pickled model): their architecture and facts
+    model: str | None = None
+    num_classes: int | None = None
+    input_size: int | None = None
+    dataset: str | None = None
 
     def validate(self) -> None:
         if self.runtime not in BENCH_RUNTIMES:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from .common import JsonOpt, err, out
+from .importer import ClassesOpt, DatasetOpt, ModelOpt, SizeOpt
 
 
 def bench_cmd(
@@ -27,6 +28,10 @@ def bench_cmd(
     json_out: JsonOpt = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write results to FILE.json, .csv or .md.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Latency distribution per artifact as a PNG.")] = None,
+    model: ModelOpt = None,
+    num_classes: ClassesOpt = None,
+    input_size: SizeOpt = None,
+    dataset: DatasetOpt = None,
 ) -> None:
     """Measure latency (p50/p90/p99), throughput, peak memory and top-1 of artifacts, each in a fresh process."""
     from ..bench import BenchConfig, run_bench
@@ -34,7 +39,8 @@ def bench_cmd(
 
     config = BenchConfig(device=device, runtime=runtime, threads=threads, batch=batch, warmup=warmup, runs=runs,
                          min_seconds=min_seconds, data=data, data_dir=data_dir, samples=plot is not None,
-                         devices_file=devices)
+                         devices_file=devices, model=model, num_classes=num_classes, input_size=input_size,
+                         dataset=dataset)
     run = run_bench(artifacts or None, config, progress=not json_out or err.is_terminal)
     if json_out:
         out.file.write(to_json(run))

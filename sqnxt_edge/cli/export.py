@@ -8,10 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 from .common import JsonOpt, err, out, print_json
+from .importer import ClassesOpt, DatasetOpt, ModelOpt, SizeOpt
 
 
 def export_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint (.pt) written by sqnxt-edge train.")],
+    checkpoint: Annotated[Path, typer.Argument(
+        help="Checkpoint (.pt) written by sqnxt-edge train, or a foreign file with --model.")],
     fmt: Annotated[Optional[list[str]], typer.Option(
         "--format", "-f", help="onnx, ort, tflite or all; repeat or comma-separate. Default: onnx.")] = None,
     int8: Annotated[bool, typer.Option("--int8", help="Also write int8 artifacts (calibrated, accuracy-checked).")] = False,
@@ -30,9 +32,14 @@ def export_cmd(
     float_io: Annotated[bool, typer.Option("--float-io", help="int8 TFLite with float32 input/output.")] = False,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where datasets live.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (default export/<checkpoint>/).")] = None,
+    model: ModelOpt = None,
+    num_classes: ClassesOpt = None,
+    input_size: SizeOpt = None,
+    dataset: DatasetOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Export a checkpoint; every artifact is run and compared with PyTorch before it is kept."""
+    from ..checkpoint import load_checkpoint
     from ..export import ExportConfig, export
     from ..export.report import export_table
 
@@ -42,7 +49,9 @@ def export_cmd(
         calib_method=calib_method, int8_tune=int8_tune, max_drop=max_drop, eval_data=eval_data,
         tflite_float_io=float_io, data_dir=str(data_dir) if data_dir else None, output_dir=output,
     )
-    result = export(checkpoint, config, progress=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+    source = load_checkpoint(checkpoint, model=model, num_classes=num_classes, input_size=input_size, dataset=dataset,
+                             data_dir=data_dir) if model else checkpoint  # our own files: export() loads them
+    result = export(source, config, progress=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
     if json_out:
         print_json(result.manifest)
     else:

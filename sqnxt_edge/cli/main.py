@@ -16,6 +16,7 @@ from .bench import bench_cmd
 from .common import handle_errors, out
 from .devices import devices_app
 from .export import export_cmd
+from .importer import import_cmd
 from .models import models_cmd
 from .pipeline import demo_cmd, pipeline_cmd
 from .train import eval_cmd, train_cmd
@@ -46,7 +47,7 @@ def _root(
 
 COMMANDS = {
     "models": models_cmd, "train": train_cmd, "eval": eval_cmd, "export": export_cmd, "bench": bench_cmd,
-    "pipeline": pipeline_cmd, "demo": demo_cmd,
+    "pipeline": pipeline_cmd, "demo": demo_cmd, "import": import_cmd,
 }
 for _name, _fn in COMMANDS.items():
     app.command(_name)(handle_errors(_fn))

@@ -20,9 +20,11 @@ def models_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """List the model zoo with parameters and multiply-accumulates (MACs) at an input size."""
-    from ..models import create_model, get_spec, list_models, model_stats
+    from ..models import create_model, get_spec, list_models, model_stats, supports
 
-    names = [get_spec(name).name] if name else list_models()
+    # the list shows what builds at this size; a named model that cannot gets the one-line reason
+    names = [get_spec(name).name] if name else [n for n in list_models() if supports(n, input_size)]
+    skipped = [] if name else [n for n in list_models() if not supports(n, input_size)]
     rows = []
     for n in names:
         model = create_model(n, num_classes, input_size, in_channels, stem)
@@ -49,6 +51,8 @@ def models_cmd(
     for r in rows:
         desc = r["description"] + ("" if r["verified"] else " [yellow]*[/]")
         table.add_row(r["name"], f"{r['params']:,}", f"{r['macs'] / 1e6:,.1f} M", r["stem"], desc)
+    if skipped:
+        table.caption = f"not at {input_size} px: {', '.join(skipped)}"
     out.print(table)
     if layers:
         for r in rows:

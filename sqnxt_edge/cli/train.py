@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from .common import JsonOpt, err, out, print_json
+from .importer import ClassesOpt, DatasetOpt, ModelOpt, SizeOpt
 
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder holding the dataset files (not needed for digits).")]
 DataOpt = Annotated[str, typer.Option("--data", "-d", help="digits, cifar10, cifar100, tiny-imagenet or folder.")]
@@ -54,14 +55,16 @@ def train_cmd(
 
 
 def eval_cmd(
-    artifact: Annotated[Path, typer.Argument(help="A .pt checkpoint or an exported .onnx / .ort / .tflite.")],
+    artifact: Annotated[Path, typer.Argument(
+        help="A checkpoint (.pt/.pth/.ckpt; foreign files with --model) or an exported .onnx / .ort / .tflite.")],
     data: Annotated[Optional[str], typer.Option("--data", "-d", help="Dataset (default: the one recorded with the artifact).")] = None,
     data_dir: DataDirOpt = None,
     split: Annotated[str, typer.Option("--split", help="test (or val) or train.")] = "test",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per inference batch.")] = 256,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model of a bare state_dict.")] = None,
-    num_classes: Annotated[Optional[int], typer.Option("--num-classes", "-k", help="Classes of a bare state_dict.")] = None,
-    input_size: Annotated[Optional[int], typer.Option("--input-size", "-s", help="Input size of a bare state_dict.")] = None,
+    model: ModelOpt = None,
+    num_classes: ClassesOpt = None,
+    input_size: SizeOpt = None,
+    dataset: DatasetOpt = None,
     runtime: Annotated[str, typer.Option("--runtime", help="For exported files: auto, onnxruntime, litert, tflite-runtime.")] = "auto",
     threads: Annotated[Optional[int], typer.Option("--threads", help="Runtime threads for exported files.")] = None,
     json_out: JsonOpt = False,
@@ -70,7 +73,8 @@ def eval_cmd(
     from ..training import evaluate
 
     result = evaluate(artifact, data=data, split=split, data_dir=data_dir, batch_size=batch_size, model=model,
-                      num_classes=num_classes, input_size=input_size, runtime=runtime, threads=threads)
+                      num_classes=num_classes, input_size=input_size, runtime=runtime, threads=threads,
+                      dataset=dataset)
     if json_out:
         print_json(result.to_dict())
         return

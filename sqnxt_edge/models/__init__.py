@@ -1,13 +1,15 @@
-"""The model zoo: SqueezeNext as its authors defined it, and the SqueezeNet baselines."""
+"""The model zoo: SqueezeNext as its authors defined it, as the PyTorch re-implementation did, and the SqueezeNet
+baselines."""
 
-from . import squeezenext, squeezenet  # noqa: F401,I001  (fill the registry; SqueezeNext listed first)
+from . import squeezenext, seed_squeezenext, squeezenet  # noqa: F401,I001  (fill the registry; SqueezeNext first)
 from .profile import LayerStats, ModelStats, layer_table, model_stats
-from .registry import ModelSpec, create_model, get_spec, list_models, resolve_name
+from .registry import ModelSpec, create_model, default_size, get_spec, list_models, resolve_name, supports
+from .seed_squeezenext import SeedSqueezeNext
 from .squeezenext import STEMS, SqueezeNext, SqueezeNextCfg, default_stem
-from .squeezenet import SqueezeNet
+from .squeezenet import SqueezeNet, SqueezeNetCifar
 
 __all__ = [
-    "create_model", "list_models", "resolve_name", "get_spec", "ModelSpec",
-    "SqueezeNext", "SqueezeNextCfg", "SqueezeNet", "STEMS", "default_stem",
+    "create_model", "list_models", "resolve_name", "get_spec", "ModelSpec", "supports", "default_size",
+    "SqueezeNext", "SqueezeNextCfg", "SqueezeNet", "SqueezeNetCifar", "SeedSqueezeNext", "STEMS", "default_stem",
     "model_stats", "layer_table", "ModelStats", "LayerStats",
 ]

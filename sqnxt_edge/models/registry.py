@@ -11,7 +11,8 @@ from torch import nn
 
 from ..errors import SqnxtError, UnknownModelError
 
-__all__ = ["ModelSpec", "register", "resolve_name", "get_spec", "list_models", "create_model"]
+__all__ = ["ModelSpec", "register", "resolve_name", "get_spec", "list_models", "create_model", "supports",
+           "default_size"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,17 @@ class ModelSpec:
     description: str
     verified: bool = True
     stem_for: Callable[[int], str] | None = None  # input size -> the stem the family prescribes (else stems[0])
+    # stem -> the input sizes it takes, for families whose head pools a fixed window (None: any size)
+    sizes: dict[str, tuple[int, ...]] | None = None
+    # a foreign state_dict's keys (the original implementation's names) -> ours; ours pass through unchanged
+    adapt_state: Callable[[dict], dict] | None = None
+
+    def size_error(self, input_size: int, stem: str) -> str | None:
+        """Why this family cannot take `input_size` with `stem` (None when it can)."""
+        if self.sizes is None or input_size in self.sizes.get(stem, ()):
+            return None
+        takes = " or ".join(f"{s} px ({k} stem)" for k, sizes in self.sizes.items() for s in sizes)
+        return f"{self.name} takes {takes} only, not {input_size} px with the {stem} stem"
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -39,7 +51,8 @@ def add_alias(alias: str, name: str) -> None:
     _ALIASES[alias.lower()] = name
 
 
-# The seed re-implementation's names: SqNxt_23_1x, SqNxt_23_2x_v5, SqNxt_44_1.5x ...
+# Seed-style spellings of the paper's variants (SqNxt_44_1.5x, SqNxt_23_2x_v3 ...). The names the re-implementation
+# really defines (SqNxt_23_1x, _2x, _1x_v5, _2x_v5) are registered aliases of its own family and win over this.
 _SEED = re.compile(r"^sqnxt_(\d+)_(1|1\.0|1\.5|2|2\.0)x(?:_(v[1-5]))?$")
 
 
@@ -89,7 +102,23 @@ def create_model(
     chosen = stem or (spec.stem_for(input_size) if spec.stem_for else spec.stems[0])
     if chosen not in spec.stems:
         raise SqnxtError(f"{spec.name} has no stem {chosen!r}; choose one of {', '.join(spec.stems)}")
+    reason = spec.size_error(input_size, chosen)
+    if reason:
+        raise SqnxtError(reason)
     model = spec.build(num_classes=num_classes, in_channels=in_channels, stem=chosen)
     model.model_name = spec.name
     model.stem_kind = chosen
     return model
+
+
+def supports(name: str, input_size: int) -> bool:
+    """Whether `create_model(name, input_size=...)` builds (with the stem the family picks for that size)."""
+    spec = get_spec(name)
+    stem = spec.stem_for(input_size) if spec.stem_for else spec.stems[0]
+    return spec.size_error(input_size, stem) is None
+
+
+def default_size(name: str, fallback: int = 224) -> int:
+    """An input size the model takes: the smallest listed one for fixed-size families, else `fallback`."""
+    spec = get_spec(name)
+    return min(s for sizes in spec.sizes.values() for s in sizes) if spec.sizes else fallback

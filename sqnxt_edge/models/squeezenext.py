@@ -52,17 +52,19 @@ class SqueezeNextBlock(nn.Module):
 
     `transition="projection"` puts the 1x1 projection on the shortcut (v1-v4, first block of a stage);
     `transition="v5"` applies the projection first and runs a stride-1 C->C block on its output, with the
-    projection's output as the residual: out = ReLU(P(x) + F(P(x))).
+    projection's output as the residual: out = ReLU(P(x) + F(P(x))). `bias` gives every conv a bias (only the seed
+    re-implementation's weights need it).
     """
 
-    def __init__(self, cin: int, cout: int, stride: int, groups: int, sep_first: str, transition: str | None):
+    def __init__(self, cin: int, cout: int, stride: int, groups: int, sep_first: str, transition: str | None,
+                 bias: bool = False):
         super().__init__()
         self.transition = transition
         if transition == "v5":
-            self.proj = ConvBnReLU(cin, cout, 1, stride=stride)
+            self.proj = ConvBnReLU(cin, cout, 1, stride=stride, bias=bias)
             cin, stride = cout, 1
         elif transition == "projection":
-            self.proj = ConvBnReLU(cin, cout, 1, stride=stride)
+            self.proj = ConvBnReLU(cin, cout, 1, stride=stride, bias=bias)
         else:
             self.proj = None
         half, quarter = cout // 2, cout // 4
@@ -70,11 +72,11 @@ class SqueezeNextBlock(nn.Module):
         k13 = dict(kernel=(1, 3), padding=(0, 1))
         first, second = (k31, k13) if sep_first == "3x1" else (k13, k31)
         self.sep_first = sep_first
-        self.reduce1 = ConvBnReLU(cin, half, 1, stride=stride, groups=groups)
-        self.reduce2 = ConvBnReLU(half, quarter, 1)
-        self.sep1 = ConvBnReLU(quarter, half, first["kernel"], padding=first["padding"], groups=groups)
-        self.sep2 = ConvBnReLU(half, half, second["kernel"], padding=second["padding"], groups=groups)
-        self.expand = ConvBnReLU(half, cout, 1)
+        self.reduce1 = ConvBnReLU(cin, half, 1, stride=stride, groups=groups, bias=bias)
+        self.reduce2 = ConvBnReLU(half, quarter, 1, bias=bias)
+        self.sep1 = ConvBnReLU(quarter, half, first["kernel"], padding=first["padding"], groups=groups, bias=bias)
+        self.sep2 = ConvBnReLU(half, half, second["kernel"], padding=second["padding"], groups=groups, bias=bias)
+        self.expand = ConvBnReLU(half, cout, 1, bias=bias)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import runner
 from ..checkpoint import load_checkpoint
-from ..data import default_input_size, load_dataset, resize_uint8
+from ..data import load_dataset, resize_uint8
 from ..errors import CheckpointError, DataError
 from ..formats import ALL_FORMATS, format_of
 from .distributed import pick_device
@@ -47,9 +47,10 @@ class EvalResult:
 def evaluate(artifact: str | Path, data: str | None = None, split: str = "test", data_dir: str | Path | None = None,
              batch_size: int = 256, model: str | None = None, num_classes: int | None = None,
              input_size: int | None = None, device: str = "auto", runtime: str = "auto",
-             threads: int | None = None, limit: int | None = None) -> EvalResult:
+             threads: int | None = None, limit: int | None = None, dataset: str | None = None) -> EvalResult:
     """Accuracy of `artifact` on a dataset split. `data=None` takes the dataset recorded with the artifact;
-    `model`/`num_classes`/`input_size` describe a bare state_dict. `limit` evaluates a seeded sample."""
+    `model`/`num_classes`/`input_size`/`dataset` describe a foreign file (state_dict or whole pickled model; `dataset`:
+    what it was trained on, default `data`). `limit` evaluates a seeded sample."""
     path = Path(artifact)
     if not path.is_file():
         raise CheckpointError(f"artifact not found: {path}")
@@ -60,8 +61,8 @@ def evaluate(artifact: str | Path, data: str | None = None, split: str = "test",
         raise CheckpointError(f"{path.name}: cannot evaluate {path.suffix or 'a file without suffix'}; "
                               f"give a {known} file")
     if fmt.name == "pytorch":
-        return _eval_checkpoint(path, data, split, data_dir, batch_size, model, num_classes, input_size, device,
-                                limit, started)
+        foreign = {"model": model, "num_classes": num_classes, "input_size": input_size, "dataset": dataset or data}
+        return _eval_checkpoint(path, data, split, data_dir, batch_size, foreign, device, limit, started)
     return _eval_exported(path, fmt.name, data, split, data_dir, batch_size, runtime, threads, limit, started)
 
 
@@ -85,9 +86,8 @@ def _result(logits, images, path, kind, model_name, split, input_size, runtime, 
                       input_size=int(input_size), runtime=runtime, seconds=round(time.perf_counter() - started, 3))
 
 
-def _eval_checkpoint(path, data, split, data_dir, batch_size, model, num_classes, input_size, device, limit, started):
-    ckpt = load_checkpoint(path, model=model, num_classes=num_classes,
-                           input_size=input_size or (default_input_size(data) if data else None))
+def _eval_checkpoint(path, data, split, data_dir, batch_size, foreign, device, limit, started):
+    ckpt = load_checkpoint(path, data_dir=data_dir, **foreign)
     images = _dataset(data, ckpt.dataset, path, split, data_dir or (ckpt.data_dir if not data or data == ckpt.dataset else None),
                       ckpt.in_channels, limit)
     if ckpt.num_classes != len(images.classes):
