@@ -61,7 +61,7 @@ def _start_ticks(pid: int) -> int:
 
 
 def _host() -> str:
-    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
