@@ -151,3 +151,47 @@ def test_bench_stopped_by_a_signal_says_so_and_leaves_nothing_running(tiny_onnx,
         assert sorted(p.name for p in tmp_path.iterdir()) == []  # no half-written report
     finally:
         child.kill_leftovers()
+
+
+# -- the composite commands: the same mechanism, whatever stage they are in ---------------------------------------
+
+@pytest.mark.slow
+def test_demo_stopped_while_training(tmp_path):
+    child = Child(["demo", "--epochs", 2, "--no-int8", "--formats", "onnx", "-o", tmp_path / "demo"], cwd=tmp_path,
+                  env={"OMP_NUM_THREADS": "1"})
+    try:
+        child.wait_for(r"1/2 training")
+        time.sleep(2.0)
+        child.send(signal.SIGTERM)
+        assert child.finish(timeout=120) == 143
+        assert child.lines[-1] == "error: stopped by SIGTERM" and child.error_lines() == child.lines[-1:]
+        assert wait_gone(child.marker) == []
+        written = [p for p in (tmp_path / "demo").rglob("*")]
+        assert not [p for p in written if p.name.startswith(".")]  # no temp file of an atomic write
+        assert not (tmp_path / "export").exists()  # it never got there
+    finally:
+        child.kill_leftovers()
+
+
+@pytest.mark.slow
+def test_pipeline_stopped_while_benchmarking(tmp_path):
+    from test_export import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "tiny.pt")
+    child = Child(["pipeline", ckpt, "--formats", "onnx", "--threads", 1, "--export-dir", tmp_path / "exp",
+                   "-o", tmp_path / "report"], cwd=tmp_path)
+    try:
+        child.wait_for(r"benchmarking \d+ artifacts")
+        deadline = time.monotonic() + 120
+        while not _measuring(child.marker):  # a runner child is measuring
+            assert child.proc.poll() is None and time.monotonic() < deadline, "\n".join(child.lines)
+            time.sleep(0.1)
+        child.send(signal.SIGTERM)
+        assert child.finish(timeout=120) == 143
+        assert child.lines[-1] == "error: stopped by SIGTERM" and child.error_lines() == child.lines[-1:]
+        assert wait_gone(child.marker) == []  # the runner and its measuring child too
+        names = sorted(p.name for p in (tmp_path / "exp").iterdir())
+        assert names == ["1.0-SqNxt-23.fp32.onnx", "1.0-SqNxt-23.fp32.onnx.meta.json", "manifest.json"]
+        assert not (tmp_path / "report").exists()
+    finally:
+        child.kill_leftovers()
