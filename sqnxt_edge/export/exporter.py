@@ -3,7 +3,9 @@ module and the formats table says which family writes which format.
 
 Every artifact is written into a hidden staging folder inside the output folder, run through the runner and compared
 with PyTorch there, and only then renamed into place (same filesystem, so the rename is atomic): a failed or
-interrupted export never leaves a half file and never replaces a good one.
+interrupted export never leaves a half file and never replaces a good one. The manifest is rewritten after each
+promoted artifact, one export at a time holds the folder, and what a killed export left is finished by the next one
+(see `staging`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from ..models import model_stats
 from .config import ExportConfig, ExportResult
 from .context import ExportRun, Progress
 from .manifest import MANIFEST_NAME, tool_versions, update_manifest
-from .staging import adopt, export_lock, make_stage, stale_stages
 from .onnx_steps import onnx_family
+from .staging import adopt, export_lock, make_stage, stale_stages
 from .tflite_steps import tflite_family
 from .verify import reference_logits, verify_images
 
