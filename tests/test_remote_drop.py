@@ -80,7 +80,6 @@ def _start_remote_bench(board: Board, artifact: Path, tmp_path: Path) -> Child:
 
 @needs_sshd
 @pytest.mark.ssh
-@pytest.mark.slow
 @pytest.mark.parametrize("drop", ["session", "server"])
 def test_dropped_connection_mid_run_is_one_line_and_leaves_nothing_on_the_board(board, tiny_onnx, tmp_path, drop):
     """session: the sshd process serving the run dies (the server still accepts: the client cleans up over a new
@@ -105,7 +104,6 @@ def test_dropped_connection_mid_run_is_one_line_and_leaves_nothing_on_the_board(
 
 @needs_sshd
 @pytest.mark.ssh
-@pytest.mark.slow
 def test_remote_bench_stopped_by_sigterm_cleans_the_board(board, tiny_onnx, tmp_path):
     child = _start_remote_bench(board, tiny_onnx, tmp_path)
     child.send(signal.SIGTERM)
