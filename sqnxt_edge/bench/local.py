@@ -16,6 +16,7 @@ from typing import Callable
 
 from .. import runner
 from ..errors import BenchError
+from ..interrupts import kill_process_group
 
 __all__ = ["run_local", "Progress"]
 
@@ -29,7 +30,9 @@ def run_local(artifacts: list[Path], settings: runner.Settings, progress: Progre
     other: list[str] = []
     with tempfile.TemporaryFile() as out:
         env = {**os.environ, runner.PLUGINS_VAR: json.dumps(PLUGINS)}
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, text=True, env=env)
+        # its own process group: when we are stopped, the runner and the measuring child it started go together
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, text=True, env=env,
+                                start_new_session=True)
         try:
             for line in proc.stderr:
                 try:
@@ -41,8 +44,7 @@ def run_local(artifacts: list[Path], settings: runner.Settings, progress: Progre
                     progress(event.get("artifact"), event.get("error"))
             proc.wait()
         except BaseException:  # interrupted: the runner and its children go too
-            proc.terminate()
-            proc.wait()
+            kill_process_group(proc)
             raise
         out.seek(0)
         text = out.read().decode("utf-8", "replace")

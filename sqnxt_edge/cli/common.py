@@ -1,4 +1,5 @@
-"""What every command shares: consoles, the --json option, and turning library errors into one line + exit 1."""
+"""What every command shares: consoles, the --json option, and turning library errors into one line + exit 1 and
+stop signals (Ctrl-C, SIGTERM, SIGHUP) into one line + exit 128+signal."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 from rich.console import Console
 
 from ..errors import SqnxtError
+from ..interrupts import describe, exit_code, stop_on_signals
 
 # Tables and results go to stdout; progress and messages to stderr, so `--json` output stays parseable.
 # Piped or captured output gets a wide console: rich's 80-column default squeezes the bench table into ellipses.
@@ -39,15 +41,20 @@ def one_line(exc: BaseException) -> str:
 
 
 def handle_errors(func):
-    """User mistakes (SqnxtError) and Ctrl-C become one line and a non-zero exit, never a traceback."""
+    """User mistakes (SqnxtError) and stop signals become one line and a non-zero exit, never a traceback.
+
+    The command runs inside `stop_on_signals()`: SIGTERM and SIGHUP unwind it like Ctrl-C (the library's cleanup
+    runs), then the process exits 128+signal (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP) with "error: stopped by SIGTERM".
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with stop_on_signals():
+                return func(*args, **kwargs)
         except SqnxtError as exc:
             raise fail(one_line(exc)) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", code=130) from None
+        except KeyboardInterrupt as exc:
+            raise fail(describe(exc), code=exit_code(exc)) from None
 
     return wrapper

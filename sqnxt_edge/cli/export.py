@@ -36,6 +36,7 @@ def export_cmd(
     num_classes: ClassesOpt = None,
     input_size: SizeOpt = None,
     dataset: DatasetOpt = None,
+    lock_wait: Annotated[float, typer.Option("--lock-wait", help="Seconds to wait while another export writes into the same folder (0: refuse at once).")] = 600.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Export a checkpoint; every artifact is run and compared with PyTorch before it is kept."""
@@ -48,6 +49,7 @@ def export_cmd(
         simplify=not no_simplify, verify=not no_verify, calib_data=calib_data, calib_size=calib_size,
         calib_method=calib_method, int8_tune=int8_tune, max_drop=max_drop, eval_data=eval_data,
         tflite_float_io=float_io, data_dir=str(data_dir) if data_dir else None, output_dir=output,
+        lock_wait=lock_wait,
     )
     source = load_checkpoint(checkpoint, model=model, num_classes=num_classes, input_size=input_size, dataset=dataset,
                              data_dir=data_dir) if model else checkpoint  # our own files: export() loads them

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -40,11 +41,15 @@ def train_cmd(
                          out=output, resume=resume, device=device)
     try:
         result = train(config, progress=not json_out)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (handle_errors turns the last two into this too)
+        from ..interrupts import describe, exit_code
+
         where = f" --out {output}" if output else ""
-        err.print(f"interrupted: the last finished epoch is saved; continue with `sqnxt-edge train --resume{where}`",
+        err.print(f"{describe(exc)}: the last finished epoch is saved; continue with `sqnxt-edge train --resume{where}`",
                   highlight=False)
-        raise typer.Exit(130) from None
+        raise typer.Exit(exit_code(exc)) from None
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports (and writes files)
+        return
     if json_out:
         print_json(result.to_dict())
         return

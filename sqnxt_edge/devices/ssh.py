@@ -116,7 +116,7 @@ def _first_message(text: str) -> str:
     return ""
 
 
-def explain_ssh_failure(device: Device, stderr: str) -> str:
+def explain_ssh_failure(device: Device, stderr: str, what: str = "the command") -> str:
     """One line for an ssh exit status 255: refused, auth, unknown host, host key, unreachable ..."""
     where = f"device {device.name!r} ({device.target}{':' + str(device.port) if device.port else ''})"
     low = stderr.lower()
@@ -132,6 +132,9 @@ def explain_ssh_failure(device: Device, stderr: str) -> str:
                 "(host-key checking follows your ssh config)")
     if "timed out" in low or "no route to host" in low or "network is unreachable" in low:
         return f"{where}: unreachable ({_first_message(stderr)})"
+    if any(s in low for s in ("closed by remote host", "connection reset", "broken pipe", "server not responding")):
+        # connected, then lost: the board's watchdog (or its `timeout`) stops the runner and deletes the folder
+        return f"{where}: connection lost during {what} ({_first_message(stderr)})"
     return f"{where}: ssh failed: {_first_message(stderr) or 'no message'}"
 
 
@@ -144,7 +147,7 @@ def run_ssh(device: Device, script: str, timeout: float, what: str = "command") 
         raise DeviceError(f"device {device.name!r}: timed out after {timeout:.0f} s during {what} "
                           "(board hung or too slow; raise timeout in devices.toml)") from None
     if res.returncode == SSH_FAILED:
-        raise DeviceError(explain_ssh_failure(device, res.stderr))
+        raise DeviceError(explain_ssh_failure(device, res.stderr, what))
     return res
 
 
@@ -165,5 +168,5 @@ def scp_upload(device: Device, sources: list[Path], remote_dir: str, timeout: fl
     if res.returncode != 0:
         remote_side = [ln for ln in res.stderr.splitlines() if ln.startswith("scp: ")]
         if not remote_side:  # the connection or login failed, not the copy itself
-            raise DeviceError(explain_ssh_failure(device, res.stderr))
+            raise DeviceError(explain_ssh_failure(device, res.stderr, "copying files"))
         raise DeviceError(f"device {device.name!r}: copying files failed: {_first_message(res.stderr) or res.returncode}")

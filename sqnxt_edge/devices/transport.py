@@ -135,9 +135,20 @@ def _preflight(device: Device, timeout: float) -> tuple[str, set[str]]:
     return remote_dir, {v for k, v in pairs if k == "tool"}
 
 
+# Board side: while the runner runs, a watchdog writes a newline to the connection's stderr every second. When the
+# connection is gone (the SSH session died, the server was restarted, the client was killed) the write fails, and the
+# watchdog stops the runner's process group; the script then deletes the temp folder as usual. Without it the runner
+# would measure on, unseen, until its `timeout`, holding the folder. (A link that goes silent without closing is
+# caught by that `timeout`.)
+_WATCHDOG = ("(trap '' PIPE; while kill -0 $p 2>/dev/null; do sleep 1; printf '\\n' >&2 || { "
+             "kill -TERM -$p 2>/dev/null || kill -TERM $p 2>/dev/null; sleep 2; "
+             "kill -KILL -$p 2>/dev/null || kill -KILL $p 2>/dev/null; exit 0; }; done) </dev/null >/dev/null &\n")
+
+
 def _run_script(device: Device, remote_dir: str, args: list[str], limit: float | None, tools: set[str]) -> str:
     """The remote run: the runner in its own process group (so it can be killed whole), under the board's own
-    `timeout` when there is one; the temp folder is deleted when it ends, whatever its exit status."""
+    `timeout` when there is one, watched for a lost connection; the temp folder is deleted when it ends, whatever
+    its exit status."""
     d = shlex.quote(remote_dir)
     cmd = " ".join([remote_word(device.python), *(shlex.quote(a) for a in ["runner.py", *args])])
     if limit is not None and "timeout" in tools:  # timeout makes its own process group and kills it whole
@@ -146,8 +157,15 @@ def _run_script(device: Device, remote_dir: str, args: list[str], limit: float |
         cmd = f"setsid {cmd}"
     return (f"cd {d}/job || exit 3\n"
             f"{cmd} &\n"
-            f"echo $! > {d}/pid\n"
-            "wait $!; rc=$?\n"
+            "p=$!\n"
+            f"echo $p > {d}/pid\n"
+            + _WATCHDOG +
+            "w=$!\n"
+            # dash reports a job killed by a signal on stderr; on a lost connection that write would stop this
+            # shell (SIGPIPE) before it deletes the folder
+            "exec 2>/dev/null; trap '' PIPE\n"
+            "wait $p; rc=$?\n"
+            "kill $w 2>/dev/null\n"
             f"cd / && rm -rf {d}\n"
             "exit $rc\n")
 

@@ -52,6 +52,7 @@ class ExportConfig:
     tflite_float_io: bool = False  # int8 TFLite keeps float32 input/output (default: int8 I/O, full integer)
     output_dir: str | Path | None = None
     seed: int = 0
+    lock_wait: float = 600.0  # seconds to wait for another export into the same folder (not an artifact property)
 
     def __post_init__(self) -> None:
         self.formats = parse_formats(self.formats)
@@ -65,6 +66,8 @@ class ExportConfig:
             raise ExportError(f"--calib-method must be one of {', '.join(CALIB_METHODS)}, got {self.calib_method!r}")
         if self.calib_size is not None and self.calib_size < 1:
             raise ExportError(f"--calib-size must be at least 1, got {self.calib_size}")
+        if not self.lock_wait >= 0:
+            raise ExportError(f"--lock-wait must be >= 0 seconds, got {self.lock_wait}")
         if self.max_drop < 0:
             raise ExportError(f"--max-drop must be >= 0 points, got {self.max_drop}")
         if not self.int8:
@@ -89,7 +92,8 @@ class ExportConfig:
         return ["fp32"] + (["fp16"] if self.fp16 else []) + (["int8"] if self.int8 else [])
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+        """What the manifest records: how the artifacts were made (the lock wait is not part of that)."""
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items() if k != "lock_wait"}
 
 
 @dataclass

@@ -18,6 +18,8 @@ from ..checkpoint import Checkpoint
 from ..errors import ExportError
 from ..formats import artifact_name
 from .config import ExportConfig
+from .manifest import update_manifest
+from .staging import journal
 from .verify import VerifySet, parity
 
 __all__ = ["ExportRun", "Progress"]
@@ -82,14 +84,31 @@ class ExportRun:
         return report
 
     def promote(self, path: Path, fmt: str, precision: str, **info) -> dict:
-        """Rename a verified staged artifact (and its sidecar) into the output folder; record its manifest entry."""
-        dest = move_artifact(path, self.out / path.name)
-        entry = {"path": dest.name, "format": fmt, "precision": precision, "bytes": dest.stat().st_size,
-                 "sha256": sha256_file(dest), "params": self.stats["params"], "macs": self.stats["macs"], **info,
+        """Rename a verified staged artifact (and its sidecar) into the output folder and bring the manifest up to
+        date at once: a run killed later (even by SIGKILL) leaves a manifest that lists what is in the folder. The
+        entry is journalled in the staging folder first, for the moment between the rename and the manifest write
+        (see `staging`)."""
+        entry = {"path": path.name, "format": fmt, "precision": precision, "bytes": path.stat().st_size,
+                 "sha256": sha256_file(path), "params": self.stats["params"], "macs": self.stats["macs"], **info,
                  "tools": self.tools, "created_utc": self.created}
+        journal(self.stage, entry, self.manifest_args())
+        dest = move_artifact(path, self.out / path.name)
         self.entries.append(entry)
+        self.write_manifest()
         self.say(f"wrote {dest}")
         return entry
+
+    def manifest_args(self) -> dict:
+        """What `update_manifest` needs besides the entries: the checkpoint, the config, the run's time."""
+        ck = self.ckpt
+        info = {"path": str(ck.path) if ck.path else None, "sha256": ck.sha256, "model": ck.model_name,
+                "dataset": ck.dataset, "classes": ck.class_names(), "num_classes": ck.num_classes,
+                "input_size": ck.input_size, "in_channels": ck.in_channels, "epoch": ck.epoch,
+                "metrics": ck.metrics}
+        return {"checkpoint": info, "config": self.config.to_dict(), "created_utc": self.created}
+
+    def write_manifest(self) -> tuple[Path, dict]:
+        return update_manifest(self.out, entries=self.entries, **self.manifest_args())
 
     def calibration(self) -> np.ndarray:
         """The int8 calibration sample (uint8 NHWC at input size), loaded once for every format."""

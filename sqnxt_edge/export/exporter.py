@@ -3,7 +3,9 @@ module and the formats table says which family writes which format.
 
 Every artifact is written into a hidden staging folder inside the output folder, run through the runner and compared
 with PyTorch there, and only then renamed into place (same filesystem, so the rename is atomic): a failed or
-interrupted export never leaves a half file and never replaces a good one.
+interrupted export never leaves a half file and never replaces a good one. The manifest is rewritten after each
+promoted artifact, one export at a time holds the folder, and what a killed export left is finished by the next one
+(see `staging`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .config import ExportConfig, ExportResult
 from .context import ExportRun, Progress
 from .manifest import MANIFEST_NAME, tool_versions, update_manifest
 from .onnx_steps import onnx_family
+from .staging import adopt, export_lock, make_stage, stale_stages
 from .tflite_steps import tflite_family
 from .verify import reference_logits, verify_images
 
@@ -61,7 +64,7 @@ def export(ckpt: Checkpoint | str | os.PathLike, config: ExportConfig | None = N
     """Export `ckpt` to every format x precision `config` asks for; verify each artifact against PyTorch.
 
     Raises ExportError (one line) on a failed check; the artifacts verified before the failure stay in place and
-    are listed in the manifest.
+    are listed in the manifest. One export at a time per output folder (`config.lock_wait`).
     """
     started = time.perf_counter()
     config = config or ExportConfig()
@@ -72,35 +75,47 @@ def export(ckpt: Checkpoint | str | os.PathLike, config: ExportConfig | None = N
             require(fmt.module, fmt.extra, f"--format {name}")
     ckpt = _load(ckpt)
     out = _output_dir(ckpt, config)
+    with export_lock(out, config.lock_wait, say):
+        _finish_dead_exports(out, say)
+        return _export(ckpt, config, out, say, started)
+
+
+def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, started: float) -> ExportResult:
     model = ckpt.build_model()
     stats = model_stats(model, ckpt.input_size, ckpt.in_channels)
     vset = verify_images(ckpt, config.verify_size, config.seed, config.data_dir)
     ref = reference_logits(model, vset.images, ckpt.mean, ckpt.std) if config.verify else None
-    stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
+    created, tools, manifest_path, manifest = utc_now(), tool_versions(), out / MANIFEST_NAME, {}
+    stage = make_stage(out)  # a signal from here on finds the `finally` below (SIGKILL: the next export cleans up)
     run = ExportRun(ckpt, config, out, stage, model, {"params": stats.params, "macs": stats.macs}, vset, ref, say,
-                    utc_now(), tool_versions())
-    run._marks.append(("loading the checkpoint and verification images", started))
-    if config.int8:
-        from ..quantize import warn_if_no_int8_dot
-
-        line = warn_if_no_int8_dot()
-        if line:
-            run.warn(line)
-    manifest_path, manifest = out / MANIFEST_NAME, {}
+                    created, tools)
+    run._marks.insert(0, ("loading the checkpoint and verification images", started))
     try:
+        if config.int8:
+            from ..quantize import warn_if_no_int8_dot
+
+            line = warn_if_no_int8_dot()
+            if line:
+                run.warn(line)
         for family in dict.fromkeys(FORMATS[name].family for name in config.formats):
             FAMILIES[family](run)
     finally:
+        # stopped between a rename and its manifest write: the journal still knows the entry
+        promoted = {e["path"] for e in run.entries}
+        run.entries += [entry for entry, _ in adopt(stage, out) if entry["path"] not in promoted]
         shutil.rmtree(stage, ignore_errors=True)
         if run.entries or (out / MANIFEST_NAME).is_file():
-            manifest_path, manifest = _write_manifest(run)
+            manifest_path, manifest = run.write_manifest()
     return ExportResult(out, manifest_path, manifest, run.entries, run.warnings, run.timings())
 
 
-def _write_manifest(run: ExportRun):
-    ck = run.ckpt
-    info = {"path": str(ck.path) if ck.path else None, "sha256": ck.sha256, "model": ck.model_name,
-            "dataset": ck.dataset, "classes": ck.class_names(), "num_classes": ck.num_classes,
-            "input_size": ck.input_size, "in_channels": ck.in_channels, "epoch": ck.epoch,
-            "metrics": ck.metrics}
-    return update_manifest(run.out, info, run.entries, run.config.to_dict(), run.created)
+def _finish_dead_exports(out: Path, say: Progress) -> None:
+    """Adopt into the manifest what exports killed here had verified and renamed, then remove their staging
+    folders (only those whose process is gone), and temp files of manifest writes they left."""
+    for stage in stale_stages(out):
+        for entry, args in adopt(stage, out):
+            update_manifest(out, entries=[entry], **args)
+        shutil.rmtree(stage, ignore_errors=True)
+        say(f"removed {stage.name}, left by an export that was killed")
+    for tmp in out.glob(f".{MANIFEST_NAME}.*.tmp"):  # only a lock holder writes the manifest: these are dead
+        tmp.unlink(missing_ok=True)
