@@ -30,6 +30,8 @@ def export_cmd(
     float_io: Annotated[bool, typer.Option("--float-io", help="int8 TFLite with float32 input/output.")] = False,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where datasets live.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (default export/<checkpoint>/).")] = None,
+    verify_on: Annotated[Optional[str], typer.Option("--verify-on", help="A registered board (real or emulated): every artifact must also pass there; int8 is made for its CPU.")] = None,
+    devices: Annotated[Optional[Path], typer.Option("--devices", help="Device registry TOML for --verify-on.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Export a checkpoint; every artifact is run and compared with PyTorch before it is kept."""
@@ -41,6 +43,7 @@ def export_cmd(
         simplify=not no_simplify, verify=not no_verify, calib_data=calib_data, calib_size=calib_size,
         calib_method=calib_method, int8_tune=int8_tune, max_drop=max_drop, eval_data=eval_data,
         tflite_float_io=float_io, data_dir=str(data_dir) if data_dir else None, output_dir=output,
+        verify_on=verify_on, devices_file=devices,
     )
     result = export(checkpoint, config, progress=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
     if json_out:

@@ -52,6 +52,8 @@ class ExportConfig:
     tflite_float_io: bool = False  # int8 TFLite keeps float32 input/output (default: int8 I/O, full integer)
     output_dir: str | Path | None = None
     seed: int = 0
+    verify_on: str | None = None  # a registered board (real or emulated) every artifact must also pass on
+    devices_file: str | Path | None = None
 
     def __post_init__(self) -> None:
         self.formats = parse_formats(self.formats)
@@ -77,6 +79,8 @@ class ExportConfig:
             raise ExportError("--int8-tune tunes the ONNX int8 model: add --format onnx")
         if self.tflite_float_io and "tflite" not in self.formats:
             raise ExportError("--float-io applies to --format tflite")
+        if self.verify_on and not self.verify:
+            raise ExportError("--verify-on verifies on a board too: it cannot go with --no-verify")
 
     @property
     def fixed_batch(self) -> int | None:
@@ -87,7 +91,9 @@ class ExportConfig:
         return ["fp32"] + (["fp16"] if self.fp16 else []) + (["int8"] if self.int8 else [])
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+        board_only = ("verify_on", "devices_file")  # in the manifest only when used
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()
+                if k not in board_only or v is not None}
 
 
 @dataclass

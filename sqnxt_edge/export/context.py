@@ -17,7 +17,7 @@ from ..checkpoint import Checkpoint
 from ..errors import ExportError
 from ..formats import artifact_name
 from .config import ExportConfig
-from .verify import VerifySet, parity
+from .verify import VerifySet, compare, predict
 
 __all__ = ["ExportRun", "Progress"]
 
@@ -41,7 +41,13 @@ class ExportRun:
     tools: dict
     entries: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    board: Any = None  # export.board.BoardCheck with --verify-on
     _calib: np.ndarray | None = None
+
+    @property
+    def target_cpu(self) -> dict | None:
+        """The CPU int8 is made for: the --verify-on board's, else None (this machine's)."""
+        return self.board.env if self.board is not None else None
 
     def warn(self, line: str) -> None:
         self.warnings.append(line)
@@ -59,10 +65,16 @@ class ExportRun:
         if not self.config.verify:
             return None
         self.say(f"verifying {path.name} on {len(self.vset.images)} {self.vset.source} images")
-        report = parity(path, self.vset.images, self.ref, precision)
+        here, runtime = predict(path, self.vset.images)
+        report = {"n": int(len(here)), "runtime": runtime, **compare(here, self.ref, precision, path.name)}
         report["images"] = self.vset.source
         if not report["passed"]:
             raise ExportError(f"{path.name} does not match PyTorch: {report['failure']} (use --no-verify to keep it)")
+        if self.board is not None:
+            report["board"] = self.board.verify(path, precision, self.ref, here, self.config.max_drop)
+            if not report["board"]["passed"]:
+                raise ExportError(f"{path.name} does not pass on {self.board.name}: {report['board']['failure']} "
+                                  "(not written)")
         return report
 
     def promote(self, path: Path, fmt: str, precision: str, **info) -> dict:

@@ -77,14 +77,18 @@ def export(ckpt: Checkpoint | str | os.PathLike, config: ExportConfig | None = N
     stage = Path(tempfile.mkdtemp(prefix=".export-", dir=out))
     run = ExportRun(ckpt, config, out, stage, model, {"params": stats.params, "macs": stats.macs}, vset, ref, say,
                     utc_now(), tool_versions())
-    if config.int8:
-        from ..quantize import warn_if_no_int8_dot
-
-        line = warn_if_no_int8_dot()
-        if line:
-            run.warn(line)
     manifest_path, manifest = out / MANIFEST_NAME, {}
     try:
+        if config.verify_on:  # the board is read before any work: unreachable boards fail fast
+            from .board import BoardCheck
+
+            run.board = BoardCheck(config.verify_on, config.devices_file, vset, stage, say)
+        if config.int8:
+            from ..quantize import warn_if_no_int8_dot
+
+            line = warn_if_no_int8_dot(run.target_cpu)
+            if line:
+                run.warn(line)
         for family in dict.fromkeys(FORMATS[name].family for name in config.formats):
             FAMILIES[family](run)
     finally:
