@@ -33,7 +33,8 @@ from typing import Callable
 from .. import runner
 from ..errors import DeviceError
 from .registry import Device, add_device, devices_path, get_device, load_devices, remove_device
-from .rootfs import MARKER, SITE, cache_dir, ensure_rootfs, locked, require_tools, rmtree, rootfs_info
+from .rootfs import (MARKER, SITE, cache_dir, ensure_rootfs, locked, require_tools, rmtree, rootfs_info,
+                     rootfs_path)
 
 __all__ = ["Core", "CORES", "core_for", "emulate_device", "command", "execute_emulated", "unregister", "board_info"]
 
@@ -255,11 +256,11 @@ def emulate_device(name: str, profile: str = "rpi4", devices_file: str | os.Path
     path = devices_path(devices_file)
     if name in load_devices(path) and not force:
         raise DeviceError(f"device {name!r} already exists in {path}; use --force to replace it")
-    require_tools()
     started = time.monotonic()
     root = cache_dir(cache) / "emulate"
-    fresh = rebuild or not any(rootfs_info(p) for p in root.glob("rootfs-*"))
+    fresh = rebuild or rootfs_info(rootfs_path(root)) is None
     rootfs = ensure_rootfs(root, mirror, rebuild, say)
+    _qemu()
     say(f"writing the {profile} board's CPU view ({CORES[profile].qemu_cpu})")
     with locked(root):
         board = _make_board(_board_dir(root, name), profile, rootfs)

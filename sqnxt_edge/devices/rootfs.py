@@ -30,7 +30,7 @@ from typing import Callable
 from ..errors import DeviceError
 
 __all__ = ["SUITE", "WHEELS", "SITE", "MARKER", "cache_dir", "require_tools", "debian_mirror", "ensure_rootfs",
-           "rootfs_info", "locked", "rmtree"]
+           "rootfs_info", "rootfs_path", "locked", "rmtree"]
 
 RECIPE = 1  # bump when the build steps change: a new cache entry is built
 SUITE = "bookworm"  # 64-bit Raspberry Pi OS bookworm = Debian bookworm arm64 + Raspberry Pi packages
@@ -116,9 +116,10 @@ def debian_mirror(override: str | None = None) -> str:
                       f"(or ${MIRROR_VAR})")
 
 
-def _key(mirror: str) -> str:
-    recipe = json.dumps({"recipe": RECIPE, "suite": SUITE, "wheels": WHEELS, "mirror": mirror}, sort_keys=True)
-    return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+def rootfs_path(cache: Path) -> Path:
+    """Where this recipe's rootfs lives in `cache` (another recipe, another folder)."""
+    recipe = json.dumps({"recipe": RECIPE, "suite": SUITE, "wheels": WHEELS}, sort_keys=True)
+    return cache / f"rootfs-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
 
 def rootfs_info(root: Path) -> dict | None:
@@ -251,14 +252,16 @@ def ensure_rootfs(cache: Path, mirror: str | None = None, rebuild: bool = False,
                   timeout: float = 900.0) -> Path:
     """The cached rootfs for this recipe, built first when missing (or when `rebuild`). Returns its folder."""
     say = say or (lambda message: None)
+    root = rootfs_path(cache)
+    if rootfs_info(root) and not rebuild:
+        return root
+    require_tools()
     mirror = debian_mirror(mirror)
     with locked(cache):
-        root = cache / f"rootfs-{_key(mirror)}"
-        if rootfs_info(root) and not rebuild:
+        if rootfs_info(root) and not rebuild:  # built meanwhile by another process
             return root
-        require_tools()
         started = time.monotonic()
-        tmp = Path(tempfile.mkdtemp(prefix=f".rootfs-{_key(mirror)}.", dir=cache))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=cache))
         try:
             new = tmp / "root"
             say(f"downloading Debian {SUITE} arm64 (debootstrap, {mirror})")
