@@ -404,7 +404,9 @@ def test_a_killed_caller_leaves_no_emulation_running(board, tmp_path):
     code = ("import sys; from sqnxt_edge.devices import get_device, run_runner; from sqnxt_edge.runner import Settings\n"
             "run_runner(get_device('pi', sys.argv[1]), [sys.argv[2]], Settings(warmup=0, runs=10**9, "
             "min_seconds=3600, runtime='onnxruntime'))\n")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(board.devices), str(art)])
+    # SIGKILL leaves the caller's staging folder (nothing can delete it); keep it in tmp_path, not in /tmp
+    proc = subprocess.Popen([sys.executable, "-c", code, str(board.devices), str(art)],
+                            env={**os.environ, "TMPDIR": str(tmp_path)})
     deadline = time.monotonic() + 120
     while not _board_processes(board.device.rootfs) and time.monotonic() < deadline:
         time.sleep(0.5)

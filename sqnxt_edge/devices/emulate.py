@@ -200,15 +200,16 @@ def _kill_group(proc: subprocess.Popen) -> None:
             continue
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the caller dies, so an emulation never outlives a killed caller
-    (coreutils `timeout` then passes the signal on to its whole process group)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+def _bounded(argv: list[str], timeout: float) -> list[str]:
+    """argv under coreutils `timeout` (its own process group, killed whole at the deadline even when this process is
+    gone) and util-linux `setpriv --pdeathsig` (SIGTERM when this process dies, which `timeout` passes on to the
+    whole group): an emulation never outlives its caller. A tool that is missing is left out."""
+    bound, setpriv = shutil.which("timeout"), shutil.which("setpriv")
+    if bound:
+        argv = [bound, "-k", "5", str(max(1, int(timeout))), *argv]
+    if setpriv:
+        argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
+    return argv
 
 
 def execute_emulated(device: Device, job, timeout: float):
@@ -220,12 +221,10 @@ def execute_emulated(device: Device, job, timeout: float):
     tmp = job.stage.parent / "board-tmp"
     tmp.mkdir(exist_ok=True)
     argv, env = command(device, ["runner.py", *job.argv], tmp)
-    bound = shutil.which("timeout")
-    if bound:  # its own process group, killed whole at the deadline even if this process is gone
-        argv = [bound, "-k", "5", str(max(1, int(timeout))), *argv]
+    bounded = shutil.which("timeout") is not None
     with tempfile.TemporaryFile(dir=tmp) as out, tempfile.TemporaryFile(dir=tmp) as err:
-        proc = subprocess.Popen(argv, cwd=job.stage, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                start_new_session=True, preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(_bounded(argv, timeout), cwd=job.stage, env=env, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err, start_new_session=True)
         try:
             proc.wait(timeout=timeout + 10)
         except subprocess.TimeoutExpired:
@@ -235,7 +234,7 @@ def execute_emulated(device: Device, job, timeout: float):
             raise
         finally:
             _kill_group(proc)  # whatever is left of the group goes with it
-        if proc.returncode in (124, 137) or (proc.returncode == -signal.SIGKILL and not bound):
+        if proc.returncode in (124, 137) or (proc.returncode == -signal.SIGKILL and not bounded):
             raise DeviceError(f"device {device.name!r}: timed out after {timeout:.0f} s on the emulated board "
                               "(emulation is 100-600x slower than this machine; raise timeout in devices.toml, "
                               "or use fewer --runs or images)")
