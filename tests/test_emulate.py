@@ -333,6 +333,23 @@ def test_export_verify_on_the_emulated_board(board_export):
 
 @needs_qemu
 @pytest.mark.slow
+def test_the_runtimes_see_a_cpu_they_know(board, board_export, tmp_path):
+    """With the host's x86 /proc and /sys, pytorch-cpuinfo fails: onnxruntime warns or crashes and XNNPACK silently
+    stays off. With the board's CPU view both initialise and TFLite runs through XNNPACK, as on a Pi."""
+    code = ("import sys, numpy as np, onnxruntime as ort\n"
+            "from ai_edge_litert.interpreter import Interpreter\n"
+            "so = ort.SessionOptions(); so.intra_op_num_threads = 1\n"  # as the runner does
+            "ort.InferenceSession(sys.argv[1], so, providers=['CPUExecutionProvider'])\n"
+            "it = Interpreter(model_path=sys.argv[2], num_threads=1); it.allocate_tensors(); it.invoke()\n")
+    onnx, tflite = (str(board_export.output_dir / f"1.0-SqNxt-23.fp32.{e}") for e in ("onnx", "tflite"))
+    argv, env = emulate.command(board.device, ["-c", code, onnx, tflite], tmp_path)
+    res = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-500:]
+    assert "XNNPACK delegate for CPU" in res.stderr and "cpuinfo" not in res.stderr.lower(), res.stderr[-500:]
+
+
+@needs_qemu
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["fp32.onnx", "int8.onnx", "fp32.tflite", "int8.tflite"])
 def test_eval_on_the_emulated_board_matches_this_machine(cli, board, board_export, name):
     art = board_export.output_dir / f"1.0-SqNxt-23.{name}"
