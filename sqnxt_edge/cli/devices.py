@@ -77,8 +77,11 @@ def show_cmd(name: NameArg, devices: DevicesOpt = None, json_out: JsonOpt = Fals
     table = Table(title=f"Device {escape(d.name)}", show_header=False)
     table.add_column("setting", style="bold")
     table.add_column("value")
+    from ..devices.registry import SSH_KEYS
+
+    hidden = ("name", "profile_info", "host", *SSH_KEYS) if d.emulate else ("name", "profile_info")
     for key, value in data.items():
-        if key not in ("name", "profile_info"):
+        if key not in hidden:
             table.add_row(key, _fmt(value))
     if prof:
         for key in ("description", "cpu", "cores", "clock_ghz", "neon", "dotprod", "memory_gb", "peak_gflops_fp32",

@@ -183,12 +183,12 @@ def make_device(name: str, data: dict, source: str | None = None) -> Device:
     return Device(**kw)
 
 
-_SSH_KEYS = ("host", "user", "port", "identity", "ssh_options", "ssh_config", "connect_timeout", "workdir")
+SSH_KEYS = ("host", "user", "port", "identity", "ssh_options", "ssh_config", "connect_timeout", "workdir")
 
 
 def _emulated(name: str, data: dict, source: str | None) -> Device:
     """An emulated board: no SSH settings, a built-in aarch64 profile and the folder `devices emulate` built."""
-    ssh = sorted(k for k in _SSH_KEYS if k in data)
+    ssh = sorted(k for k in SSH_KEYS if k in data)
     if ssh:
         raise DeviceError(f"device {name!r}: an emulated board has no {', '.join(ssh)} (it runs on this machine)")
     emulate = _check_str(name, "emulate", data["emulate"])
