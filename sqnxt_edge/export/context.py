@@ -17,7 +17,7 @@ from ..checkpoint import Checkpoint
 from ..errors import ExportError
 from ..formats import artifact_name
 from .config import ExportConfig
-from .verify import VerifySet, compare, predict
+from .verify import VerifySet, parity, predict
 
 __all__ = ["ExportRun", "Progress"]
 
@@ -65,12 +65,12 @@ class ExportRun:
         if not self.config.verify:
             return None
         self.say(f"verifying {path.name} on {len(self.vset.images)} {self.vset.source} images")
-        here, runtime = predict(path, self.vset.images)
-        report = {"n": int(len(here)), "runtime": runtime, **compare(here, self.ref, precision, path.name)}
+        report = parity(path, self.vset.images, self.ref, precision)
         report["images"] = self.vset.source
         if not report["passed"]:
             raise ExportError(f"{path.name} does not match PyTorch: {report['failure']} (use --no-verify to keep it)")
-        if self.board is not None:
+        if self.board is not None:  # the same file on the board, compared with PyTorch and with this machine's run
+            here, _ = predict(path, self.vset.images)
             report["board"] = self.board.verify(path, precision, self.ref, here, self.config.max_drop)
             if not report["board"]["passed"]:
                 raise ExportError(f"{path.name} does not pass on {self.board.name}: {report['board']['failure']} "
