@@ -50,7 +50,7 @@ def rows(run: BenchRun) -> list[dict]:
             **{k: lat.get(k) for k in ("mean", "std", "min", "p50", "p90", "p99", "max")},
             "noise_pct": r.get("noise_pct"), "throughput_ips": r.get("throughput_ips"),
             "peak_rss_mb": r.get("peak_rss_mb"), "model_peak_rss_mb": r.get("model_peak_rss_mb"),
-            "speedup": r.get("speedup"),
+            "speedup": r.get("speedup"), **({"emulated": True} if r.get("emulated") else {}),
             "kind": f"{r.get('format')} {r.get('precision')}" + (f" b{r['batch']}" if (r.get("batch") or 1) > 1 else ""),
             "peak": _peak(r),
         })
@@ -64,18 +64,22 @@ def _peak(r: dict) -> str | None:
     return f"{peak:.0f} ({model:+.0f})" if model is not None else f"{peak:.0f}"
 
 
-def _cells(row: dict, with_accuracy: bool) -> list[str]:
-    cells = []
-    for key, _, fmt in COLUMNS:
-        if key == "top1" and not with_accuracy:
-            continue
-        value = row.get(key)
-        cells.append("-" if value is None else fmt(value))
-    return cells
+_TIMED = ("p50", "p90", "p99", "noise_pct", "throughput_ips", "peak")  # what an emulator's figures fill
 
 
-def _headers(with_accuracy: bool) -> list[str]:
-    return [h for k, h, _ in COLUMNS if with_accuracy or k != "top1"]
+def _columns(with_accuracy: bool, emulated: bool = False) -> list[tuple]:
+    """The columns shown: no top-1 without data; on an emulated board no speed-up, and every timed figure is
+    headed as the emulator's."""
+    cols = [c for c in COLUMNS if (with_accuracy or c[0] != "top1") and not (emulated and c[0] == "speedup")]
+    return [(k, f"{h.replace(' (model)', '')} (emu)" if emulated and k in _TIMED else h, f) for k, h, f in cols]
+
+
+def _cells(row: dict, with_accuracy: bool, emulated: bool = False) -> list[str]:
+    return ["-" if row.get(key) is None else fmt(row.get(key)) for key, _, fmt in _columns(with_accuracy, emulated)]
+
+
+def _headers(with_accuracy: bool, emulated: bool = False) -> list[str]:
+    return [h for _, h, _ in _columns(with_accuracy, emulated)]
 
 
 def _title(run: BenchRun) -> str:
@@ -85,7 +89,10 @@ def _title(run: BenchRun) -> str:
     device = device.get("name", "?") if isinstance(device, dict) else device
     where = f"{device}: {env.get('model', '?')} ({env.get('arch', '?')}, {env.get('cores', '?')} cores; {feats})"
     if run.emulated:
-        return f"{where} - EMULATED: latencies are the emulator's, not the board's speed"
+        emu = env.get("emulation") or {}
+        host = (emu.get("host") or {}).get("model") or "this machine"
+        return (f"{where} - EMULATED ({emu.get('emulator', 'emulator')} on {host}): latencies are the emulator's, "
+                "not the board's speed")
     return f"{where} - speed-up vs {Path(run.reference).name if run.reference else '-'}"
 
 
@@ -95,10 +102,10 @@ def rich_table(run: BenchRun):
     data = rows(run)
     acc = any(r["top1"] is not None for r in data)
     table = Table(title=_title(run), title_justify="left")
-    for i, header in enumerate(_headers(acc)):
+    for i, header in enumerate(_headers(acc, run.emulated)):
         table.add_column(header, justify="left" if i < 3 else "right", no_wrap=i == 0)
     for row in data:
-        table.add_row(*_cells(row, acc))
+        table.add_row(*_cells(row, acc, run.emulated))
     return table
 
 
@@ -123,10 +130,10 @@ def to_csv(run: BenchRun) -> str:
 def to_markdown(run: BenchRun) -> str:
     data = rows(run)
     acc = any(r["top1"] is not None for r in data)
-    headers = _headers(acc)
+    headers = _headers(acc, run.emulated)
     lines = [f"**{_title(run)}**", "", "| " + " | ".join(headers) + " |",
              "|" + "|".join("---" if i < 3 else "---:" for i in range(len(headers))) + "|"]
-    lines += ["| " + " | ".join(_cells(row, acc)) + " |" for row in data]
+    lines += ["| " + " | ".join(_cells(row, acc, run.emulated)) + " |" for row in data]
     for e in run.errors:
         lines.append(f"\nerror: {Path(e['artifact']).name}: {e['error']}")
     return "\n".join(lines) + "\n"
@@ -162,7 +169,7 @@ def plot_latency(run: BenchRun, path: str | Path) -> Path:
     lo, hi = min(min(s) for s in samples), max(max(s) for s in samples)
     if lo > 0 and hi / lo > 20:
         ax.set_yscale("log")
-    ax.set_ylabel("latency per batch (ms)")
+    ax.set_ylabel("latency per batch (ms)" + (", EMULATED: not the board's" if run.emulated else ""))
     ax.set_title(_title(run), fontsize=9)
     ax.grid(axis="y", alpha=0.3)
 

@@ -11,10 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..devices import (PROFILES, Device, add_device, devices_path, get_device, get_profile, list_profiles,
-                       load_devices, remove_device)
+                       load_devices)
 from .common import JsonOpt, err, handle_errors, out, print_json
 
-devices_app = typer.Typer(help="Boards reachable over SSH that `bench --device NAME` runs on.", no_args_is_help=True)
+devices_app = typer.Typer(help="Boards that `bench --device NAME` runs on: over SSH, or emulated on this machine.",
+                          no_args_is_help=True)
 
 DevicesOpt = Annotated[Optional[Path], typer.Option(
     "--devices", help="Device registry TOML (default: $SQNXT_EDGE_DEVICES, else ~/.config/sqnxt-edge/devices.toml).")]
@@ -76,8 +77,11 @@ def show_cmd(name: NameArg, devices: DevicesOpt = None, json_out: JsonOpt = Fals
     table = Table(title=f"Device {escape(d.name)}", show_header=False)
     table.add_column("setting", style="bold")
     table.add_column("value")
+    from ..devices.registry import SSH_KEYS
+
+    hidden = ("name", "profile_info", "host", *SSH_KEYS) if d.emulate else ("name", "profile_info")
     for key, value in data.items():
-        if key not in ("name", "profile_info"):
+        if key not in hidden:
             table.add_row(key, _fmt(value))
     if prof:
         for key in ("description", "cpu", "cores", "clock_ghz", "neon", "dotprod", "memory_gb", "peak_gflops_fp32",
@@ -118,12 +122,49 @@ def add_cmd(
 
 
 def remove_cmd(name: NameArg, devices: DevicesOpt = None, json_out: JsonOpt = False) -> None:
-    """Unregister a device."""
-    path = remove_device(name, devices)
+    """Unregister a device (an emulated board's cached folder is deleted too)."""
+    from ..devices.emulate import unregister
+
+    path, deleted = unregister(name, devices)
     if json_out:
-        print_json({"devices_file": str(path), "removed": name})
+        print_json({"devices_file": str(path), "removed": name, **({"deleted": deleted} if deleted else {})})
         return
     err.print(f"removed device {escape(name)} from {escape(str(path))}", highlight=False)
+    for folder in deleted:
+        err.print(f"deleted {escape(folder)}", highlight=False)
+
+
+def emulate_cmd(
+    name: NameArg,
+    profile: Annotated[str, typer.Option(help="The board to emulate: rpi4, rpi5 or generic-arm64.")] = "rpi4",
+    threads: Annotated[Optional[int], typer.Option(help="Default threads (default 1: more only cost host CPU under emulation).")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds one run may take (default 3600).")] = None,
+    mirror: Annotated[Optional[str], typer.Option(help="Debian archive URL (default: the one apt uses here).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a device of that name.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build the cached user space again (newest runtimes).")] = False,
+    devices: DevicesOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Emulate a board on this machine (QEMU user mode, its CPU and the runtimes a real one gets) and register it.
+
+    Built once into ~/.cache/sqnxt-edge (about 400 MB, a minute or two; needs root or fakeroot for debootstrap);
+    `devices check`, `bench --device`, `eval --device` and `export --verify-on` then use it like a real board.
+    Its latencies are the emulator's, never the board's speed."""
+    from ..devices.emulate import emulate_device
+    from ..progress import progress_bar
+
+    with progress_bar(f"emulated {profile} board", total=None, enabled=not json_out or err.is_terminal) as step:
+        device, info = emulate_device(name, profile, devices, force=force, rebuild=rebuild, threads=threads,
+                                      timeout=timeout, mirror=mirror, say=lambda msg: step(0, msg))
+    if json_out:
+        print_json({"devices_file": device.source, "device": device.to_dict(), **info})
+        return
+    how = f"built in {info['seconds']:.0f} s" if info["built"] else "from the cache"
+    wheels = info["rootfs"]["wheels"]
+    err.print(f"emulated {escape(profile)} board {escape(name)} ({how}): Python {info['rootfs']['python']}, "
+              f"onnxruntime {wheels.get('onnxruntime')}, ai-edge-litert {wheels.get('ai-edge-litert')}; "
+              f"check it with: sqnxt-edge devices check {escape(shlex.quote(name))}"
+              + (f" --devices {escape(shlex.quote(str(devices)))}" if devices else ""), highlight=False)
 
 
 def check_cmd(
@@ -141,7 +182,8 @@ def check_cmd(
         return
     env, rts = report["env"], report["runtimes"]
     feats = env.get("features") or {}
-    table = Table(title=f"{escape(name)}: reachable in {report['seconds']} s", show_header=False)
+    how = "emulated board started" if report["env"].get("emulated") else "reachable"
+    table = Table(title=f"{escape(name)}: {how} in {report['seconds']} s", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
     table.add_row("board", _fmt(env.get("board") or env.get("hostname")))
@@ -151,6 +193,10 @@ def check_cmd(
     table.add_row("features", " ".join(f"{k.upper()}={'yes' if feats.get(k) else 'no'}"
                                        for k in ("neon", "dotprod", "vnni", "avx512", "i8mm") if k in feats))
     table.add_row("int8 dot product", _fmt(env.get("int8_dot")))
+    if env.get("emulated"):
+        emu = env.get("emulation") or {}
+        table.add_row("emulated", f"[yellow]yes[/]: {escape(str(emu.get('emulator')))} -cpu {escape(str(emu.get('cpu')))} "
+                                  f"on {escape(str((emu.get('host') or {}).get('model')))}; latencies are not the board's")
     for rt in ("numpy", "onnxruntime", "litert", "tflite-runtime"):
         if rt in rts:
             table.add_row(rt, "[green]" + escape(str(rts[rt])) + "[/]" if rts[rt] else "[yellow]missing[/]")
@@ -163,5 +209,5 @@ def check_cmd(
 
 
 for _name, _fn in (("list", list_cmd), ("show", show_cmd), ("add", add_cmd), ("remove", remove_cmd),
-                   ("check", check_cmd)):
+                   ("check", check_cmd), ("emulate", emulate_cmd)):
     devices_app.command(_name)(handle_errors(_fn))

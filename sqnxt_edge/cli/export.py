@@ -37,6 +37,8 @@ def export_cmd(
     input_size: SizeOpt = None,
     dataset: DatasetOpt = None,
     lock_wait: Annotated[float, typer.Option("--lock-wait", help="Seconds to wait while another export writes into the same folder (0: refuse at once).")] = 600.0,
+    verify_on: Annotated[Optional[str], typer.Option("--verify-on", help="A registered board (real or emulated): every artifact must also pass there; int8 is made for its CPU.")] = None,
+    devices: Annotated[Optional[Path], typer.Option("--devices", help="Device registry TOML for --verify-on.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Export a checkpoint; every artifact is run and compared with PyTorch before it is kept."""
@@ -50,6 +52,7 @@ def export_cmd(
         calib_method=calib_method, int8_tune=int8_tune, max_drop=max_drop, eval_data=eval_data,
         tflite_float_io=float_io, data_dir=str(data_dir) if data_dir else None, output_dir=output,
         lock_wait=lock_wait,
+        verify_on=verify_on, devices_file=devices,
     )
     source = load_checkpoint(checkpoint, model=model, num_classes=num_classes, input_size=input_size, dataset=dataset,
                              data_dir=data_dir) if model else checkpoint  # our own files: export() loads them

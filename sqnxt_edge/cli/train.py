@@ -72,18 +72,23 @@ def eval_cmd(
     dataset: DatasetOpt = None,
     runtime: Annotated[str, typer.Option("--runtime", help="For exported files: auto, onnxruntime, litert, tflite-runtime.")] = "auto",
     threads: Annotated[Optional[int], typer.Option("--threads", help="Runtime threads for exported files.")] = None,
+    device: Annotated[str, typer.Option("--device", help="'local' or a registered board (real or emulated) the exported file runs on.")] = "local",
+    devices: Annotated[Optional[Path], typer.Option("--devices", help="Device registry TOML (default: ~/.config/sqnxt-edge/devices.toml).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Top-1 / top-5 accuracy (percent) of a checkpoint or exported model on a dataset split."""
+    from ..progress import progress_bar
     from ..training import evaluate
 
-    result = evaluate(artifact, data=data, split=split, data_dir=data_dir, batch_size=batch_size, model=model,
-                      num_classes=num_classes, input_size=input_size, runtime=runtime, threads=threads,
-                      dataset=dataset)
+    with progress_bar(f"evaluating on {device}", total=None, enabled=device != "local" and err.is_terminal):
+        result = evaluate(artifact, data=data, split=split, data_dir=data_dir, batch_size=batch_size, model=model,
+                          num_classes=num_classes, input_size=input_size, runtime=runtime, threads=threads,
+                          dataset=dataset, board=device, devices_file=devices)
     if json_out:
         print_json(result.to_dict())
         return
-    table = Table(title=f"{Path(result.artifact).name} on {result.dataset}/{result.split}")
+    where = f" on {result.device}" + (" (EMULATED)" if result.emulated else "") if result.device else ""
+    table = Table(title=f"{Path(result.artifact).name} on {result.dataset}/{result.split}{where}")
     for col in ("top-1", "top-5", "images", "runtime", "seconds"):
         table.add_column(col, justify="right" if col != "runtime" else "left")
     table.add_row(f"{result.top1:.2f}%", f"{result.top5:.2f}%", str(result.n), result.runtime, f"{result.seconds:.1f}")

@@ -24,6 +24,9 @@ def pip_line(device: Device, env: dict, runtimes: dict) -> tuple[list[str], str 
         missing.append("ai-edge-litert" if litert_ok else "tflite-runtime")
     if not missing:
         return [], None
+    if device.emulate:  # its runtimes come with the cached user space
+        return missing, (f"sqnxt-edge devices emulate {shlex.quote(device.name)} --profile {device.emulate} "
+                         "--force --rebuild")
     return missing, f"{shlex.quote(device.python)} -m pip install {' '.join(missing)}"
 
 

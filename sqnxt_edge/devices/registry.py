@@ -19,6 +19,11 @@ Schema, one table per device::
     connect_timeout = 10            # seconds (ssh ConnectTimeout), default 10
     timeout = 600                   # seconds for a whole remote run, default 600
 
+An emulated board (`sqnxt-edge devices emulate`) has no host; instead::
+
+    emulate = "rpi4"                # the board QEMU emulates: rpi4, rpi5 or generic-arm64
+    rootfs = "~/.cache/sqnxt-edge/emulate/boards/..."   # its folder, written by `devices emulate`
+
 Host-key checking is left to the user's ssh configuration. `devices add` appends to the file (comments kept);
 `--force` and `devices remove` rewrite it.
 """
@@ -29,7 +34,7 @@ import math
 import os
 import re
 import shlex
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..artifacts import atomic_write
@@ -48,7 +53,7 @@ class Device:
     """One registered board (see the module docstring for the meaning of each field)."""
 
     name: str
-    host: str
+    host: str = ""
     user: str | None = None
     port: int | None = None
     identity: str | None = None
@@ -60,6 +65,8 @@ class Device:
     ssh_config: str | None = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     timeout: float = DEFAULT_TIMEOUT
+    emulate: str | None = None   # an emulated board (devices/emulate.py): the profile it emulates
+    rootfs: str | None = None    # ... and its folder
     source: str | None = field(default=None, compare=False)   # the devices.toml it came from
 
     @property
@@ -77,6 +84,8 @@ class Device:
     @property
     def target(self) -> str:
         """user@host for messages (ssh itself gets the user through -o User=)."""
+        if self.emulate:
+            return f"emulated {self.emulate}"
         return f"{self.user}@{self.host}" if self.user and "@" not in self.host else self.host
 
     def to_dict(self) -> dict:
@@ -135,6 +144,10 @@ def make_device(name: str, data: dict, source: str | None = None) -> Device:
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise DeviceError(f"device {name!r}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
+    if "emulate" in data:
+        return _emulated(name, data, source)
+    if "rootfs" in data:
+        raise DeviceError(f"device {name!r}: rootfs belongs to emulated boards (emulate = PROFILE)")
     if "host" not in data:
         raise DeviceError(f"device {name!r}: host is required (an ssh target such as pi@raspberrypi.local)")
     kw: dict = {"name": name, "source": source}
@@ -168,6 +181,24 @@ def make_device(name: str, data: dict, source: str | None = None) -> Device:
     if kw.get("workdir") and not re.fullmatch(r"/[A-Za-z0-9._/+-]*", kw["workdir"]):
         raise DeviceError(f"device {name!r}: workdir must be an absolute plain path (letters, digits, . _ - / +)")
     return Device(**kw)
+
+
+SSH_KEYS = ("host", "user", "port", "identity", "ssh_options", "ssh_config", "connect_timeout", "workdir")
+
+
+def _emulated(name: str, data: dict, source: str | None) -> Device:
+    """An emulated board: no SSH settings, a built-in aarch64 profile and the folder `devices emulate` built."""
+    ssh = sorted(k for k in SSH_KEYS if k in data)
+    if ssh:
+        raise DeviceError(f"device {name!r}: an emulated board has no {', '.join(ssh)} (it runs on this machine)")
+    emulate = _check_str(name, "emulate", data["emulate"])
+    if emulate not in PROFILES or PROFILES[emulate].arch != "aarch64":
+        raise DeviceError(f"device {name!r}: emulate must name a built-in aarch64 profile, got {emulate!r}")
+    if "rootfs" not in data or not os.path.isabs(os.path.expanduser(_check_str(name, "rootfs", data["rootfs"]))):
+        raise DeviceError(f"device {name!r}: an emulated board needs rootfs = its absolute folder "
+                          f"(rebuild it with: sqnxt-edge devices emulate {shlex.quote(name)} --profile {emulate} --force)")
+    rest = make_device(name, {"host": "emulated", **{k: v for k, v in data.items() if k not in ("emulate", "rootfs")}})
+    return replace(rest, host="", emulate=emulate, rootfs=os.path.expanduser(data["rootfs"]), source=source)
 
 
 def load_devices(devices_file: str | os.PathLike | None = None) -> dict[str, Device]:
@@ -248,7 +279,7 @@ def render_toml(device: Device) -> str:
         if key in ("name", "source"):
             continue
         value = getattr(device, key)
-        if key != "host" and (value is None or value == getattr(defaults, key)):
+        if (key != "host" or device.emulate) and (value is None or value == getattr(defaults, key)):
             continue
         lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
@@ -261,8 +292,9 @@ def _write(path: Path, text: str) -> Path:
 
 def add_device(device: Device, devices_file: str | os.PathLike | None = None, force: bool = False) -> Path:
     """Register `device` (validated); an existing name needs force=True. Returns the file written."""
-    device = make_device(device.name, {k: v for k, v in device.to_dict().items()
-                                       if k not in ("name", "source") and v not in (None, [], ())})
+    defaults = {f.name: f.default for f in fields(Device)}
+    device = make_device(device.name, {k: v for k, v in device.to_dict().items() if k not in ("name", "source")
+                                       and v not in (None, [], (), "") and (k == "host" or v != defaults[k])})
     path = devices_path(devices_file)
     existing = load_devices(path)
     if device.name in existing and not force:

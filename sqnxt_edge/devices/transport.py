@@ -239,10 +239,16 @@ def _map_paths(obj, names: dict[str, str]):
 
 
 def _device_info(device: Device) -> dict:
+    if device.emulate:
+        return {"name": device.name, "emulate": device.emulate, "profile": device.profile}
     return {"name": device.name, "host": device.host, "profile": device.profile}
 
 
 def _execute(device: Device, job: RemoteJob, timeout: float) -> tuple[SshResult, str | None]:
+    if device.emulate:  # a board emulated on this machine: the same job, run under QEMU instead of over SSH
+        from .emulate import execute_emulated
+
+        return execute_emulated(device, job, timeout)
     return execute_ssh(device, job, timeout)
 
 

@@ -53,6 +53,8 @@ class ExportConfig:
     output_dir: str | Path | None = None
     seed: int = 0
     lock_wait: float = 600.0  # seconds to wait for another export into the same folder (not an artifact property)
+    verify_on: str | None = None  # a registered board (real or emulated) every artifact must also pass on
+    devices_file: str | Path | None = None
 
     def __post_init__(self) -> None:
         self.formats = parse_formats(self.formats)
@@ -82,6 +84,8 @@ class ExportConfig:
             raise ExportError("--int8-tune tunes the ONNX int8 model: add --format onnx")
         if self.tflite_float_io and "tflite" not in self.formats:
             raise ExportError("--float-io applies to --format tflite")
+        if self.verify_on and not self.verify:
+            raise ExportError("--verify-on verifies on a board too: it cannot go with --no-verify")
 
     @property
     def fixed_batch(self) -> int | None:
@@ -92,8 +96,10 @@ class ExportConfig:
         return ["fp32"] + (["fp16"] if self.fp16 else []) + (["int8"] if self.int8 else [])
 
     def to_dict(self) -> dict[str, Any]:
-        """What the manifest records: how the artifacts were made (the lock wait is not part of that)."""
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items() if k != "lock_wait"}
+        """What the manifest records: how the artifacts were made (not the lock wait; the board only when used)."""
+        board_only = ("verify_on", "devices_file")
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()
+                if k != "lock_wait" and (k not in board_only or v is not None)}
 
 
 @dataclass

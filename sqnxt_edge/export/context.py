@@ -20,7 +20,7 @@ from ..formats import artifact_name
 from .config import ExportConfig
 from .manifest import update_manifest
 from .staging import journal
-from .verify import VerifySet, parity
+from .verify import VerifySet, parity, predict
 
 __all__ = ["ExportRun", "Progress"]
 
@@ -44,6 +44,7 @@ class ExportRun:
     tools: dict
     entries: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    board: Any = None  # export.board.BoardCheck with --verify-on
     _calib: np.ndarray | None = None
     _marks: list[tuple[str, float]] = field(default_factory=list)
 
@@ -60,6 +61,11 @@ class ExportRun:
         """[{"step": message, "seconds": time until the next message}] of this export so far."""
         ends = [t for _, t in self._marks[1:]] + [time.perf_counter()]
         return [{"step": m, "seconds": round(end - t, 3)} for (m, t), end in zip(self._marks, ends)]
+
+    @property
+    def target_cpu(self) -> dict | None:
+        """The CPU int8 is made for: the --verify-on board's, else None (this machine's)."""
+        return self.board.env if self.board is not None else None
 
     def warn(self, line: str) -> None:
         self.warnings.append(line)
@@ -81,6 +87,12 @@ class ExportRun:
         report["images"] = self.vset.source
         if not report["passed"]:
             raise ExportError(f"{path.name} does not match PyTorch: {report['failure']} (use --no-verify to keep it)")
+        if self.board is not None:  # the same file on the board, compared with PyTorch and with this machine's run
+            here, _ = predict(path, self.vset.images)
+            report["board"] = self.board.verify(path, precision, self.ref, here, self.config.max_drop)
+            if not report["board"]["passed"]:
+                raise ExportError(f"{path.name} does not pass on {self.board.name}: {report['board']['failure']} "
+                                  "(not written)")
         return report
 
     def promote(self, path: Path, fmt: str, precision: str, **info) -> dict:

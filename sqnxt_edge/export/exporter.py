@@ -91,10 +91,14 @@ def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, st
                     created, tools)
     run._marks.insert(0, ("loading the checkpoint and verification images", started))
     try:
+        if config.verify_on:  # the board is read before any work: unreachable boards fail fast
+            from .board import BoardCheck
+
+            run.board = BoardCheck(config.verify_on, config.devices_file, vset, stage, run.say)
         if config.int8:
             from ..quantize import warn_if_no_int8_dot
 
-            line = warn_if_no_int8_dot()
+            line = warn_if_no_int8_dot(run.target_cpu)
             if line:
                 run.warn(line)
         for family in dict.fromkeys(FORMATS[name].family for name in config.formats):

@@ -64,6 +64,8 @@ def _int8(run: ExportRun, fp32_path: Path) -> tuple[Path, dict]:
         if data is None:
             raise ExportError("--int8-tune needs labelled data: the checkpoint's dataset or --eval-data")
         run.say("tuning int8 configurations (accuracy and speed, 1 thread)")
+        if run.board is not None:
+            run.warn(f"warning: --int8-tune measures speed on this machine, not on {run.board.name}")
         try:
             result = tune_onnx(fp32_path, dest, calib, data[0], data[1], max_drop=c.max_drop, threads=1,
                                batch=c.fixed_batch or 1, progress=True)
@@ -73,8 +75,8 @@ def _int8(run: ExportRun, fp32_path: Path) -> tuple[Path, dict]:
         info["int8_tune"] = result.to_dict()
         info["quantization"] = result.chosen.to_dict() if result.chosen else None
     else:
-        run.say("choosing the int8 configuration for this CPU (measured once per CPU model, then cached)")
-        choice = choose_int8(probe=ox.probe_onnx)
+        run.say("choosing the int8 configuration for the target CPU (measured once per CPU model, then cached)")
+        choice = choose_int8(cpu=run.target_cpu, probe=ox.probe_onnx)
         cfg = choice.config.with_(calib_method=c.calib_method)
         run.say(f"quantizing ONNX to int8 ({cfg.label}; {choice.source}) on {len(calib)} calibration images")
         quantize_onnx(fp32_path, dest, calib, cfg, progress=True)

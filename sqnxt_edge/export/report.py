@@ -36,6 +36,11 @@ def export_table(result) -> Table:
         notes = usability_line(a.get("mobile_usability") or {}) if a["format"] == "ort" else ""
         if a.get("quantization") and a["format"] == "onnx":
             notes = a["quantization"].get("label", "")
+        board = p.get("board") if p else None
+        if board:
+            where = board["device"] + (" (emulated)" if board.get("emulated") else "")
+            notes = (notes + "; " if notes else "") + (f"on {where}: max|Δ| {board['max_abs_diff']:.1e}, "
+                                                      f"agree {board['top1_agreement']:.1%}")
         dtype = {"float32": "f32", "int8": "i8", "uint8": "u8", "float16": "f16"}.get(inp.get("dtype"), inp.get("dtype"))
         table.add_row(a["path"], _size(a["bytes"]), f"{inp.get('layout', '')} {shape} {dtype}",
                       diff, agree, accuracy, notes)

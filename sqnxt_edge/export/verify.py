@@ -13,7 +13,7 @@ from ..data import load_dataset, preprocess, resize_uint8
 from ..errors import DataError, ExportError
 from .config import TOLERANCES
 
-__all__ = ["VerifySet", "verify_images", "reference_logits", "parity"]
+__all__ = ["VerifySet", "verify_images", "reference_logits", "predict", "compare", "parity"]
 
 
 @dataclass
@@ -58,15 +58,20 @@ def _criteria(precision: str, ref: np.ndarray) -> tuple[float | None, float | No
     return max_abs, tol["min_agreement"]
 
 
-def parity(path, images: np.ndarray, ref: np.ndarray, precision: str) -> dict:
-    """Max/mean abs logit difference and top-1 agreement with PyTorch, and whether the precision's criteria hold."""
+def predict(path, images: np.ndarray) -> tuple[np.ndarray, str]:
+    """This machine's logits for `images` through the runner, and the runtime that made them."""
     try:
         model = open_model(str(path))
-        got = model.predict(images, batch=64)
+        return model.predict(images, batch=64), f"{model.runtime} {model.runtime_version}"
     except RunnerError as exc:
         raise ExportError(f"verification could not run {path.name}: {exc}") from None
+
+
+def compare(got: np.ndarray, ref: np.ndarray, precision: str, name: str = "artifact") -> dict:
+    """Max/mean abs logit difference and top-1 agreement of `got` with PyTorch's `ref`, and whether the precision's
+    criteria hold (the same on this machine and on a board)."""
     if got.shape != ref.shape:
-        raise ExportError(f"{path.name} returns logits of shape {got.shape}, PyTorch {ref.shape}")
+        raise ExportError(f"{name} returns logits of shape {got.shape}, PyTorch {ref.shape}")
     diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
     agreement = float(np.mean(got.argmax(1) == ref.argmax(1)))
     max_abs, min_agreement = _criteria(precision, ref)
@@ -84,8 +89,7 @@ def parity(path, images: np.ndarray, ref: np.ndarray, precision: str) -> dict:
         if flips:
             reasons.append(f"top-1 differs on {flips} of {int(mask.sum())} images with a clear PyTorch margin")
     return {
-        "n": int(len(images)),
-        "runtime": f"{model.runtime} {model.runtime_version}",
+        "n": int(len(got)),
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
         "max_abs_logit": float(np.abs(ref).max()),
@@ -95,3 +99,9 @@ def parity(path, images: np.ndarray, ref: np.ndarray, precision: str) -> dict:
         "passed": not reasons,
         "failure": "; ".join(reasons) or None,
     }
+
+
+def parity(path, images: np.ndarray, ref: np.ndarray, precision: str) -> dict:
+    """Run `path` here on `images` and compare with PyTorch (`compare`)."""
+    got, runtime = predict(path, images)
+    return {"n": int(len(images)), "runtime": runtime, **compare(got, ref, precision, path.name)}

@@ -51,6 +51,11 @@ def _time_table(stages: list[dict], exported: ExportResult) -> list[str]:
     return lines
 
 
+def _device(env: dict) -> str:
+    device = env.get("device", "local")
+    return str(device.get("name", "?")) if isinstance(device, dict) else str(device)
+
+
 def _markdown(ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: dict[str, Path],
               stages: list[dict]) -> str:
     rows = summary_rows(bench)
@@ -60,23 +65,33 @@ def _markdown(ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: 
         f"# {ckpt.model_name} on {ckpt.dataset or 'unknown data'}: export and benchmark report",
         "",
         f"Checkpoint `{ckpt.path}` (sha256 `{(ckpt.sha256 or '')[:12]}`), {ckpt.num_classes} classes, "
-        f"{ckpt.input_size}x{ckpt.input_size} input, epoch {ckpt.epoch}. Device: {env.get('device', 'local')} - "
+        f"{ckpt.input_size}x{ckpt.input_size} input, epoch {ckpt.epoch}. Device: {_device(env)} - "
         f"{env.get('model', '?')} ({env.get('arch', '?')}, {env.get('cores', '?')} cores; {feats}). "
         f"Threads {bench.config.get('threads') or 'default'}, batch {bench.config.get('batch')}.",
         "",
         "| artifact | format | precision | size MB | top-1 % | p50 ms | p99 ms | peak MB (model) | speed-up |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    emu = " (emu)" if bench.emulated else ""  # an emulator's timings are labelled and never compared
+    if emu:
+        lines[-2] = f"| artifact | format | precision | size MB | top-1 % | p50 ms{emu} | p99 ms{emu} | peak MB{emu} |"
+        lines[-1] = "|---|---|---|---:|---:|---:|---:|---:|"
     for r in rows:
         peak = _fmt(r["peak_rss_mb"], ".0f") + (f" ({r['model_peak_rss_mb']:+.0f})" if r["model_peak_rss_mb"] is not None else "")
         lines.append(
             f"| {r['artifact']} | {r['format']} | {r['precision']} | {_fmt(r['size_mb'], '.2f')} | "
-            f"{_fmt(r['top1'], '.2f')} | {_fmt(r['p50_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | {peak} | "
-            f"{_fmt(r['speedup'], '.2f')}x |"
+            f"{_fmt(r['top1'], '.2f')} | {_fmt(r['p50_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | {peak} |"
+            + ("" if emu else f" {_fmt(r['speedup'], '.2f')}x |")
         )
     ref = Path(bench.reference).name if bench.reference else "-"
-    lines += ["", f"Speed-up is the median latency of `{ref}` divided by each artifact's. Peak MB is the measuring "
-              "process's peak resident memory; in brackets, its excess over the bare runtime's."]
+    if emu:
+        info = env.get("emulation") or {}
+        lines += ["", f"**EMULATED**: measured under {info.get('emulator', 'an emulator')} on "
+                  f"{(info.get('host') or {}).get('model', 'this machine')}. Accuracy is the board's; latencies and "
+                  "memory are the emulator's, not the board's speed, so no speed-up is given."]
+    else:
+        lines += ["", f"Speed-up is the median latency of `{ref}` divided by each artifact's. Peak MB is the "
+                  "measuring process's peak resident memory; in brackets, its excess over the bare runtime's."]
     q = int8_reports(exported)
     if q:
         lines += ["", "## int8 accuracy cost (held-out data)", "",
@@ -97,7 +112,7 @@ def _markdown(ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: 
 
 def plot_accuracy_vs_latency(bench: BenchRun, path: Path) -> Path | None:
     points = [r for r in summary_rows(bench) if r["top1"] is not None and r["p50_ms"]]
-    if not points:
+    if not points or bench.emulated:  # a trade-off against an emulator's latency would mislead
         return None
     fig = new_figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.subplots()

@@ -117,6 +117,6 @@ def warn_if_no_int8_dot(cpu: dict | None = None) -> str | None:
     if cpu.get("int8_dot"):
         return None
     family = _family(cpu)
-    missing = "VNNI (AVX512-VNNI/AVX-VNNI)" if family == "x86" else "the ARMv8.2 dot-product extension (asimddp)"
+    missing = "VNNI (AVX512-VNNI/AVX-VNNI)" if family == "x86" else "ARMv8.2 dot-product instructions (asimddp)"
     name = cpu.get("model") or cpu.get("arch") or "this CPU"
     return f"warning: {name} has no {missing}; int8 may run slower than fp32 here, measure before deploying"

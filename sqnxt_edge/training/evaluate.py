@@ -6,6 +6,7 @@ Checkpoints run through the shared `preprocess`; exported artifacts run through 
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 from .. import runner
 from ..checkpoint import load_checkpoint
 from ..data import load_dataset, resize_uint8
-from ..errors import CheckpointError, DataError
+from ..errors import CheckpointError, DataError, DeviceError
 from ..formats import ALL_FORMATS, format_of
 from .distributed import pick_device
 from .metrics import topk_correct, torch_logits
@@ -39,18 +40,31 @@ class EvalResult:
     input_size: int
     runtime: str
     seconds: float
+    device: str | None = None  # the board it ran on (None: this machine)
+    env: dict | None = None  # that board's environment, as its runner read it
+
+    @property
+    def emulated(self) -> bool:
+        return bool(self.env and self.env.get("emulated"))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if self.device is None:
+            d.pop("device"), d.pop("env")
+        else:
+            d["emulated"] = self.emulated
+        return d
 
 
 def evaluate(artifact: str | Path, data: str | None = None, split: str = "test", data_dir: str | Path | None = None,
              batch_size: int = 256, model: str | None = None, num_classes: int | None = None,
              input_size: int | None = None, device: str = "auto", runtime: str = "auto",
-             threads: int | None = None, limit: int | None = None, dataset: str | None = None) -> EvalResult:
+             threads: int | None = None, limit: int | None = None, dataset: str | None = None,
+             board: str | None = None, devices_file: str | Path | None = None) -> EvalResult:
     """Accuracy of `artifact` on a dataset split. `data=None` takes the dataset recorded with the artifact;
     `model`/`num_classes`/`input_size`/`dataset` describe a foreign file (state_dict or whole pickled model; `dataset`:
-    what it was trained on, default `data`). `limit` evaluates a seeded sample."""
+    what it was trained on, default `data`). `limit` evaluates a seeded sample. `device` is PyTorch's
+    (checkpoints); `board` a registered device an exported artifact runs on instead."""
     path = Path(artifact)
     if not path.is_file():
         raise CheckpointError(f"artifact not found: {path}")
@@ -60,6 +74,11 @@ def evaluate(artifact: str | Path, data: str | None = None, split: str = "test",
         known = ", ".join(s for f in ALL_FORMATS.values() for s in f.suffixes)
         raise CheckpointError(f"{path.name}: cannot evaluate {path.suffix or 'a file without suffix'}; "
                               f"give a {known} file")
+    if board not in (None, "local"):
+        if fmt.name == "pytorch":
+            raise CheckpointError(f"{path.name}: checkpoints evaluate on this machine; export it to evaluate on {board}")
+        return _eval_on_board(path, fmt.name, data, split, data_dir, runtime, threads, limit, board, devices_file,
+                              started)
     if fmt.name == "pytorch":
         foreign = {"model": model, "num_classes": num_classes, "input_size": input_size, "dataset": dataset or data}
         return _eval_checkpoint(path, data, split, data_dir, batch_size, foreign, device, limit, started)
@@ -114,3 +133,31 @@ def _eval_exported(path, kind, data, split, data_dir, batch_size, runtime, threa
         raise CheckpointError(str(exc)) from None
     return _result(logits, images, path, kind, model.meta.get("model_name"), split,
                    model.input_size, f"{model.runtime} {model.runtime_version}", started)
+
+
+def _eval_on_board(path, kind, data, split, data_dir, runtime, threads, limit, board, devices_file, started):
+    """The artifact runs on the board through the runner (the same preprocessing from its metadata); the logits come
+    back and are scored here exactly like a local evaluation."""
+    from ..devices import get_device, run_runner
+
+    dev = get_device(board, devices_file)
+    meta = runner.read_metadata(str(path))
+    if "input_size" not in meta:  # no sidecar: the model file's own metadata
+        try:
+            meta = runner.open_model(str(path)).meta
+        except runner.RunnerError as exc:
+            raise CheckpointError(f"{path.name}: no .meta.json sidecar and {exc}") from None
+    size = int(meta["input_size"])
+    images = _dataset(data, meta.get("dataset"), path, split, data_dir, int(meta.get("in_channels") or 3), limit)
+    with tempfile.TemporaryDirectory(prefix="sqnxt-eval-") as tmp:
+        npz = Path(tmp) / "data.npz"
+        np.savez(npz, labels=images.labels.astype(np.int64), **{f"images_{size}": resize_uint8(images.images, size)})
+        settings = runner.Settings(runtime=runtime, threads=threads, latency=False, logits=True, data=str(npz))
+        report = run_runner(dev, [path], settings, npz)
+    result = (report.get("results") or [{}])[0]
+    if "error" in result or "logits" not in result:
+        raise DeviceError(f"{path.name} on {board}: {result.get('error', 'the runner returned no logits')}")
+    out = _result(result["logits"], images, path, kind, meta.get("model_name"), split, size,
+                  f"{result.get('runtime')} {result.get('runtime_version')}", started)
+    out.device, out.env = board, report.get("env")
+    return out
