@@ -57,7 +57,7 @@ def _device(env: dict) -> str:
 
 
 def _markdown(ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: dict[str, Path],
-              stages: list[dict]) -> str:
+              stages: list[dict] | None = None) -> str:
     rows = summary_rows(bench)
     env = bench.env or {}
     feats = ", ".join(k for k, v in (env.get("features") or {}).items() if v) or "-"
