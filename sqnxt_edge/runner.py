@@ -470,6 +470,7 @@ class Settings:
     latency: bool = True
     logits: bool = False
     samples: bool = False  # keep every raw latency sample
+    profile: bool = False  # also every node's time from onnxruntime's own profiler (see "profiling" below)
     timeout: float | None = None  # seconds per measuring process
 
     def check(self) -> "Settings":
@@ -488,7 +489,8 @@ class Settings:
                 "--min-seconds", self.min_seconds]
         for flag, value in (("--threads", self.threads), ("--data", self.data), ("--timeout", self.timeout)):
             argv += [flag, value] if value else []
-        for flag, on in (("--no-latency", not self.latency), ("--logits", self.logits), ("--samples", self.samples)):
+        for flag, on in (("--no-latency", not self.latency), ("--logits", self.logits), ("--samples", self.samples),
+                         ("--profile", self.profile)):
             argv += [flag] if on else []
         return [str(a) for a in argv]
 
@@ -571,6 +573,42 @@ def measure_accuracy(path: str, s: Settings) -> dict:
     result = {**topk_accuracy(out, labels), "runtime": model.runtime, "runtime_version": model.runtime_version}
     if s.logits:
         result["logits"] = out.tolist()  # float32 values survive JSON exactly
+    return result
+
+
+# -- profiling (sqnxt-edge profile) ----------------------------------------------------------------------------------
+# Raw data only; the package maps nodes to layers. TFLite's Python interpreter exposes no op profiler.
+
+def profile_artifact(path: str, s: Settings) -> dict:
+    """The usual measurement, then `warmup` + `runs` rounds of one plain run (`e2e_us`) and one run with onnxruntime's
+    profiler on (interleaved: both see the same load); every node's kernel time (us) in the last `runs` rounds."""
+    result = measure_artifact(path, s)
+    if result["runtime"] != "onnxruntime":
+        raise RunnerError(f"{os.path.basename(path)}: per-layer profiles need onnxruntime's profiler, not "
+                          f"{result['runtime']} (TFLite has benchmark_model --enable_op_profiling)")
+    ort, model = _need("onnxruntime"), open_model(path, "onnxruntime", result["threads"])
+    n, clock, e2e = model.input_size, time.perf_counter_ns, []
+    x = model.prepare(np.random.default_rng(0).integers(0, 256, (s.batch, n, n, model.channels), dtype=np.uint8))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = int(result["threads"]), 1
+    opts.execution_mode, opts.enable_profiling = ort.ExecutionMode.ORT_SEQUENTIAL, True
+    with tempfile.TemporaryDirectory(prefix="sqnxt-profile-") as tmp:
+        opts.profile_file_prefix = os.path.join(tmp, "ort")
+        sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+        for _ in range(s.warmup + s.runs):
+            t0 = clock()
+            model.run(x)
+            e2e.append((clock() - t0) / 1e3)
+            sess.run(None, {model.input_name: x})
+        with open(sess.end_profiling(), encoding="utf-8") as fh:
+            events = json.load(fh)
+    start = sorted(e["ts"] for e in events if e.get("name") == "model_run")[-s.runs]  # the timed rounds only
+    nodes: dict = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= start:
+            nodes.setdefault(e["name"][:-12], {"op": e.get("args", {}).get("op_name"), "us": []})["us"].append(e["dur"])
+    result["profile"] = {"profiler": f"onnxruntime {ort.__version__} enable_profiling", "e2e_us": e2e[s.warmup:],
+                         "nodes": [{"name": k, **v} for k, v in nodes.items()]}
     return result
 
 
@@ -749,6 +787,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-latency", dest="latency", action="store_false", help="only score --data (no timing)")
     p.add_argument("--logits", action="store_true", help="with --data: include every image's logits")
     p.add_argument("--samples", action="store_true", help="include every raw latency sample (ms)")
+    p.add_argument("--profile", action="store_true", help="per-node times from onnxruntime's profiler (raw)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per measuring process (default: none)")
     p.add_argument("--progress", action="store_true", help="one JSON line per finished artifact on stderr")
     p.add_argument("--env-only", action="store_true", help="print the environment and installed runtimes")
@@ -770,7 +809,8 @@ def main(argv: list | None = None) -> int:
         if len(args.artifacts) != 1:
             parser.error("--one takes exactly one ARTIFACT")
         path = args.artifacts[0]
-        return _child_main(lambda: measure_accuracy(path, s) if s.data else measure_artifact(path, s))
+        timed = profile_artifact if s.profile else measure_artifact  # profiling: see its section
+        return _child_main(lambda: measure_accuracy(path, s) if s.data else timed(path, s))
     if args.env_only:
         versions, errors = runtime_versions()
         print(json.dumps({"runner_version": RUNNER_VERSION, "env": environment(), "runtimes": versions,
