@@ -1,0 +1,154 @@
+"""The per-layer cost model: what a layer should take on a machine, from the graph and a few hardware figures.
+
+    time(layer) = 2 x MACs / (peak x efficiency[kind])      compute, at the precision's peak
+                + bytes moved / (bandwidth x memory efficiency)   activations read + written, weights read
+                + overhead                                    the runtime's fixed cost per layer
+    time(model) = sum over layers x (1 + other)              `other`: the runtime's own nodes (layout reorders,
+                                                              quantize / dequantize) and the session, as a share
+
+The terms are added, not maxed (a roofline would take the larger): on a CPU the phases of small kernels overlap
+poorly, and the sum is linear in the factors, so one measured profile fits them by non-negative least squares
+(`fit`). Uncalibrated, the factors are the reference ones below: fitted on the project's x86 reference machine, so
+on an ARM board they are a prior, not a measurement; the estimate says which basis it stands on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .layers import COMPUTE_KINDS, Layer, LayerTable
+
+__all__ = ["Hardware", "Factors", "LayerCost", "predict", "fit", "REFERENCE", "REFERENCE_SOURCE"]
+
+REFERENCE_SOURCE = ("reference factors: fitted with `sqnxt-edge estimate --calibrate` on the project's x86 reference "
+                    "machine (AVX-512 VNNI, onnxruntime 1.32, 1 thread), 1.0-SqNxt-23 and SqueezeNet-1.1 at 227 px; "
+                    "see benchmarks/estimate/")
+# Placeholder-free: each value below is the fit recorded in benchmarks/estimate/reference.json.
+REFERENCE: dict[str, dict] = {
+    "fp32": {"efficiency": {"stem": 0.55, "1x1": 0.45, "3x1/1x3": 0.35, "3x3": 0.6, "fc": 0.1, "other": 0.4},
+             "memory_efficiency": 1.0, "overhead_us": 1.0, "other": 0.05},
+    "int8": {"efficiency": {"stem": 0.2, "1x1": 0.2, "3x1/1x3": 0.15, "3x3": 0.3, "fc": 0.05, "other": 0.15},
+             "memory_efficiency": 1.0, "overhead_us": 1.0, "other": 0.1},
+}
+
+
+@dataclass
+class Hardware:
+    """The figures an estimate stands on, each with its source, for `threads` threads."""
+
+    name: str
+    threads: int
+    peak_gflops_fp32: float | None
+    peak_gops_int8: float | None
+    mem_bandwidth_gbs: float | None
+    layer_overhead_us: float | None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def peak(self, precision: str) -> float | None:
+        """GOP/s at `precision` (fp16 runs at the fp32 peak: CPU runtimes compute it in fp32)."""
+        return self.peak_gops_int8 if precision == "int8" else self.peak_gflops_fp32
+
+    def missing(self, precision: str) -> list[str]:
+        need = {"peak_gops_int8" if precision == "int8" else "peak_gflops_fp32": self.peak(precision),
+                "mem_bandwidth_gbs": self.mem_bandwidth_gbs}
+        return [k for k, v in need.items() if not v]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Factors:
+    """Efficiency per layer kind (fraction of peak), memory efficiency (fraction of bandwidth), per-layer overhead
+    (us; None: the hardware's figure) and the runtime's own share; `basis` says where they come from."""
+
+    efficiency: dict[str, float]
+    memory_efficiency: float
+    overhead_us: float | None
+    other: float
+    basis: str
+    fitted: tuple[str, ...] = ()  # the kinds a calibration measured (the others fall back, scaled)
+
+    @classmethod
+    def reference(cls, precision: str) -> "Factors":
+        ref = REFERENCE["int8" if precision == "int8" else "fp32"]
+        return cls(dict(ref["efficiency"]), ref["memory_efficiency"], None, ref["other"],
+                   "profile only (uncalibrated): " + REFERENCE_SOURCE)
+
+    def eff(self, kind: str, precision: str) -> float:
+        """The efficiency of `kind`; a kind the calibration never saw gets its reference value scaled by how the
+        calibrated kinds compare with theirs."""
+        if kind in self.efficiency and (not self.fitted or kind in self.fitted):
+            return max(self.efficiency[kind], 1e-6)
+        ref = Factors.reference(precision).efficiency
+        ratios = [self.efficiency[k] / ref[k] for k in self.fitted if k in ref and k in self.efficiency]
+        return max(ref.get(kind, ref["other"]) * (float(np.median(ratios)) if ratios else 1.0), 1e-6)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["fitted"] = list(self.fitted)
+        return d
+
+
+@dataclass
+class LayerCost:
+    layer: Layer
+    compute_us: float
+    memory_us: float
+    overhead_us: float
+
+    @property
+    def us(self) -> float:
+        return self.compute_us + self.memory_us + self.overhead_us
+
+
+def _terms(layer: Layer, hw: Hardware, precision: str) -> tuple[float, float]:
+    """(compute us at 100% of peak, memory us at 100% of bandwidth)."""
+    peak, bw = hw.peak(precision) or 0.0, hw.mem_bandwidth_gbs or 0.0
+    compute = 2 * layer.macs / (peak * 1e3) if layer.macs and peak else 0.0
+    memory = layer.bytes(precision) / (bw * 1e3) if bw else 0.0
+    return compute, memory
+
+
+def predict(table: LayerTable, hw: Hardware, factors: Factors, precision: str) -> tuple[list[LayerCost], float]:
+    """Every layer's predicted cost, and the model's total in us (layers x (1 + other))."""
+    overhead = factors.overhead_us if factors.overhead_us is not None else (hw.layer_overhead_us or 0.0)
+    costs = []
+    for layer in table.layers:
+        compute, memory = _terms(layer, hw, precision)
+        costs.append(LayerCost(layer, compute / factors.eff(layer.kind, precision) if compute else 0.0,
+                               memory / max(factors.memory_efficiency, 1e-6), overhead))
+    return costs, sum(c.us for c in costs) * (1.0 + factors.other)
+
+
+def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    from scipy.optimize import nnls  # scikit-learn's own dependency
+
+    return nnls(a, b)[0]
+
+
+def fit(table: LayerTable, measured_us: dict[str, float], other_us: float, hw: Hardware, precision: str,
+        basis: str) -> Factors:
+    """Factors from one measured profile: per-layer times (us, by layer name) and the time of the runtime's own
+    nodes. Least squares on relative errors, so small layers (where the overhead lives) count as much as big ones."""
+    kinds = [k for k in COMPUTE_KINDS if any(l.kind == k and l.macs for l in table.layers)]
+    rows, target = [], []
+    for layer in table.layers:
+        if layer.name not in measured_us or measured_us[layer.name] <= 0:
+            continue
+        compute, memory = _terms(layer, hw, precision)
+        row = [compute if layer.kind == k else 0.0 for k in kinds] + [memory, 1.0]
+        scale = 1.0 / measured_us[layer.name]
+        rows.append([v * scale for v in row])
+        target.append(1.0)
+    if len(rows) < len(kinds) + 2:
+        raise ValueError(f"{len(rows)} measured layers cannot fit {len(kinds) + 2} factors")
+    x = [float(v) for v in _nnls(np.asarray(rows), np.asarray(target))]
+    ref = Factors.reference(precision)
+    eff = {k: (1.0 / x[i] if x[i] > 1e-9 else ref.efficiency[k]) for i, k in enumerate(kinds)}
+    mem_eff = 1.0 / x[len(kinds)] if x[len(kinds)] > 1e-9 else 1e6  # never limited by memory in this fit
+    layers_us = sum(measured_us.values())
+    return Factors(eff, mem_eff, float(x[-1]), other_us / layers_us if layers_us else 0.0, basis,
+                   tuple(k for i, k in enumerate(kinds) if x[i] > 1e-9))

@@ -1,0 +1,223 @@
+"""`sqnxt-edge estimate`: what a model would take on a machine you may not have, and `--calibrate` to make it right.
+
+The hardware comes from a registered device (its profile, and its calibration when one was stored), a built-in
+profile (rpi4, rpi5, jetson-nano ...; figures only, every one with its source) or `local` (measured now). A
+calibration profiles one artifact on the device itself, fits the cost model's factors to it and stores them in the
+device registry, so every later estimate for that device stands on a measurement.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import runner
+from ..artifacts import utc_now
+from ..errors import SqnxtError
+from .costmodel import Factors, Hardware, fit, predict
+from .layers import LayerTable, artifact_layers, model_layers
+
+__all__ = ["Estimate", "EstimateError", "estimate", "calibrate", "hardware_for", "PRECISIONS"]
+
+PRECISIONS = ("fp32", "fp16", "int8")
+_ARTIFACT_SUFFIXES = (".onnx", ".ort", ".tflite")
+
+
+class EstimateError(SqnxtError):
+    """An estimate that cannot be made (unknown device, a profile without figures, a bad model)."""
+
+
+@dataclass
+class Estimate:
+    model: str
+    input_size: int
+    num_classes: int
+    precision: str
+    device: str
+    threads: int
+    ms: float
+    basis: str
+    calibrated: bool
+    layers: list[dict]
+    by_stage: dict[str, float]
+    by_kind: dict[str, float]
+    macs: int
+    hardware: dict
+    factors: dict
+    measured_ms: float | None = None  # when the estimate comes with a measurement (--calibrate)
+    label: str = "estimate"
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _profile_hardware(name: str, prof, threads: int | None) -> Hardware:
+    cores = prof.cores or threads or 1
+    threads = threads or cores
+    scale = min(threads, cores) / cores  # the profile's peaks are for every core
+    src = dict(prof.figure_sources)
+    if scale != 1:
+        for key in ("peak_gflops_fp32", "peak_gops_int8"):
+            src[key] = f"{src.get(key, 'profile')}; x {threads}/{cores} cores for {threads} thread(s)"
+    peak = (lambda v: v * scale if v else None)
+    return Hardware(name, threads, peak(prof.peak_gflops_fp32), peak(prof.peak_gops_int8), prof.mem_bandwidth_gbs,
+                    prof.layer_overhead_us, src)
+
+
+def hardware_for(device: str, threads: int | None = None, devices_file=None) -> tuple[Hardware, str | None]:
+    """(the hardware figures for `device`, the registry name its calibrations live under, or None)."""
+    from ..devices import get_profile, list_profiles, load_devices
+
+    if device == "local":
+        from .probe import local_figures
+
+        threads = threads or runner.default_threads()
+        figs = local_figures(threads)
+        return Hardware("local", threads, *(figs[k][0] for k in ("peak_gflops_fp32", "peak_gops_int8",
+                        "mem_bandwidth_gbs", "layer_overhead_us")), {k: v[1] for k, v in figs.items()}), "local"
+    devices = load_devices(devices_file)
+    if device in devices:
+        board = devices[device]
+        prof = board.profile_info
+        if prof is None:
+            raise EstimateError(f"device {device!r} has no hardware profile: set profile = \"rpi4\" (or another) in "
+                                f"devices.toml, or calibrate it: sqnxt-edge estimate ARTIFACT --device {device} "
+                                "--calibrate")
+        return _profile_hardware(device, prof, threads or board.default_threads), device
+    if device in list_profiles():
+        return _profile_hardware(device, get_profile(device), threads), None
+    known = ", ".join(sorted(devices)) or "none registered"
+    raise EstimateError(f"unknown device or profile {device!r} (devices: {known}; profiles: "
+                        f"{', '.join(list_profiles())})")
+
+
+def _stored(calibration: dict | None, hw: Hardware, precision: str) -> tuple[Hardware, Factors] | None:
+    """A stored calibration as the hardware figures it was fitted against and its factors."""
+    if not calibration:
+        return None
+    fig = calibration.get("hardware") or {}
+    ratio = hw.threads / fig.get("threads", hw.threads) if fig.get("threads") else 1.0
+    peaks = {k: (fig[k] * ratio if fig.get(k) else None) for k in ("peak_gflops_fp32", "peak_gops_int8")}
+    stored = Hardware(hw.name, hw.threads, peaks["peak_gflops_fp32"], peaks["peak_gops_int8"],
+                      fig.get("mem_bandwidth_gbs"), fig.get("layer_overhead_us"),
+                      {"calibration": calibration.get("basis", "")})
+    f = calibration.get("factors") or {}
+    factors = Factors(dict(f.get("efficiency") or {}), float(f.get("memory_efficiency", 1.0)),
+                      f.get("overhead_us"), float(f.get("other", 0.0)), str(calibration.get("basis")),
+                      tuple(f.get("fitted") or ()))
+    if ratio != 1:
+        factors.basis += f" (measured at {fig['threads']} thread(s); peaks scaled to {hw.threads})"
+    return stored, factors
+
+
+def _table(model: str | os.PathLike, input_size: int | None, num_classes: int | None,
+           precision: str | None) -> tuple[LayerTable, str]:
+    text = str(model)
+    if text.lower().endswith(_ARTIFACT_SUFFIXES) or Path(text).is_file():
+        if not Path(text).is_file():
+            raise EstimateError(f"artifact not found: {text}")
+        table, meta = artifact_layers(text)
+        return table, precision or str(meta.get("precision") or "fp32")
+    size = int(input_size or 227)
+    return model_layers(text, size, num_classes or (1000 if size >= 128 else 10)), precision or "fp32"
+
+
+def _shares(costs, total_layers: float, key: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for c in costs:
+        k = getattr(c.layer, key)
+        out[k] = out.get(k, 0.0) + (c.us / total_layers if total_layers else 0.0)
+    return out
+
+
+def estimate(model: str | os.PathLike, device: str = "local", input_size: int | None = None,
+             precision: str | None = None, threads: int | None = None, num_classes: int | None = None,
+             devices_file=None) -> Estimate:
+    """Estimate `model` (a zoo name or an exported artifact) on `device` (a registered board, a profile, 'local')."""
+    from ..devices import get_calibration
+
+    if precision is not None and precision not in PRECISIONS:
+        raise EstimateError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    table, precision = _table(model, input_size, num_classes, precision)
+    hw, calib_name = hardware_for(device, threads, devices_file)
+    kind = "int8" if precision == "int8" else "fp32"
+    stored = _stored(get_calibration(calib_name, kind, devices_file) if calib_name else None, hw, precision)
+    notes = []
+    if stored:
+        hw, factors = stored
+    else:
+        missing = hw.missing(precision)
+        if missing:
+            how = (f"sqnxt-edge estimate ARTIFACT --device {calib_name} --calibrate" if calib_name else
+                   "register a board with it (sqnxt-edge devices add) and run sqnxt-edge estimate ARTIFACT "
+                   "--device BOARD --calibrate")
+            raise EstimateError(f"{device}: the profile has no {', '.join(missing)} to estimate from; {how}")
+        factors = Factors.reference(precision)
+        factors.basis = f"profile {hw.name} only (uncalibrated): {factors.basis.split(': ', 1)[1]}"
+        if calib_name and calib_name != "local":
+            notes.append(f"calibrate it: sqnxt-edge estimate ARTIFACT --device {calib_name} --calibrate")
+    costs, total_us = predict(table, hw, factors, precision)
+    layers_us = sum(c.us for c in costs)
+    rows = [{**c.layer.to_dict(), "bytes": c.layer.bytes(precision), "us": c.us, "compute_us": c.compute_us,
+             "memory_us": c.memory_us, "overhead_us": c.overhead_us} for c in costs]
+    return Estimate(table.model, table.input_size, table.num_classes, precision, device, hw.threads, total_us / 1e3,
+                    factors.basis, stored is not None, rows, _shares(costs, layers_us, "stage"),
+                    _shares(costs, layers_us, "kind"), table.macs, hw.to_dict(), factors.to_dict(), notes=notes)
+
+
+def calibrate(artifact: str | os.PathLike, device: str = "local", threads: int | None = None, runs: int = 50,
+              devices_file=None, progress: bool = True) -> Estimate:
+    """Profile `artifact` on `device`, fit the cost model's factors to it, store them in the device registry
+    (`[calibration.DEVICE.PRECISION]`), and return the calibrated estimate beside the measurement."""
+    from ..devices import set_calibration
+    from .profile import profile
+
+    hw, calib_name = hardware_for(device, threads, devices_file)
+    if calib_name is None:
+        raise EstimateError(f"{device!r} is a built-in profile, not a board: register the board (sqnxt-edge devices "
+                            f"add NAME --host ... --profile {device}) and calibrate that")
+    result = profile([artifact], device, hw.threads if device == "local" else threads, runs=runs,
+                     devices_file=devices_file, progress=progress)[0]
+    table, _ = artifact_layers(artifact)
+    precision = "int8" if result.precision == "int8" else "fp32"
+    if device != "local":
+        hw, _ = hardware_for(device, result.threads, devices_file)
+    if hw.missing(precision):
+        raise EstimateError(f"{device}: its profile has no {', '.join(hw.missing(precision))} to fit against")
+    scale = result.e2e_ms * 1e3 / (result.sum_ms * 1e3) if result.sum_ms else 1.0  # the plain runs' total
+    measured = {name: us * scale for name, us in result.measured_us().items()}
+    cpu = (result.env or {}).get("model") or "?"
+    basis = (f"calibrated on {table.model} @{table.input_size} px {result.precision}, measured on {device} ({cpu}, "
+             f"{result.runtime}, {result.threads} thread(s)) {utc_now()}")
+    try:
+        factors = fit(table, measured, sum(r.us for r in result.runtime_nodes) * scale, hw, precision, basis)
+    except ValueError as exc:
+        raise EstimateError(f"cannot calibrate on {Path(artifact).name}: {exc}") from None
+    _, predicted_us = predict(table, hw, factors, precision)
+    record = {"basis": basis, "model": table.model, "input_size": table.input_size, "measured_ms": result.e2e_ms,
+              "fit_error_pct": 100.0 * (predicted_us / 1e3 - result.e2e_ms) / result.e2e_ms,
+              "hardware": {k: v for k, v in hw.to_dict().items() if k not in ("name", "sources")},
+              "factors": factors.to_dict()}
+    record["factors"].pop("basis", None)
+    set_calibration(calib_name, precision, record, devices_file)
+    out = estimate(artifact, device, threads=result.threads, devices_file=devices_file)
+    out.measured_ms = result.e2e_ms
+    out.notes.append(f"stored as [calibration.{calib_name}.{precision}] in the device registry")
+    return out
+
+
+def estimates_for(artifacts: list[str | os.PathLike], device: str, threads: int | None = None,
+                  devices_file=None) -> tuple[list[Estimate], list[str]]:
+    """Estimates for what a bench could not measure on `device` (unreachable, or emulated): every exported artifact
+    (.onnx, .ort, .tflite with its metadata); returns (estimates, one line per artifact that cannot be estimated)."""
+    estimates, problems = [], []
+    for path in artifacts:
+        if not str(path).lower().endswith(_ARTIFACT_SUFFIXES):
+            continue  # a PyTorch checkpoint is the local baseline, never a board's
+        try:
+            estimates.append(estimate(path, device, threads=threads, devices_file=devices_file))
+        except SqnxtError as exc:
+            problems.append(f"{Path(path).name}: {exc}")
+    return estimates, problems
