@@ -22,9 +22,7 @@ from .layers import COMPUTE_KINDS, Layer, LayerTable
 
 __all__ = ["Hardware", "Factors", "LayerCost", "predict", "fit", "REFERENCE", "REFERENCE_SOURCE"]
 
-REFERENCE_SOURCE = ("reference factors: fitted with `sqnxt-edge estimate --calibrate` on the project's x86 reference "
-                    "machine (AVX-512 VNNI, onnxruntime 1.32, 1 thread), 1.0-SqNxt-23 and SqueezeNet-1.1 at 227 px; "
-                    "see benchmarks/estimate/")
+REFERENCE_SOURCE = "reference factors fitted on the project's x86 machine (benchmarks/estimate/reference.json)"
 # Placeholder-free: each value below is the fit recorded in benchmarks/estimate/reference.json.
 REFERENCE: dict[str, dict] = {
     "fp32": {"efficiency": {"stem": 0.55, "1x1": 0.45, "3x1/1x3": 0.35, "3x3": 0.6, "fc": 0.1, "other": 0.4},

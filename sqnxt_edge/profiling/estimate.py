@@ -46,6 +46,8 @@ class Estimate:
     hardware: dict
     factors: dict
     measured_ms: float | None = None  # when the estimate comes with a measurement (--calibrate)
+    artifact: str | None = None  # when estimated for an exported file
+    params: int = 0
     label: str = "estimate"
     notes: list[str] = field(default_factory=list)
 
@@ -85,7 +87,7 @@ def hardware_for(device: str, threads: int | None = None, devices_file=None) -> 
             raise EstimateError(f"device {device!r} has no hardware profile: set profile = \"rpi4\" (or another) in "
                                 f"devices.toml, or calibrate it: sqnxt-edge estimate ARTIFACT --device {device} "
                                 "--calibrate")
-        return _profile_hardware(device, prof, threads or board.default_threads), device
+        return _profile_hardware(f"{device} ({prof.name})", prof, threads or board.default_threads), device
     if device in list_profiles():
         return _profile_hardware(device, get_profile(device), threads), None
     known = ", ".join(sorted(devices)) or "none registered"
@@ -162,9 +164,11 @@ def estimate(model: str | os.PathLike, device: str = "local", input_size: int | 
     layers_us = sum(c.us for c in costs)
     rows = [{**c.layer.to_dict(), "bytes": c.layer.bytes(precision), "us": c.us, "compute_us": c.compute_us,
              "memory_us": c.memory_us, "overhead_us": c.overhead_us} for c in costs]
+    is_file = str(model).lower().endswith(_ARTIFACT_SUFFIXES)
     return Estimate(table.model, table.input_size, table.num_classes, precision, device, hw.threads, total_us / 1e3,
                     factors.basis, stored is not None, rows, _shares(costs, layers_us, "stage"),
-                    _shares(costs, layers_us, "kind"), table.macs, hw.to_dict(), factors.to_dict(), notes=notes)
+                    _shares(costs, layers_us, "kind"), table.macs, hw.to_dict(), factors.to_dict(), notes=notes,
+                    artifact=str(model) if is_file else None, params=table.params)
 
 
 def calibrate(artifact: str | os.PathLike, device: str = "local", threads: int | None = None, runs: int = 50,
@@ -219,5 +223,5 @@ def estimates_for(artifacts: list[str | os.PathLike], device: str, threads: int 
         try:
             estimates.append(estimate(path, device, threads=threads, devices_file=devices_file))
         except SqnxtError as exc:
-            problems.append(f"{Path(path).name}: {exc}")
+            problems.append(str(exc) if Path(path).name in str(exc) else f"{Path(path).name}: {exc}")
     return estimates, problems
