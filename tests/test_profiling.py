@@ -76,7 +76,7 @@ def test_fit_recovers_the_factors_that_made_the_times():
     truth = Factors({"stem": 0.3, "1x1": 0.6, "3x1/1x3": 0.4, "fc": 0.05}, 0.5, 4.0, 0.1, "truth")
     costs, total = predict(table, _hw(), truth, "fp32")
     measured = {c.layer.name: c.us for c in costs}
-    got = fit(table, measured, 0.1 * sum(measured.values()), _hw(), "fp32", "test")
+    got = fit([(table, measured, 0.1 * sum(measured.values()))], _hw(), "fp32", "test")
     for kind, value in truth.efficiency.items():
         assert got.efficiency[kind] == pytest.approx(value, rel=1e-6)
     assert got.memory_efficiency == pytest.approx(0.5, rel=1e-6) and got.overhead_us == pytest.approx(4.0, rel=1e-6)

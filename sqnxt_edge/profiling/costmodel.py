@@ -127,26 +127,27 @@ def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return nnls(a, b)[0]
 
 
-def fit(table: LayerTable, measured_us: dict[str, float], other_us: float, hw: Hardware, precision: str,
+def fit(samples: list[tuple[LayerTable, dict[str, float], float]], hw: Hardware, precision: str,
         basis: str) -> Factors:
-    """Factors from one measured profile: per-layer times (us, by layer name) and the time of the runtime's own
-    nodes. Least squares on relative errors, so small layers (where the overhead lives) count as much as big ones."""
-    kinds = [k for k in COMPUTE_KINDS if any(l.kind == k and l.macs for l in table.layers)]
-    rows, target = [], []
-    for layer in table.layers:
-        if layer.name not in measured_us or measured_us[layer.name] <= 0:
-            continue
-        compute, memory = _terms(layer, hw, precision)
-        row = [compute if layer.kind == k else 0.0 for k in kinds] + [memory, 1.0]
-        scale = 1.0 / measured_us[layer.name]
-        rows.append([v * scale for v in row])
-        target.append(1.0)
+    """Factors from measured profiles: each sample is (layer table, per-layer times in us by layer name, time of the
+    runtime's own nodes in us). Least squares on relative errors, so small layers (where the overhead lives) count as
+    much as big ones."""
+    kinds = [k for k in COMPUTE_KINDS if any(l.kind == k and l.macs for t, _, _ in samples for l in t.layers)]
+    rows, layers_us, other_us = [], 0.0, 0.0
+    for table, measured_us, other in samples:
+        other_us += other
+        for layer in table.layers:
+            us = measured_us.get(layer.name, 0.0)
+            if us <= 0:
+                continue
+            layers_us += us
+            compute, memory = _terms(layer, hw, precision)
+            rows.append([v / us for v in [compute if layer.kind == k else 0.0 for k in kinds] + [memory, 1.0]])
     if len(rows) < len(kinds) + 2:
         raise ValueError(f"{len(rows)} measured layers cannot fit {len(kinds) + 2} factors")
-    x = [float(v) for v in _nnls(np.asarray(rows), np.asarray(target))]
+    x = [float(v) for v in _nnls(np.asarray(rows), np.ones(len(rows)))]
     ref = Factors.reference(precision)
     eff = {k: (1.0 / x[i] if x[i] > 1e-9 else ref.efficiency[k]) for i, k in enumerate(kinds)}
     mem_eff = 1.0 / x[len(kinds)] if x[len(kinds)] > 1e-9 else 1e6  # never limited by memory in this fit
-    layers_us = sum(measured_us.values())
-    return Factors(eff, mem_eff, float(x[-1]), other_us / layers_us if layers_us else 0.0, basis,
+    return Factors(eff, mem_eff, x[-1], other_us / layers_us if layers_us else 0.0, basis,
                    tuple(k for i, k in enumerate(kinds) if x[i] > 1e-9))

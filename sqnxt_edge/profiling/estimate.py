@@ -160,6 +160,8 @@ def estimate(model: str | os.PathLike, device: str = "local", input_size: int | 
         factors.basis = f"profile {hw.name} only (uncalibrated): {factors.basis.split(': ', 1)[1]}"
         if calib_name and calib_name != "local":
             notes.append(f"calibrate it: sqnxt-edge estimate ARTIFACT --device {calib_name} --calibrate")
+    if str(model).lower().endswith(".tflite"):
+        notes.append("the cost model's factors come from onnxruntime's kernels; TFLite's (XNNPACK) differ")
     costs, total_us = predict(table, hw, factors, precision)
     layers_us = sum(c.us for c in costs)
     rows = [{**c.layer.to_dict(), "bytes": c.layer.bytes(precision), "us": c.us, "compute_us": c.compute_us,
@@ -196,7 +198,7 @@ def calibrate(artifact: str | os.PathLike, device: str = "local", threads: int |
     basis = (f"calibrated on {table.model} @{table.input_size} px {result.precision}, measured on {device} ({cpu}, "
              f"{result.runtime}, {result.threads} thread(s)) {utc_now()}")
     try:
-        factors = fit(table, measured, sum(r.us for r in result.runtime_nodes) * scale, hw, precision, basis)
+        factors = fit([(table, measured, sum(r.us for r in result.runtime_nodes) * scale)], hw, precision, basis)
     except ValueError as exc:
         raise EstimateError(f"cannot calibrate on {Path(artifact).name}: {exc}") from None
     _, predicted_us = predict(table, hw, factors, precision)

@@ -21,7 +21,7 @@ from .. import runner
 from ..errors import SqnxtError
 from ..progress import progress_bar
 from .layers import KINDS, LayerTable, artifact_layers
-from .probe import PROBE_NAME, PROBE_NODES, write_probe
+from .probe import PROBE_NODES, write_probe
 
 __all__ = ["ProfileError", "LayerTime", "ProfileResult", "profile", "AGREEMENT_PCT"]
 
@@ -98,7 +98,9 @@ def _run(paths: list[Path], device: str, settings: runner.Settings, devices_file
                                   lambda done, total, r: advance(1, Path(str(r.get("artifact"))).name))
     from ..devices import get_device, run_runner
 
-    return run_runner(get_device(device, devices_file), paths, settings)
+    board = get_device(device, devices_file)
+    with progress_bar(f"profiling on {device}", None, progress):
+        return run_runner(board, paths, settings)
 
 
 def _median(values) -> float:
@@ -158,9 +160,8 @@ def profile(artifacts: list[str | os.PathLike], device: str = "local", threads: 
     with tempfile.TemporaryDirectory(prefix="sqnxt-profile-") as tmp:
         probe = write_probe(Path(tmp))
         report = _run([probe, *paths], device, settings, devices_file, progress)
-    results = {Path(str(r.get("artifact"))).name if Path(str(r.get("artifact"))).name == PROBE_NAME
-               else str(r.get("artifact")): r for r in report.get("results") or []}
-    probe_result = results.get(PROBE_NAME) or {}
+    results = {str(r.get("artifact")): r for r in report.get("results") or []}
+    probe_result = results.get(str(probe)) or {}
     if "profile" not in probe_result:
         raise ProfileError(f"the profiler probe failed on {device}: {probe_result.get('error', 'no result')}")
     floor = _median([_median(n["us"]) for n in probe_result["profile"]["nodes"]])

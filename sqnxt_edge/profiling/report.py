@@ -54,9 +54,10 @@ def profile_tables(r: ProfileResult, top: int | None = None) -> list:
                   f"{l.bytes / 1024:.1f}" if l.bytes else "-", f"{l.gflops:.1f}" if l.gflops else "-")
     total = r.sum_ms * 1e3
     verdict = "agrees" if r.agrees else f"does NOT agree (> {AGREEMENT_PCT:.0f}%)"
+    load, cores = (r.env.get("loadavg") or [0])[0], r.env.get("physical_cores") or r.env.get("cores") or 1
+    busy = f" (CPU busy: load {load} on {cores} core(s), so end-to-end times include waiting)" if load > cores else ""
     summary = (f"per-layer sum {r.sum_ms:.3f} ms vs end-to-end median {r.e2e_ms:.3f} ms: {r.agreement_pct:+.1f}%, "
-               f"{verdict}; profiler floor {r.floor_us:.1f} us/node subtracted; bench p50 {r.latency_ms:.3f} ms; "
-               f"load {r.env.get('loadavg')}")
+               f"{verdict}{busy}; profiler floor {r.floor_us:.1f} us/node subtracted; bench p50 {r.latency_ms:.3f} ms")
     return [t, _share_table("per stage", r.by_stage, total), _share_table("per layer kind", r.by_kind, total),
             stem_line(r), summary]
 
