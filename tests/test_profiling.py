@@ -291,7 +291,7 @@ def test_profile_sum_agrees_with_end_to_end(sqnxt_exports, cli):
 
 @pytest.mark.slow
 def test_calibrate_stores_factors_and_the_estimate_then_stands_on_them(sqnxt_exports, reg):
-    e = calibrate(sqnxt_exports["int8"], "local", threads=1, runs=20, devices_file=reg, progress=False)
+    (e,) = calibrate(sqnxt_exports["int8"], "local", threads=1, runs=20, devices_file=reg, progress=False)
     stored = get_calibration("local", "int8", reg)
     assert stored["model"] == "1.0-SqNxt-23" and stored["input_size"] == 32 and stored["measured_ms"] > 0
     assert e.calibrated and e.measured_ms == stored["measured_ms"] and e.basis.startswith("calibrated on 1.0-SqNxt-23")

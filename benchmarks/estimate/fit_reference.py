@@ -49,7 +49,7 @@ def main() -> None:
         results = profile(paths, "local", args.threads, runs=args.runs, progress=False)
         samples = []
         for path, r in zip(paths, results):
-            scale = r.e2e_ms / r.sum_ms if r.sum_ms else 1.0  # the plain runs' total, as calibrate() does
+            scale = min(1.0, r.e2e_ms / r.sum_ms) if r.sum_ms else 1.0  # as calibrate() does
             samples.append((artifact_layers(path)[0], {k: v * scale for k, v in r.measured_us().items()},
                             sum(n.us for n in r.runtime_nodes) * scale))
             out["profiles"][f"{r.model} {precision}"] = {"e2e_ms": r.e2e_ms, "sum_ms": r.sum_ms,

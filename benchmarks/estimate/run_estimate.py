@@ -62,11 +62,12 @@ def spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def scores(rows: list[dict], key: str) -> dict:
-    errs = np.array([r[key] for r in rows])
+def scores(rows: list[dict], estimated: str) -> dict:
+    """Agreement of the `estimated` column with the measured p50: share within +-10 % / +-20 %, rank correlation."""
+    errs = np.array([100 * (r[estimated] - r["measured_ms"]) / r["measured_ms"] for r in rows])
     return {"n": len(rows), "within_10pct": float(np.mean(np.abs(errs) <= 10)),
             "within_20pct": float(np.mean(np.abs(errs) <= 20)), "median_abs_error_pct": float(np.median(np.abs(errs))),
-            "spearman": spearman([r["measured_ms"] for r in rows], [r[key.replace("error_pct", "ms")] for r in rows])}
+            "spearman": spearman([r["measured_ms"] for r in rows], [r[estimated] for r in rows])}
 
 
 def run(args) -> dict:
@@ -85,14 +86,13 @@ def run(args) -> dict:
     artifacts = export_all(models, args.sizes, work, args.calib_images)
     with tempfile.TemporaryDirectory(prefix="sqnxt-estimate-") as tmp:
         calibrated_reg, plain_reg = Path(tmp) / "calibrated.toml", Path(tmp) / "none.toml"
-        calibrations = {}
-        for precision in args.precisions:
-            art = artifacts[(args.calib_model, args.calib_size, precision)]
-            print(f"== calibrate on {art.name} @ {args.calib_size} px", file=sys.stderr, flush=True)
-            c = calibrate(art, "local", args.threads, runs=args.profile_runs, devices_file=calibrated_reg,
-                          progress=False)
-            calibrations[precision] = {"basis": c.basis, "factors": c.factors, "hardware": c.hardware,
-                                       "measured_ms": c.measured_ms, "estimated_ms": c.ms}
+        calib = [artifacts[(args.calib_model, s, p)] for s in args.calib_sizes for p in args.precisions]
+        print(f"== calibrate on {', '.join(str(a.relative_to(work)) for a in calib)}", file=sys.stderr, flush=True)
+        fitted = calibrate(calib, "local", args.threads, runs=args.profile_runs, devices_file=calibrated_reg,
+                           progress=False)
+        calibrations = {f"{c.model} @{c.input_size} px {c.precision}": {
+            "basis": c.basis, "factors": c.factors, "hardware": c.hardware, "measured_ms": c.measured_ms,
+            "estimated_ms": c.ms} for c in fitted}
         todo = [a for (m, s, p), a in artifacts.items() if p in args.precisions]
         print(f"== bench {len(todo)} artifacts, {args.threads} thread(s)", file=sys.stderr, flush=True)
         bench = run_bench(todo, BenchConfig(threads=args.threads, runtime="onnxruntime", runs=args.runs,
@@ -109,18 +109,20 @@ def run(args) -> dict:
                          "measured_ms": measured, "estimated_ms": cal.ms, "uncalibrated_ms": ref.ms,
                          "error_pct": 100 * (cal.ms - measured) / measured,
                          "uncalibrated_error_pct": 100 * (ref.ms - measured) / measured,
-                         "calibration_model": model == args.calib_model and size == args.calib_size})
+                         "calibration_model": model == args.calib_model and size in args.calib_sizes})
+    (work / "last-rows.json").write_text(json.dumps({"rows": rows, "calibrations": calibrations}), encoding="utf-8")
     scored = [r for r in rows if not r["calibration_model"]]
     by = {"all": scored, **{f"{s} px": [r for r in scored if r["input_size"] == s] for s in args.sizes},
           **{p: [r for r in scored if r["precision"] == p] for p in args.precisions}}
     return {
         "toolkit_version": __version__, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": "python benchmarks/estimate/run_estimate.py " + " ".join(sys.argv[1:]),
-        "threads": args.threads, "calibration_model": f"{args.calib_model} @ {args.calib_size} px",
+        "threads": args.threads,
+        "calibration_model": f"{args.calib_model} @ {' and '.join(map(str, args.calib_sizes))} px",
         "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "env": environment(),
         "calibrations": calibrations, "rows": rows,
-        "scores": {k: scores(v, "error_pct") for k, v in by.items() if v},
-        "scores_uncalibrated": {k: scores(v, "uncalibrated_error_pct") for k, v in by.items() if v},
+        "scores": {k: scores(v, "estimated_ms") for k, v in by.items() if v},
+        "scores_uncalibrated": {k: scores(v, "uncalibrated_ms") for k, v in by.items() if v},
     }
 
 
@@ -177,7 +179,7 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
     parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
     parser.add_argument("--calib-model", default="1.0-SqNxt-23")
-    parser.add_argument("--calib-size", type=int, default=227)
+    parser.add_argument("--calib-sizes", nargs="+", type=int, default=[227])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)

@@ -47,13 +47,13 @@ def profile_cmd(
 
 
 def estimate_cmd(
-    model: Annotated[str, typer.Argument(help="A zoo model (1.0-SqNxt-23 ...) or an exported artifact.")],
+    models: Annotated[list[str], typer.Argument(help="Zoo models (1.0-SqNxt-23 ...) and/or exported artifacts.")],
     device: DeviceOpt = "local",
     devices: DevicesOpt = None,
     input_size: Annotated[Optional[int], typer.Option("--input-size", "-s", help="Input side for a zoo model (default 227).")] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", "-p", help="fp32, fp16 or int8 (default: the artifact's, else fp32).")] = None,
     threads: ThreadsOpt = None,
-    calibrate: Annotated[bool, typer.Option("--calibrate", help="Profile the ARTIFACT on the device, fit the factors, store them in the registry.")] = False,
+    calibrate: Annotated[bool, typer.Option("--calibrate", help="Profile the ARTIFACTs on the device, fit the factors (per precision), store them in the registry.")] = False,
     layers: Annotated[bool, typer.Option("--layers", help="Show every layer's estimate.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -62,13 +62,14 @@ def estimate_cmd(
     from ..profiling.report import estimate_tables
 
     if calibrate:
-        result = fit_device(model, device, threads, devices_file=devices, progress=not json_out or err.is_terminal)
+        results = fit_device(models, device, threads, devices_file=devices, progress=not json_out or err.is_terminal)
     else:
-        result = estimate(model, device, input_size, precision, threads, devices_file=devices)
+        results = [estimate(m, device, input_size, precision, threads, devices_file=devices) for m in models]
     if json_out:
-        print_json(result.to_dict())
+        print_json([r.to_dict() for r in results] if len(results) > 1 else results[0].to_dict())
     else:
-        _show(estimate_tables(result, layers))
+        for r in results:
+            _show(estimate_tables(r, layers))
 
 
 def select_cmd(

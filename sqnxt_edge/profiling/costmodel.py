@@ -25,9 +25,11 @@ __all__ = ["Hardware", "Factors", "LayerCost", "predict", "fit", "REFERENCE", "R
 REFERENCE_SOURCE = "reference factors fitted on the project's x86 machine (benchmarks/estimate/reference.json)"
 # Placeholder-free: each value below is the fit recorded in benchmarks/estimate/reference.json.
 REFERENCE: dict[str, dict] = {
-    "fp32": {"efficiency": {"stem": 0.55, "1x1": 0.45, "3x1/1x3": 0.35, "3x3": 0.6, "fc": 0.1, "other": 0.4},
+    "fp32": {"efficiency": {"stem": 0.55, "1x1": 0.45, "3x1/1x3": 0.35, "3x3": 0.6, "grouped": 0.3, "fc": 0.1,
+                            "other": 0.4},
              "memory_efficiency": 1.0, "overhead_us": 1.0, "other": 0.05},
-    "int8": {"efficiency": {"stem": 0.2, "1x1": 0.2, "3x1/1x3": 0.15, "3x3": 0.3, "fc": 0.05, "other": 0.15},
+    "int8": {"efficiency": {"stem": 0.2, "1x1": 0.2, "3x1/1x3": 0.15, "3x3": 0.3, "grouped": 0.1, "fc": 0.05,
+                            "other": 0.15},
              "memory_efficiency": 1.0, "overhead_us": 1.0, "other": 0.1},
 }
 

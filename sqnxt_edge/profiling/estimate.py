@@ -173,45 +173,70 @@ def estimate(model: str | os.PathLike, device: str = "local", input_size: int | 
                     artifact=str(model) if is_file else None, params=table.params)
 
 
-def calibrate(artifact: str | os.PathLike, device: str = "local", threads: int | None = None, runs: int = 50,
-              devices_file=None, progress: bool = True) -> Estimate:
-    """Profile `artifact` on `device`, fit the cost model's factors to it, store them in the device registry
-    (`[calibration.DEVICE.PRECISION]`), and return the calibrated estimate beside the measurement."""
+def calibrate(artifacts: list[str | os.PathLike] | str | os.PathLike, device: str = "local",
+              threads: int | None = None, runs: int = 50, devices_file=None, progress: bool = True) -> list[Estimate]:
+    """Profile the artifact(s) on `device`, fit the cost model's factors to them (one fit per precision: the fp32
+    artifacts give fp32 factors, the int8 ones int8), store each in the device registry
+    (`[calibration.DEVICE.PRECISION]`), and return the calibrated estimates beside their measurements.
+
+    One artifact is enough; the same model at two input sizes separates per-layer overhead from compute better."""
     from ..devices import set_calibration
     from .profile import profile
 
+    paths = [artifacts] if isinstance(artifacts, (str, os.PathLike)) else list(artifacts)
     hw, calib_name = hardware_for(device, threads, devices_file)
     if calib_name is None:
         raise EstimateError(f"{device!r} is a built-in profile, not a board: register the board (sqnxt-edge devices "
                             f"add NAME --host ... --profile {device}) and calibrate that")
-    result = profile([artifact], device, hw.threads if device == "local" else threads, runs=runs,
-                     devices_file=devices_file, progress=progress)[0]
-    table, _ = artifact_layers(artifact)
-    precision = "int8" if result.precision == "int8" else "fp32"
+    results = profile(paths, device, hw.threads if device == "local" else threads, runs=runs,
+                      devices_file=devices_file, progress=progress)
     if device != "local":
-        hw, _ = hardware_for(device, result.threads, devices_file)
-    if hw.missing(precision):
-        raise EstimateError(f"{device}: its profile has no {', '.join(hw.missing(precision))} to fit against")
-    scale = result.e2e_ms * 1e3 / (result.sum_ms * 1e3) if result.sum_ms else 1.0  # the plain runs' total
-    measured = {name: us * scale for name, us in result.measured_us().items()}
-    cpu = (result.env or {}).get("model") or "?"
-    basis = (f"calibrated on {table.model} @{table.input_size} px {result.precision}, measured on {device} ({cpu}, "
-             f"{result.runtime}, {result.threads} thread(s)) {utc_now()}")
+        hw, _ = hardware_for(device, results[0].threads, devices_file)
+    groups: dict[str, list] = {}
+    for path, result in zip(paths, results):
+        groups.setdefault("int8" if result.precision == "int8" else "fp32", []).append((path, result))
+    for precision, group in groups.items():
+        if hw.missing(precision):
+            raise EstimateError(f"{device}: its profile has no {', '.join(hw.missing(precision))} to fit against")
+        set_calibration(calib_name, precision, _fit_record(group, hw, precision, device), devices_file)
+    out = []
+    for path, result in zip(paths, results):
+        est = estimate(path, device, threads=result.threads, devices_file=devices_file)
+        est.measured_ms = result.e2e_ms
+        est.notes.append(f"stored as [calibration.{calib_name}.{est.precision if est.precision == 'int8' else 'fp32'}]"
+                         " in the device registry")
+        out.append(est)
+    return out
+
+
+def _fit_record(group: list, hw: Hardware, precision: str, device: str) -> dict:
+    """The factors fitted to the profiles of one precision, as the registry stores them."""
+    samples, names, target_us = [], [], 0.0
+    for path, result in group:
+        table, _ = artifact_layers(path)
+        # The profiler slows nodes a little: scale down to the interleaved plain runs. Never up: a plain median above
+        # the per-layer sum is time spent waiting for a busy CPU, which the board's estimate must not learn.
+        scale = min(1.0, result.e2e_ms / result.sum_ms) if result.sum_ms else 1.0
+        samples.append((table, {n: us * scale for n, us in result.measured_us().items()},
+                        sum(r.us for r in result.runtime_nodes) * scale))
+        names.append(f"{table.model} @{table.input_size} px")
+        target_us += result.sum_ms * 1e3 * scale
+    first = group[0][1]
+    basis = (f"calibrated on {' + '.join(dict.fromkeys(names))} {precision}, measured on {device} "
+             f"({(first.env or {}).get('model') or '?'}, {first.runtime}, {first.threads} thread(s)) {utc_now()}")
     try:
-        factors = fit([(table, measured, sum(r.us for r in result.runtime_nodes) * scale)], hw, precision, basis)
+        factors = fit(samples, hw, precision, basis)
     except ValueError as exc:
-        raise EstimateError(f"cannot calibrate on {Path(artifact).name}: {exc}") from None
-    _, predicted_us = predict(table, hw, factors, precision)
-    record = {"basis": basis, "model": table.model, "input_size": table.input_size, "measured_ms": result.e2e_ms,
-              "fit_error_pct": 100.0 * (predicted_us / 1e3 - result.e2e_ms) / result.e2e_ms,
+        raise EstimateError(f"cannot calibrate on {Path(group[0][0]).name}: {exc}") from None
+    predicted_us = sum(predict(table, hw, factors, precision)[1] for table, _, _ in samples)
+    record = {"basis": basis, "model": samples[0][0].model, "input_size": samples[0][0].input_size,
+              "measured_ms": first.e2e_ms, "profiled_ms": first.sum_ms,
+              "fit_error_pct": 100.0 * (predicted_us - target_us) / target_us,
+              "loadavg": list((first.env or {}).get("loadavg") or []),
               "hardware": {k: v for k, v in hw.to_dict().items() if k not in ("name", "sources")},
               "factors": factors.to_dict()}
     record["factors"].pop("basis", None)
-    set_calibration(calib_name, precision, record, devices_file)
-    out = estimate(artifact, device, threads=result.threads, devices_file=devices_file)
-    out.measured_ms = result.e2e_ms
-    out.notes.append(f"stored as [calibration.{calib_name}.{precision}] in the device registry")
-    return out
+    return record
 
 
 def estimates_for(artifacts: list[str | os.PathLike], device: str, threads: int | None = None,

@@ -18,8 +18,8 @@ from ..errors import SqnxtError
 __all__ = ["Layer", "LayerTable", "model_layers", "artifact_layers", "module_path", "KINDS", "BYTES"]
 
 # Layer kinds, in display order: the paper's split of where the time goes.
-KINDS = ("stem", "1x1", "3x1/1x3", "3x3", "fc", "pooling", "residual add", "concat", "other")
-COMPUTE_KINDS = ("stem", "1x1", "3x1/1x3", "3x3", "fc", "other")
+KINDS = ("stem", "1x1", "3x1/1x3", "3x3", "grouped", "fc", "pooling", "residual add", "concat", "other")
+COMPUTE_KINDS = ("stem", "1x1", "3x1/1x3", "3x3", "grouped", "fc", "other")
 # bytes per activation / weight element of each precision (int8: uint8 activations, int8 weights)
 BYTES = {"fp32": (4, 4), "fp16": (2, 2), "int8": (1, 1)}
 _PASSIVE = ("BatchNorm2d", "ReLU", "ReLU6", "Dropout", "Identity")
@@ -94,6 +94,8 @@ def _kind(module, first: bool) -> str:
         return "fc"
     if first:
         return "stem"
+    if module.groups > 1:  # runtimes run a grouped conv as one small GEMM per group: its own efficiency
+        return "grouped"
     k = tuple(module.kernel_size)
     if k == (1, 1):
         return "1x1"

@@ -12,8 +12,8 @@ from .select import Selection
 __all__ = ["profile_tables", "estimate_tables", "selection_table", "plot_profile", "plot_pareto", "stem_line",
            "estimate_label"]
 
-_KIND_COLOURS = dict(zip((*KINDS, "runtime"), ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#ff7f0e",
-                                                "#7f7f7f", "#bcbd22", "#17becf", "#c7c7c7")))
+_KIND_COLOURS = dict(zip((*KINDS, "runtime"), ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#e377c2", "#8c564b",
+                                                "#ff7f0e", "#7f7f7f", "#bcbd22", "#17becf", "#c7c7c7")))
 
 
 def _pct(x: float | None) -> str:
