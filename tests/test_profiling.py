@@ -97,6 +97,19 @@ def test_compute_scales_with_peak_and_memory_with_bandwidth():
     assert predict(table, _hw(), f, "int8")[1] < base
 
 
+def test_reference_factors_are_the_recorded_fit():
+    from sqnxt_edge.profiling.costmodel import REFERENCE
+
+    recorded = json.loads((Path(__file__).parent.parent / "benchmarks/estimate/reference.json").read_text())
+    for precision, fitted in recorded["factors"].items():
+        ref = REFERENCE[precision]
+        for kind, value in fitted["efficiency"].items():
+            assert ref["efficiency"][kind] == pytest.approx(value, abs=1e-3), (precision, kind)
+        assert ref["memory_efficiency"] == pytest.approx(fitted["memory_efficiency"], abs=1e-3)
+        assert ref["overhead_us"] == pytest.approx(fitted["overhead_us"], abs=1e-2)
+        assert ref["other"] == pytest.approx(fitted["other"], abs=1e-4)
+
+
 def test_every_profile_figure_has_a_source():
     for prof in PROFILES.values():
         for key in ("peak_gflops_fp32", "peak_gops_int8", "mem_bandwidth_gbs", "layer_overhead_us"):

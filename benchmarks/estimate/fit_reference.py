@@ -3,9 +3,10 @@
 
     python benchmarks/estimate/fit_reference.py        # writes benchmarks/estimate/reference.json
 
-Profiles 1.0-SqNxt-23 and SqueezeNet-1.1 at 227 px, ONNX fp32 and int8 (the export cache of run_estimate.py), 1
-thread, and fits one set of factors per precision to both models jointly (SqueezeNet brings the 3x3 kind that
-SqueezeNext lacks). `sqnxt_edge/profiling/costmodel.py` REFERENCE holds these values; a test checks they agree.
+Profiles 1.0-SqNxt-23, 1.0-G-SqNxt-23 and SqueezeNet-1.1 at 227 px, ONNX fp32 and int8 (the export cache of
+run_estimate.py), 1 thread, each --repeats times, and fits one set of factors per precision to all of them jointly
+(the G variant brings the grouped kind, SqueezeNet the 3x3 kind SqueezeNext lacks). `sqnxt_edge/profiling/costmodel.py`
+REFERENCE holds these values; a test checks they agree.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from run_estimate import export_all  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["1.0-SqNxt-23", "SqueezeNet-1.1"])
+    parser.add_argument("--models", nargs="+", default=["1.0-SqNxt-23", "1.0-G-SqNxt-23", "SqueezeNet-1.1"])
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=227)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=50)
@@ -45,15 +47,16 @@ def main() -> None:
            "command": "python benchmarks/estimate/fit_reference.py " + " ".join(sys.argv[1:]),
            "models": args.models, "input_size": args.size, "hardware": hw.to_dict(), "factors": {}, "profiles": {}}
     for precision in ("fp32", "int8"):
-        paths = [artifacts[(m, args.size, precision)] for m in args.models]
+        paths = [artifacts[(m, args.size, precision)] for m in args.models] * args.repeats
         results = profile(paths, "local", args.threads, runs=args.runs, progress=False)
         samples = []
         for path, r in zip(paths, results):
             scale = min(1.0, r.e2e_ms / r.sum_ms) if r.sum_ms else 1.0  # as calibrate() does
             samples.append((artifact_layers(path)[0], {k: v * scale for k, v in r.measured_us().items()},
                             sum(n.us for n in r.runtime_nodes) * scale))
-            out["profiles"][f"{r.model} {precision}"] = {"e2e_ms": r.e2e_ms, "sum_ms": r.sum_ms,
-                                                         "agreement_pct": r.agreement_pct, "stem_share": r.stem_share}
+            out["profiles"].setdefault(f"{r.model} {precision}", []).append(
+                {"e2e_ms": r.e2e_ms, "sum_ms": r.sum_ms, "agreement_pct": r.agreement_pct,
+                 "stem_share": r.stem_share, "loadavg": r.env.get("loadavg")})
         factors = fit(samples, hw, precision, "reference").to_dict()
         factors.pop("basis")
         out["factors"][precision] = factors

@@ -86,7 +86,10 @@ def run(args) -> dict:
     artifacts = export_all(models, args.sizes, work, args.calib_images)
     with tempfile.TemporaryDirectory(prefix="sqnxt-estimate-") as tmp:
         calibrated_reg, plain_reg = Path(tmp) / "calibrated.toml", Path(tmp) / "none.toml"
+        # the one model, profiled --calib-repeats times (each a fresh process): a shared CPU's load changes by the
+        # second, and one unlucky profile would shift every estimate
         calib = [artifacts[(args.calib_model, s, p)] for s in args.calib_sizes for p in args.precisions]
+        calib = calib * args.calib_repeats
         print(f"== calibrate on {', '.join(str(a.relative_to(work)) for a in calib)}", file=sys.stderr, flush=True)
         fitted = calibrate(calib, "local", args.threads, runs=args.profile_runs, devices_file=calibrated_reg,
                            progress=False)
@@ -94,10 +97,16 @@ def run(args) -> dict:
             "basis": c.basis, "factors": c.factors, "hardware": c.hardware, "measured_ms": c.measured_ms,
             "estimated_ms": c.ms} for c in fitted}
         todo = [a for (m, s, p), a in artifacts.items() if p in args.precisions]
-        print(f"== bench {len(todo)} artifacts, {args.threads} thread(s)", file=sys.stderr, flush=True)
-        bench = run_bench(todo, BenchConfig(threads=args.threads, runtime="onnxruntime", runs=args.runs,
-                                            warmup=args.warmup, min_seconds=args.min_seconds), progress=False)
-        p50 = {str(r["artifact"]): r["latency_ms"]["p50"] for r in bench.results}
+        passes: dict[str, list] = {}
+        for i in range(args.passes):  # each pass in a new order: the load hits different artifacts each time
+            order = [todo[j] for j in np.random.default_rng(i).permutation(len(todo))]
+            print(f"== bench pass {i + 1}/{args.passes}: {len(todo)} artifacts, {args.threads} thread(s), load "
+                  f"{os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+            bench = run_bench(order, BenchConfig(threads=args.threads, runtime="onnxruntime", runs=args.runs,
+                                                 warmup=args.warmup, min_seconds=args.min_seconds), progress=False)
+            for r in bench.results:
+                passes.setdefault(str(r["artifact"]), []).append(r["latency_ms"]["p50"])
+        p50 = {a: float(np.median(v)) for a, v in passes.items()}
         rows = []
         for (model, size, precision), art in artifacts.items():
             if precision not in args.precisions or str(art) not in p50:
@@ -106,7 +115,8 @@ def run(args) -> dict:
             ref = estimate(art, "local", threads=args.threads, devices_file=plain_reg)
             measured = p50[str(art)]
             rows.append({"model": model, "input_size": size, "precision": precision, "macs": cal.macs,
-                         "measured_ms": measured, "estimated_ms": cal.ms, "uncalibrated_ms": ref.ms,
+                         "measured_ms": measured, "measured_passes_ms": passes[str(art)],
+                         "estimated_ms": cal.ms, "uncalibrated_ms": ref.ms,
                          "error_pct": 100 * (cal.ms - measured) / measured,
                          "uncalibrated_error_pct": 100 * (ref.ms - measured) / measured,
                          "calibration_model": model == args.calib_model and size in args.calib_sizes})
@@ -120,7 +130,10 @@ def run(args) -> dict:
         "threads": args.threads,
         "calibration_model": f"{args.calib_model} @ {' and '.join(map(str, args.calib_sizes))} px",
         "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "env": environment(),
-        "calibrations": calibrations, "rows": rows,
+        "calibrations": calibrations, "rows": rows, "passes": args.passes,
+        # how much the measurement itself moves between passes: the floor under any estimate's error
+        "measurement_spread_pct": float(np.median([100 * (max(r["measured_passes_ms"]) - min(r["measured_passes_ms"]))
+                                                   / r["measured_ms"] for r in rows])),
         "scores": {k: scores(v, "estimated_ms") for k, v in by.items() if v},
         "scores_uncalibrated": {k: scores(v, "uncalibrated_ms") for k, v in by.items() if v},
     }
@@ -128,8 +141,10 @@ def run(args) -> dict:
 
 def markdown(res: dict) -> str:
     lines = [f"Command: `{res['command']}`  ", f"Recorded {res['created_utc']}, {res['threads']} thread(s), load "
-             f"average before {res['loadavg_before']}, after {res['loadavg_after']}; calibrated on "
-             f"{res['calibration_model']}.", "",
+             f"average before {[round(v, 2) for v in res['loadavg_before']]}, after "
+             f"{[round(v, 2) for v in res['loadavg_after']]}; calibrated on {res['calibration_model']}; measured = "
+             f"median p50 of {res['passes']} bench passes, which differ by {res['measurement_spread_pct']:.1f}% "
+             "(median max-min spread).", "",
              "| scored set | n | within +-10% | within +-20% | median abs error | Spearman | uncalibrated: +-20% / Spearman |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for key, s in res["scores"].items():
@@ -180,6 +195,8 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", default=["fp32", "int8"])
     parser.add_argument("--calib-model", default="1.0-SqNxt-23")
     parser.add_argument("--calib-sizes", nargs="+", type=int, default=[227])
+    parser.add_argument("--calib-repeats", type=int, default=3, help="profiles of the calibration model")
+    parser.add_argument("--passes", type=int, default=3, help="bench passes; the median p50 is compared")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)

@@ -160,16 +160,17 @@ def profile(artifacts: list[str | os.PathLike], device: str = "local", threads: 
     with tempfile.TemporaryDirectory(prefix="sqnxt-profile-") as tmp:
         probe = write_probe(Path(tmp))
         report = _run([probe, *paths], device, settings, devices_file, progress)
-    results = {str(r.get("artifact")): r for r in report.get("results") or []}
-    probe_result = results.get(str(probe)) or {}
+    results = list(report.get("results") or [])  # in the order given (an artifact may be profiled twice)
+    if [str(r.get("artifact")) for r in results] != [str(p) for p in (probe, *paths)]:
+        raise ProfileError(f"the runner on {device} returned results for other artifacts than asked")
+    probe_result = results[0]
     if "profile" not in probe_result:
         raise ProfileError(f"the profiler probe failed on {device}: {probe_result.get('error', 'no result')}")
     floor = _median([_median(n["us"]) for n in probe_result["profile"]["nodes"]])
     dispatch = _median(probe_result["profile"]["e2e_us"]) / PROBE_NODES
     env = report.get("env") or {}
     out = []
-    for path in paths:
-        result = results.get(str(path)) or {"error": "no result from the runner"}
+    for path, result in zip(paths, results[1:]):
         if "error" in result:
             raise ProfileError(f"{path.name}: {result['error']}")
         table, meta = tables[str(path)]
