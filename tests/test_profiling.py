@@ -73,13 +73,14 @@ def _hw(**kw) -> Hardware:
 
 def test_fit_recovers_the_factors_that_made_the_times():
     table = model_layers("1.0-SqNxt-23", 32, 10)
-    truth = Factors({"stem": 0.3, "1x1": 0.6, "3x1/1x3": 0.4, "fc": 0.05}, 0.5, 4.0, 0.1, "truth")
+    truth = Factors({"stem": 0.3, "1x1": 0.6, "3x1/1x3": 0.4, "fc": 0.05}, 0.5, 4.0, 0.1, "truth", epilogue=0.7)
     costs, total = predict(table, _hw(), truth, "fp32")
     measured = {c.layer.name: c.us for c in costs}
     got = fit([(table, measured, 0.1 * sum(measured.values()))], _hw(), "fp32", "test")
     for kind, value in truth.efficiency.items():
         assert got.efficiency[kind] == pytest.approx(value, rel=1e-6)
     assert got.memory_efficiency == pytest.approx(0.5, rel=1e-6) and got.overhead_us == pytest.approx(4.0, rel=1e-6)
+    assert got.epilogue == pytest.approx(0.7, rel=1e-6)
     assert predict(table, _hw(), got, "fp32")[1] == pytest.approx(total, rel=1e-6)
     # a kind the calibration never saw (3x3) falls back to its reference value, scaled like the fitted kinds
     assert got.eff("3x3", "fp32") > 0
@@ -108,6 +109,7 @@ def test_reference_factors_are_the_recorded_fit():
         assert ref["memory_efficiency"] == pytest.approx(fitted["memory_efficiency"], abs=1e-3)
         assert ref["overhead_us"] == pytest.approx(fitted["overhead_us"], abs=1e-2)
         assert ref["other"] == pytest.approx(fitted["other"], abs=1e-4)
+        assert ref["epilogue"] == pytest.approx(fitted["epilogue"], abs=1e-3)
 
 
 def test_every_profile_figure_has_a_source():

@@ -2,13 +2,16 @@
 
     time(layer) = 2 x MACs / (peak x efficiency[kind])      compute, at the precision's peak
                 + bytes moved / (bandwidth x memory efficiency)   activations read + written, weights read
+                + epilogue x output bytes / bandwidth         a conv's work per output (bias, activation,
+                                                              requantization, write-back), whatever its depth
                 + overhead                                    the runtime's fixed cost per layer
     time(model) = sum over layers x (1 + other)              `other`: the runtime's own nodes (layout reorders,
                                                               quantize / dequantize) and the session, as a share
 
 The terms are added, not maxed (a roofline would take the larger): on a CPU the phases of small kernels overlap
 poorly, and the sum is linear in the factors, so one measured profile fits them by non-negative least squares
-(`fit`). Uncalibrated, the factors are the reference ones below: fitted on the project's x86 reference machine, so
+(`fit`). The epilogue term is why a narrow layer (few input channels: little work per output) runs below peak: without
+it, the int8 estimates of the 1.5x/2.0x variants at 32 px came out 20-40% high (benchmarks/estimate/). Uncalibrated, the factors are the reference ones below: fitted on the project's x86 reference machine, so
 on an ARM board they are a prior, not a measurement; the estimate says which basis it stands on.
 """
 
@@ -18,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .layers import COMPUTE_KINDS, Layer, LayerTable
+from .layers import BYTES, COMPUTE_KINDS, Layer, LayerTable
 
 __all__ = ["Hardware", "Factors", "LayerCost", "predict", "fit", "REFERENCE", "REFERENCE_SOURCE"]
 
@@ -28,12 +31,12 @@ REFERENCE_SOURCE = ("reference factors fitted on the project's x86 machine (1 th
 # relative to the peak figure the fit used: there, a measured 512x512 MatMul, which onnxruntime's convolution
 # kernels beat (hence values above 1). "other" (a conv kind the zoo lacks) takes the 1x1 value.
 REFERENCE: dict[str, dict] = {
-    "fp32": {"efficiency": {"stem": 0.959, "1x1": 1.146, "3x1/1x3": 1.027, "3x3": 1.056, "grouped": 1.003,
-                            "fc": 0.085, "other": 1.146},
-             "memory_efficiency": 2.288, "overhead_us": 1.71, "other": 0.0145},
-    "int8": {"efficiency": {"stem": 0.412, "1x1": 1.008, "3x1/1x3": 0.767, "3x3": 1.036, "grouped": 0.33,
-                            "fc": 0.057, "other": 1.008},
-             "memory_efficiency": 0.885, "overhead_us": 3.92, "other": 0.0201},
+    "fp32": {"efficiency": {"stem": 0.947, "1x1": 1.199, "3x1/1x3": 1.048, "3x3": 1.031, "grouped": 1.038,
+                            "fc": 0.082, "other": 1.199},
+             "memory_efficiency": 2.465, "overhead_us": 1.83, "other": 0.0144, "epilogue": 0.25},
+    "int8": {"efficiency": {"stem": 0.386, "1x1": 1.488, "3x1/1x3": 0.763, "3x3": 1.061, "grouped": 0.374,
+                            "fc": 0.047, "other": 1.488},
+             "memory_efficiency": 1.012, "overhead_us": 4.67, "other": 0.0211, "epilogue": 2.717},
 }
 
 
@@ -73,12 +76,13 @@ class Factors:
     other: float
     basis: str
     fitted: tuple[str, ...] = ()  # the kinds a calibration measured (the others fall back, scaled)
+    epilogue: float = 0.0  # output bytes' worth of bandwidth time per compute layer's output
 
     @classmethod
     def reference(cls, precision: str) -> "Factors":
         ref = REFERENCE["int8" if precision == "int8" else "fp32"]
         return cls(dict(ref["efficiency"]), ref["memory_efficiency"], None, ref["other"],
-                   "profile only (uncalibrated): " + REFERENCE_SOURCE)
+                   "profile only (uncalibrated): " + REFERENCE_SOURCE, epilogue=ref.get("epilogue", 0.0))
 
     def eff(self, kind: str, precision: str) -> float:
         """The efficiency of `kind`; a kind the calibration never saw gets its reference value scaled by how the
@@ -98,7 +102,7 @@ class Factors:
 @dataclass
 class LayerCost:
     layer: Layer
-    compute_us: float
+    compute_us: float  # MACs at the kind's efficiency, plus the epilogue per output
     memory_us: float
     overhead_us: float
 
@@ -107,12 +111,13 @@ class LayerCost:
         return self.compute_us + self.memory_us + self.overhead_us
 
 
-def _terms(layer: Layer, hw: Hardware, precision: str) -> tuple[float, float]:
-    """(compute us at 100% of peak, memory us at 100% of bandwidth)."""
+def _terms(layer: Layer, hw: Hardware, precision: str) -> tuple[float, float, float]:
+    """(compute us at 100% of peak, memory us at 100% of bandwidth, a compute layer's output bytes / bandwidth)."""
     peak, bw = hw.peak(precision) or 0.0, hw.mem_bandwidth_gbs or 0.0
     compute = 2 * layer.macs / (peak * 1e3) if layer.macs and peak else 0.0
     memory = layer.bytes(precision) / (bw * 1e3) if bw else 0.0
-    return compute, memory
+    output = layer.out_elems * BYTES.get(precision, BYTES["fp32"])[0] / (bw * 1e3) if layer.macs and bw else 0.0
+    return compute, memory, output
 
 
 def predict(table: LayerTable, hw: Hardware, factors: Factors, precision: str) -> tuple[list[LayerCost], float]:
@@ -120,9 +125,9 @@ def predict(table: LayerTable, hw: Hardware, factors: Factors, precision: str) -
     overhead = factors.overhead_us if factors.overhead_us is not None else (hw.layer_overhead_us or 0.0)
     costs = []
     for layer in table.layers:
-        compute, memory = _terms(layer, hw, precision)
-        costs.append(LayerCost(layer, compute / factors.eff(layer.kind, precision) if compute else 0.0,
-                               memory / max(factors.memory_efficiency, 1e-6), overhead))
+        compute, memory, output = _terms(layer, hw, precision)
+        costs.append(LayerCost(layer, (compute / factors.eff(layer.kind, precision) if compute else 0.0)
+                               + factors.epilogue * output, memory / max(factors.memory_efficiency, 1e-6), overhead))
     return costs, sum(c.us for c in costs) * (1.0 + factors.other)
 
 
@@ -146,13 +151,14 @@ def fit(samples: list[tuple[LayerTable, dict[str, float], float]], hw: Hardware,
             if us <= 0:
                 continue
             layers_us += us
-            compute, memory = _terms(layer, hw, precision)
-            rows.append([v / us for v in [compute if layer.kind == k else 0.0 for k in kinds] + [memory, 1.0]])
-    if len(rows) < len(kinds) + 2:
-        raise ValueError(f"{len(rows)} measured layers cannot fit {len(kinds) + 2} factors")
+            compute, memory, output = _terms(layer, hw, precision)
+            row = [compute if layer.kind == k else 0.0 for k in kinds] + [memory, output, 1.0]
+            rows.append([v / us for v in row])
+    if len(rows) < len(kinds) + 3:
+        raise ValueError(f"{len(rows)} measured layers cannot fit {len(kinds) + 3} factors")
     x = [float(v) for v in _nnls(np.asarray(rows), np.ones(len(rows)))]
     ref = Factors.reference(precision)
     eff = {k: (1.0 / x[i] if x[i] > 1e-9 else ref.efficiency[k]) for i, k in enumerate(kinds)}
     mem_eff = 1.0 / x[len(kinds)] if x[len(kinds)] > 1e-9 else 1e6  # never limited by memory in this fit
     return Factors(eff, mem_eff, x[-1], other_us / layers_us if layers_us else 0.0, basis,
-                   tuple(k for i, k in enumerate(kinds) if x[i] > 1e-9))
+                   tuple(k for i, k in enumerate(kinds) if x[i] > 1e-9), epilogue=x[len(kinds) + 1])

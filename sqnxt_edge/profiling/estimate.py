@@ -108,7 +108,7 @@ def _stored(calibration: dict | None, hw: Hardware, precision: str) -> tuple[Har
     f = calibration.get("factors") or {}
     factors = Factors(dict(f.get("efficiency") or {}), float(f.get("memory_efficiency", 1.0)),
                       f.get("overhead_us"), float(f.get("other", 0.0)), str(calibration.get("basis")),
-                      tuple(f.get("fitted") or ()))
+                      tuple(f.get("fitted") or ()), float(f.get("epilogue", 0.0)))
     if ratio != 1:
         factors.basis += f" (measured at {fig['threads']} thread(s); peaks scaled to {hw.threads})"
     return stored, factors
