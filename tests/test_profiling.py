@@ -81,6 +81,8 @@ def test_fit_recovers_the_factors_that_made_the_times():
         assert got.efficiency[kind] == pytest.approx(value, rel=1e-6)
     assert got.memory_efficiency == pytest.approx(0.5, rel=1e-6) and got.overhead_us == pytest.approx(4.0, rel=1e-6)
     assert got.epilogue == pytest.approx(0.7, rel=1e-6)
+    fixed = fit([(table, measured, 0.0)], _hw(), "fp32", "test", overhead_us=4.0)  # a measured overhead
+    assert fixed.overhead_us == 4.0 and fixed.efficiency["1x1"] == pytest.approx(0.6, rel=1e-6)
     assert predict(table, _hw(), got, "fp32")[1] == pytest.approx(total, rel=1e-6)
     # a kind the calibration never saw (3x3) falls back to its reference value, scaled like the fitted kinds
     assert got.eff("3x3", "fp32") > 0

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from run_estimate import export_all  # noqa: E402
@@ -50,6 +52,7 @@ def main() -> None:
         paths = [artifacts[(m, args.size, precision)] for m in args.models] * args.repeats
         results = profile(paths, "local", args.threads, runs=args.runs, progress=False)
         samples = []
+        dispatch = float(np.median([r.dispatch_us for r in results]))  # as calibrate() does
         for path, r in zip(paths, results):
             scale = min(1.0, r.e2e_ms / r.sum_ms) if r.sum_ms else 1.0  # as calibrate() does
             samples.append((artifact_layers(path)[0], {k: v * scale for k, v in r.measured_us().items()},
@@ -57,7 +60,7 @@ def main() -> None:
             out["profiles"].setdefault(f"{r.model} {precision}", []).append(
                 {"e2e_ms": r.e2e_ms, "sum_ms": r.sum_ms, "agreement_pct": r.agreement_pct,
                  "stem_share": r.stem_share, "loadavg": r.env.get("loadavg")})
-        factors = fit(samples, hw, precision, "reference").to_dict()
+        factors = fit(samples, hw, precision, "reference", overhead_us=dispatch).to_dict()
         factors.pop("basis")
         out["factors"][precision] = factors
     out.update(loadavg_before=load_before, loadavg_after=os.getloadavg(), env=environment())

@@ -31,12 +31,12 @@ REFERENCE_SOURCE = ("reference factors fitted on the project's x86 machine (1 th
 # relative to the peak figure the fit used: there, a measured 512x512 MatMul, which onnxruntime's convolution
 # kernels beat (hence values above 1). "other" (a conv kind the zoo lacks) takes the 1x1 value.
 REFERENCE: dict[str, dict] = {
-    "fp32": {"efficiency": {"stem": 0.947, "1x1": 1.199, "3x1/1x3": 1.048, "3x3": 1.031, "grouped": 1.038,
-                            "fc": 0.082, "other": 1.199},
-             "memory_efficiency": 2.465, "overhead_us": 1.83, "other": 0.0144, "epilogue": 0.25},
-    "int8": {"efficiency": {"stem": 0.386, "1x1": 1.488, "3x1/1x3": 0.763, "3x3": 1.061, "grouped": 0.374,
-                            "fc": 0.047, "other": 1.488},
-             "memory_efficiency": 1.012, "overhead_us": 4.67, "other": 0.0211, "epilogue": 2.717},
+    "fp32": {"efficiency": {"stem": 0.953, "1x1": 1.115, "3x1/1x3": 0.994, "3x3": 1.038, "grouped": 0.945,
+                            "fc": 0.077, "other": 1.115},
+             "memory_efficiency": 1.789, "overhead_us": 0.5, "other": 0.0145, "epilogue": 0.336},
+    "int8": {"efficiency": {"stem": 0.401, "1x1": 0.98, "3x1/1x3": 0.631, "3x3": 1.017, "grouped": 0.284,
+                            "fc": 0.039, "other": 0.98},
+             "memory_efficiency": 0.485, "overhead_us": 0.54, "other": 0.0233, "epilogue": 3.416},
 }
 
 
@@ -138,12 +138,14 @@ def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def fit(samples: list[tuple[LayerTable, dict[str, float], float]], hw: Hardware, precision: str,
-        basis: str) -> Factors:
+        basis: str, overhead_us: float | None = None) -> Factors:
     """Factors from measured profiles: each sample is (layer table, per-layer times in us by layer name, time of the
-    runtime's own nodes in us). Least squares on relative errors, so small layers (where the overhead lives) count as
-    much as big ones."""
+    runtime's own nodes in us). Least squares on relative errors, so small layers count as much as big ones.
+
+    `overhead_us`: the per-layer overhead as measured (the probe's per-node cost); otherwise it is fitted too. Fitted,
+    it soaks up what the other terms miss at the calibration size and over-charges small layers elsewhere."""
     kinds = [k for k in COMPUTE_KINDS if any(l.kind == k and l.macs for t, _, _ in samples for l in t.layers)]
-    rows, layers_us, other_us = [], 0.0, 0.0
+    rows, target, layers_us, other_us = [], [], 0.0, 0.0
     for table, measured_us, other in samples:
         other_us += other
         for layer in table.layers:
@@ -154,9 +156,13 @@ def fit(samples: list[tuple[LayerTable, dict[str, float], float]], hw: Hardware,
             compute, memory, output = _terms(layer, hw, precision)
             row = [compute if layer.kind == k else 0.0 for k in kinds] + [memory, output, 1.0]
             rows.append([v / us for v in row])
+            target.append(1.0 - (overhead_us or 0.0) / us)
     if len(rows) < len(kinds) + 3:
         raise ValueError(f"{len(rows)} measured layers cannot fit {len(kinds) + 3} factors")
-    x = [float(v) for v in _nnls(np.asarray(rows), np.ones(len(rows)))]
+    a = np.asarray(rows)
+    x = [float(v) for v in _nnls(a if overhead_us is None else a[:, :-1], np.asarray(target))]
+    if overhead_us is not None:
+        x.append(float(overhead_us))
     ref = Factors.reference(precision)
     eff = {k: (1.0 / x[i] if x[i] > 1e-9 else ref.efficiency[k]) for i, k in enumerate(kinds)}
     mem_eff = 1.0 / x[len(kinds)] if x[len(kinds)] > 1e-9 else 1e6  # never limited by memory in this fit

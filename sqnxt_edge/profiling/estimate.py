@@ -222,10 +222,11 @@ def _fit_record(group: list, hw: Hardware, precision: str, device: str) -> dict:
         names.append(f"{table.model} @{table.input_size} px")
         target_us += result.sum_ms * 1e3 * scale
     first = group[0][1]
+    dispatch = float(sorted(r.dispatch_us for _, r in group)[len(group) // 2])  # the board's measured per-node cost
     basis = (f"calibrated on {' + '.join(dict.fromkeys(names))} {precision}, measured on {device} "
              f"({(first.env or {}).get('model') or '?'}, {first.runtime}, {first.threads} thread(s)) {utc_now()}")
     try:
-        factors = fit(samples, hw, precision, basis)
+        factors = fit(samples, hw, precision, basis, overhead_us=dispatch)
     except ValueError as exc:
         raise EstimateError(f"cannot calibrate on {Path(group[0][0]).name}: {exc}") from None
     predicted_us = sum(predict(table, hw, factors, precision)[1] for table, _, _ in samples)
