@@ -54,7 +54,7 @@ def main() -> None:
         samples = []
         dispatch = float(np.median([r.dispatch_us for r in results]))  # as calibrate() does
         for path, r in zip(paths, results):
-            scale = min(1.0, r.e2e_ms / r.sum_ms) if r.sum_ms else 1.0  # as calibrate() does
+            scale = min(1.0, r.latency_ms / r.sum_ms) if r.sum_ms else 1.0  # as calibrate() does
             samples.append((artifact_layers(path)[0], {k: v * scale for k, v in r.measured_us().items()},
                             sum(n.us for n in r.runtime_nodes) * scale))
             out["profiles"].setdefault(f"{r.model} {precision}", []).append(

@@ -31,12 +31,12 @@ REFERENCE_SOURCE = ("reference factors fitted on the project's x86 machine (1 th
 # relative to the peak figure the fit used: there, a measured 512x512 MatMul, which onnxruntime's convolution
 # kernels beat (hence values above 1). "other" (a conv kind the zoo lacks) takes the 1x1 value.
 REFERENCE: dict[str, dict] = {
-    "fp32": {"efficiency": {"stem": 0.953, "1x1": 1.115, "3x1/1x3": 0.994, "3x3": 1.038, "grouped": 0.945,
-                            "fc": 0.077, "other": 1.115},
-             "memory_efficiency": 1.789, "overhead_us": 0.5, "other": 0.0145, "epilogue": 0.336},
-    "int8": {"efficiency": {"stem": 0.401, "1x1": 0.98, "3x1/1x3": 0.631, "3x3": 1.017, "grouped": 0.284,
-                            "fc": 0.039, "other": 0.98},
-             "memory_efficiency": 0.485, "overhead_us": 0.54, "other": 0.0233, "epilogue": 3.416},
+    "fp32": {"efficiency": {"stem": 0.974, "1x1": 1.149, "3x1/1x3": 1.013, "3x3": 1.034, "grouped": 1.004,
+                            "fc": 0.083, "other": 1.149},
+             "memory_efficiency": 2.064, "overhead_us": 0.62, "other": 0.0148, "epilogue": 0.252},
+    "int8": {"efficiency": {"stem": 0.461, "1x1": 1.175, "3x1/1x3": 0.768, "3x3": 1.151, "grouped": 0.303,
+                            "fc": 0.058, "other": 1.175},
+             "memory_efficiency": 0.659, "overhead_us": 0.48, "other": 0.0196, "epilogue": 2.436},
 }
 
 

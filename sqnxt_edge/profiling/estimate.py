@@ -202,7 +202,7 @@ def calibrate(artifacts: list[str | os.PathLike] | str | os.PathLike, device: st
     out = []
     for path, result in zip(paths, results):
         est = estimate(path, device, threads=result.threads, devices_file=devices_file)
-        est.measured_ms = result.e2e_ms
+        est.measured_ms = result.latency_ms
         est.notes.append(f"stored as [calibration.{calib_name}.{est.precision if est.precision == 'int8' else 'fp32'}]"
                          " in the device registry")
         out.append(est)
@@ -214,9 +214,10 @@ def _fit_record(group: list, hw: Hardware, precision: str, device: str) -> dict:
     samples, names, target_us = [], [], 0.0
     for path, result in group:
         table, _ = artifact_layers(path)
-        # The profiler slows nodes a little: scale down to the interleaved plain runs. Never up: a plain median above
-        # the per-layer sum is time spent waiting for a busy CPU, which the board's estimate must not learn.
-        scale = min(1.0, result.e2e_ms / result.sum_ms) if result.sum_ms else 1.0
+        # The profile gives the split, the ordinary measurement (the p50 `bench` reports, taken alone before the
+        # profiled runs) the total: the profiler and the plain session running beside it slow nodes a little. Scale
+        # down only: a p50 above the per-layer sum is time spent waiting for a busy CPU, not the board's speed.
+        scale = min(1.0, result.latency_ms / result.sum_ms) if result.sum_ms else 1.0
         samples.append((table, {n: us * scale for n, us in result.measured_us().items()},
                         sum(r.us for r in result.runtime_nodes) * scale))
         names.append(f"{table.model} @{table.input_size} px")
@@ -231,7 +232,7 @@ def _fit_record(group: list, hw: Hardware, precision: str, device: str) -> dict:
         raise EstimateError(f"cannot calibrate on {Path(group[0][0]).name}: {exc}") from None
     predicted_us = sum(predict(table, hw, factors, precision)[1] for table, _, _ in samples)
     record = {"basis": basis, "model": samples[0][0].model, "input_size": samples[0][0].input_size,
-              "measured_ms": first.e2e_ms, "profiled_ms": first.sum_ms,
+              "measured_ms": first.latency_ms, "profiled_ms": first.sum_ms,
               "fit_error_pct": 100.0 * (predicted_us - target_us) / target_us,
               "loadavg": list((first.env or {}).get("loadavg") or []),
               "hardware": {k: v for k, v in hw.to_dict().items() if k not in ("name", "sources")},
