@@ -215,10 +215,23 @@ def compact(model):
         node.output[:] = [short(n) for n in node.output]
         if node.op_type in _QDQ_OPS or not node.name:
             node.ClearField("name")
-        # every other node keeps the exporter's scoped name (/stages/stages.0/.../Conv): onnxruntime's profiler
-        # reports fused kernels under it, which is how `sqnxt-edge profile` finds the layer (a few KB per model)
+        else:  # onnxruntime's profiler reports a fused kernel under this name: `sqnxt-edge profile` finds its layer
+            node.name = _short_scope(node.name)
         node.ClearField("doc_string")
     return model
+
+
+def _short_scope(name: str) -> str:
+    """`/stages/stages.0/stages.0.0/reduce1/reduce1.0/Conv` -> `stages.0.0.reduce1.0/Conv`: the module path and the op,
+    half the bytes (the exporter spells each scope relative to the last named attribute)."""
+    *scopes, op = name.split("/")
+    path: list[str] = []
+    for part in filter(None, scopes):
+        if path and part.startswith(path[-1] + "."):
+            path[-1] = part
+        else:
+            path.append(part)
+    return ".".join(path) + "/" + op if path else op
 
 
 def quantize_onnx(fp32_onnx: Path, out: Path, calib_images: np.ndarray, config: Int8Config,
