@@ -307,7 +307,7 @@ def test_profile_sum_agrees_with_end_to_end(sqnxt_exports, cli):
 
 
 @pytest.mark.slow
-def test_calibrate_stores_factors_and_the_estimate_then_stands_on_them(sqnxt_exports, reg):
+def test_calibrate_stores_factors_and_the_estimate_then_stands_on_them(sqnxt_exports, reg, monkeypatch):
     (e,) = calibrate(sqnxt_exports["int8"], "local", threads=1, runs=20, devices_file=reg, progress=False)
     stored = get_calibration("local", "int8", reg)
     assert stored["model"] == "1.0-SqNxt-23" and stored["input_size"] == 32 and stored["measured_ms"] > 0
@@ -316,6 +316,10 @@ def test_calibrate_stores_factors_and_the_estimate_then_stands_on_them(sqnxt_exp
     later = estimate("1.0-SqNxt-23v5", "local", 32, "int8", threads=1, devices_file=reg)
     assert later.calibrated and later.basis == e.basis
     assert not estimate("1.0-SqNxt-23", "local", 32, "fp32", threads=1, devices_file=reg).calibrated
+    monkeypatch.setenv(runner.EMULATION_VAR, json.dumps({"profile": "rpi4"}))  # an emulator's timings teach nothing
+    with pytest.raises(EstimateError, match="emulated: its timings are the emulator's"):
+        calibrate(sqnxt_exports["fp32"], "local", threads=1, runs=5, devices_file=reg, progress=False)
+    assert get_calibration("local", "fp32", reg) is None
 
 
 # -- boards: over SSH, unreachable, emulated ----------------------------------------------------------------------

@@ -96,9 +96,11 @@ def board_estimates(artifacts: list[Path], config: BenchConfig, env: dict | None
     from ..profiling import estimates_for
 
     device, problems = config.device, []
-    if device == "local":  # emulated by a launcher on this machine: the emulation says which board
-        emulation = (env or {}).get("emulation")
-        device = emulation.get("profile") if isinstance(emulation, dict) else None
+    emulation = (env or {}).get("emulation") if (env or {}).get("emulated") else None
+    if isinstance(emulation, dict) and emulation.get("profile"):
+        device = emulation["profile"]  # the board being emulated, by its hardware profile
+    elif emulation is not None or (env or {}).get("emulated"):
+        device = None if device == "local" else device
     found = []
     if device:
         found, problems = estimates_for(artifacts, device, config.threads, config.devices_file)

@@ -82,7 +82,7 @@ def hardware_for(device: str, threads: int | None = None, devices_file=None) -> 
     devices = load_devices(devices_file)
     if device in devices:
         board = devices[device]
-        prof = board.profile_info
+        prof = board.profile_info or get_profile(getattr(board, "emulate", None) or "")  # an emulated board's
         if prof is None:
             raise EstimateError(f"device {device!r} has no hardware profile: set profile = \"rpi4\" (or another) in "
                                 f"devices.toml, or calibrate it: sqnxt-edge estimate ARTIFACT --device {device} "
@@ -190,6 +190,9 @@ def calibrate(artifacts: list[str | os.PathLike] | str | os.PathLike, device: st
                             f"add NAME --host ... --profile {device}) and calibrate that")
     results = profile(paths, device, hw.threads if device == "local" else threads, runs=runs,
                       devices_file=devices_file, progress=progress)
+    if any((r.env or {}).get("emulated") for r in results):
+        raise EstimateError(f"{device} is emulated: its timings are the emulator's, not the board's; calibrate on "
+                            "the real board")
     if device != "local":
         hw, _ = hardware_for(device, results[0].threads, devices_file)
     groups: dict[str, list] = {}
