@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, fields, replace
 
@@ -110,13 +109,17 @@ def installed(runtime: str) -> bool:
         return False
 
 
+def _known(runtime: str) -> str:
+    if runtime not in ("auto", *RUNTIMES):
+        raise RunnerError(f"unknown runtime {runtime!r}; choose auto or {', '.join(RUNTIMES)}")
+    return runtime
+
+
 def runtimes_for(path: str, runtime: str = "auto", every: bool = False) -> list[str]:
     """The runtime(s) that run `path`: the asked one, else the first installed one; `every` gives one per engine
     (onnxruntime and OpenVINO for .onnx), so a bench shows the fastest way to run each artifact here."""
-    if runtime not in ("auto", *RUNTIMES):
-        raise RunnerError(f"unknown runtime {runtime!r}; choose auto or {', '.join(RUNTIMES)}")
     fmt, _, names = SUFFIXES[_suffix(path)]
-    if runtime != "auto":
+    if _known(runtime) != "auto":
         if runtime not in names:
             raise RunnerError(f"{os.path.basename(str(path))}: {runtime} cannot run {fmt} files")
         return [runtime]
@@ -143,12 +146,14 @@ def _version(runtime: str, module=None) -> str:
 
 
 class _OnnxRuntime:
-    def __init__(self, path: str, threads: int | None, runtime: str = "onnxruntime"):
+    def __init__(self, path: str, threads: int | None, runtime: str = "onnxruntime", profile: str | None = None):
         ort = _need("onnxruntime")
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads, opts.inter_op_num_threads = int(threads), 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if profile:  # onnxruntime's own profiler: every node's kernel time, written under this prefix
+            opts.enable_profiling, opts.profile_file_prefix = True, profile
         self.sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
         self.version = ort.__version__
         inp, out = self.sess.get_inputs()[0], self.sess.get_outputs()[0]
@@ -236,6 +241,7 @@ class Model:
     """One loaded artifact with a uniform interface over the runtimes and the preprocessing of its metadata."""
 
     def __init__(self, path: str, runtime: str = "auto", threads: int | None = None):
+        path = str(path)
         if not os.path.isfile(path):
             raise RunnerError(f"artifact not found: {path}")
         self.path, self.threads = path, threads
@@ -296,10 +302,7 @@ class Model:
         x = (images.astype(np.float32) / 255.0 - mean) / std
         if self.meta["layout"] == "NCHW":
             x = x.transpose(0, 3, 1, 2)
-        return self.quantize_input(np.ascontiguousarray(x))
-
-    def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        """Normalized float input -> what the input tensor holds (float32, float16, or int8/uint8 quantized)."""
+        x = np.ascontiguousarray(x)
         if self.quant is not None and self.input_dtype in (np.int8, np.uint8):
             scale, zero = self.quant
             info = np.iinfo(self.input_dtype)
@@ -324,8 +327,7 @@ class Model:
         return np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)
 
 
-def open_model(path: str, runtime: str = "auto", threads: int | None = None) -> Model:
-    return Model(str(path), runtime=runtime, threads=threads)
+open_model = Model  # the name the package and board scripts use
 
 
 # -- environment ------------------------------------------------------------------------------------------------------
@@ -455,6 +457,7 @@ class Settings:
     latency: bool = True
     logits: bool = False
     samples: bool = False  # keep every raw latency sample
+    profile: bool = False  # also every node's time from onnxruntime's own profiler (see "profiling" below)
     timeout: float | None = None  # seconds per measuring process
 
     def check(self) -> "Settings":
@@ -462,8 +465,7 @@ class Settings:
             value = getattr(self, name)
             if value is not None and value < low:
                 raise RunnerError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
-        if self.runtime not in ("auto", *RUNTIMES):
-            raise RunnerError(f"unknown runtime {self.runtime!r}; choose auto or {', '.join(RUNTIMES)}")
+        _known(self.runtime)
         if not self.data and (self.logits or not self.latency):
             raise RunnerError("--no-latency and --logits need --data")
         return self
@@ -473,16 +475,15 @@ class Settings:
                 "--min-seconds", self.min_seconds]
         for flag, value in (("--threads", self.threads), ("--data", self.data), ("--timeout", self.timeout)):
             argv += [flag, value] if value else []
-        for flag, on in (("--no-latency", not self.latency), ("--logits", self.logits), ("--samples", self.samples)):
+        for flag, on in (("--no-latency", not self.latency), ("--logits", self.logits), ("--samples", self.samples),
+                         ("--profile", self.profile)):
             argv += [flag] if on else []
         return [str(a) for a in argv]
 
 
 def time_runs(run, warmup: int = 10, runs: int = 100, min_seconds: float = 1.0) -> tuple[float, list[float]]:
-    """Time `run()`: the first call alone, `warmup` untimed calls, then at least `runs` calls and `min_seconds`.
-
-    Returns (first_ms, samples_ms). Nothing prints and the garbage collector is off while the clock runs.
-    """
+    """(first_ms, samples_ms): the first call alone, `warmup` untimed calls, then at least `runs` calls and
+    `min_seconds`. Nothing prints and the garbage collector is off while the clock runs."""
     import gc
 
     clock = time.perf_counter_ns
@@ -555,6 +556,38 @@ def measure_accuracy(path: str, s: Settings) -> dict:
     return result
 
 
+# -- profiling (sqnxt-edge profile) ----------------------------------------------------------------------------------
+# Raw data only; the package maps nodes to layers. TFLite's Python interpreter exposes no op profiler.
+
+def profile_artifact(path: str, s: Settings) -> dict:
+    """The usual measurement, then `warmup` + `runs` rounds of one plain run (`e2e_us`) and one run with onnxruntime's
+    profiler on (interleaved: both see the same load); every node's kernel time (us) in the last `runs` rounds."""
+    result = measure_artifact(path, s)
+    if result["runtime"] != "onnxruntime":
+        raise RunnerError(f"{os.path.basename(path)}: per-layer profiles need onnxruntime's profiler, not "
+                          f"{result['runtime']} (TFLite has benchmark_model --enable_op_profiling)")
+    model = open_model(path, "onnxruntime", result["threads"])
+    n, clock, e2e = model.input_size, time.perf_counter_ns, []
+    x = model.prepare(np.random.default_rng(0).integers(0, 256, (s.batch, n, n, model.channels), dtype=np.uint8))
+    with tempfile.TemporaryDirectory(prefix="sqnxt-profile-") as tmp:
+        profiled = _OnnxRuntime(path, result["threads"], profile=os.path.join(tmp, "ort"))
+        for _ in range(s.warmup + s.runs):
+            t0 = clock()
+            model.run(x)
+            e2e.append((clock() - t0) / 1e3)
+            profiled.run(x)
+        with open(profiled.sess.end_profiling(), encoding="utf-8") as fh:
+            events = json.load(fh)
+    start = sorted(e["ts"] for e in events if e.get("name") == "model_run")[-s.runs]  # the timed rounds only
+    nodes: dict = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= start:
+            nodes.setdefault(e["name"][:-12], {"op": e.get("args", {}).get("op_name"), "us": []})["us"].append(e["dur"])
+    result["profile"] = {"profiler": f"onnxruntime {profiled.version} enable_profiling", "e2e_us": e2e[s.warmup:],
+                         "nodes": [{"name": k, **v} for k, v in nodes.items()]}
+    return result
+
+
 # -- summarizing ------------------------------------------------------------------------------------------------------
 
 def summarize(samples_ms) -> dict:
@@ -600,41 +633,29 @@ def run_child(cmd: list, timeout: float | None = None) -> tuple[dict, float | No
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as errf:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=errf)
-        lock, state = threading.Lock(), {"reaped": False, "timed_out": False}
-
-        def _kill():  # never signal a reaped (possibly reused) pid
-            with lock:
-                if not state["reaped"]:
-                    state["timed_out"] = True
-                    proc.kill()
-
-        timer = threading.Timer(timeout or 0, _kill)
-        timer.daemon = True
-        if timeout:
-            timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)  # POSIX: the boards and hosts this runs on
-            with lock:
-                state["reaped"] = True
+        deadline, timed_out = time.monotonic() + (timeout or float("inf")), False
+        try:  # polled like Popen.wait(timeout) does, but through wait4 (POSIX), which also gives the rusage
+            while not (reaped := os.wait4(proc.pid, os.WNOHANG))[0]:
+                if time.monotonic() > deadline and not timed_out:
+                    proc.kill()  # not reaped yet, so the pid is still this child's
+                    timed_out = True
+                time.sleep(0.05)  # at most 50 ms late; no wakeups worth measuring
         except BaseException:  # interrupted: the child goes with us
             proc.kill()
             proc.wait()
             raise
-        finally:
-            timer.cancel()
+        _, status, usage = reaped
         proc.returncode = os.waitstatus_to_exitcode(status)
         peak = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 1024.0)
         out.seek(0)
         errf.seek(0)
         text = out.read().decode("utf-8", "replace").strip()
         err_text = errf.read().decode("utf-8", "replace").strip()
-    payload = None
-    if text:
-        try:
-            payload = json.loads(text.splitlines()[-1])
-        except ValueError:
-            payload = None
-    if state["timed_out"]:
+    try:
+        payload = json.loads(text.splitlines()[-1]) if text else None
+    except ValueError:
+        payload = None
+    if timed_out:
         return {"error": f"timed out after {timeout:g} s"}, peak
     if isinstance(payload, dict) and ("error" in payload or proc.returncode == 0):
         return payload, peak
@@ -730,6 +751,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-latency", dest="latency", action="store_false", help="only score --data (no timing)")
     p.add_argument("--logits", action="store_true", help="with --data: include every image's logits")
     p.add_argument("--samples", action="store_true", help="include every raw latency sample (ms)")
+    p.add_argument("--profile", action="store_true", help="per-node times from onnxruntime's profiler (raw)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per measuring process (default: none)")
     p.add_argument("--progress", action="store_true", help="one JSON line per finished artifact on stderr")
     p.add_argument("--env-only", action="store_true", help="print the environment and installed runtimes")
@@ -751,7 +773,8 @@ def main(argv: list | None = None) -> int:
         if len(args.artifacts) != 1:
             parser.error("--one takes exactly one ARTIFACT")
         path = args.artifacts[0]
-        return _child_main(lambda: measure_accuracy(path, s) if s.data else measure_artifact(path, s))
+        timed = profile_artifact if s.profile else measure_artifact  # profiling: see its section
+        return _child_main(lambda: measure_accuracy(path, s) if s.data else timed(path, s))
     if args.env_only:
         versions, errors = runtime_versions()
         print(json.dumps({"runner_version": RUNNER_VERSION, "env": environment(), "runtimes": versions,

@@ -7,6 +7,19 @@ import torch
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory):
+    """What sqnxt-edge caches per machine (the int8 choice, emulated boards) lives in the session's folder: the tests
+    measure for themselves and never read or write the user's cache."""
+    old = os.environ.get("SQNXT_EDGE_CACHE")
+    os.environ["SQNXT_EDGE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("SQNXT_EDGE_CACHE", None)
+    else:
+        os.environ["SQNXT_EDGE_CACHE"] = old
+
+
 @pytest.fixture
 def cli():
     """Invoke the real Typer app in-process and return the result (stdout and stderr kept apart)."""

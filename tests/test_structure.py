@@ -168,7 +168,8 @@ def test_readme_format_table_is_the_formats_table():
 
 def test_module_sizes():
     sizes = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
-    assert sizes["sqnxt_edge/runner.py"] <= 750
+    # ~750 for the inference layer, plus the ~30-line profiling mode issue 14 added to what goes to a board
+    assert sizes["sqnxt_edge/runner.py"] <= 800
     assert {p: n for p, n in sizes.items() if n > 400 and not p.endswith("runner.py")} == {}
 
 

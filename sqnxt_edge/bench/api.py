@@ -19,7 +19,7 @@ from . import stats
 from .discover import discover_artifacts
 from .settings import BENCH_RUNTIMES, LOCAL_TIMEOUT, BenchConfig
 
-__all__ = ["BenchConfig", "BenchRun", "run_bench", "BENCH_RUNTIMES"]
+__all__ = ["BenchConfig", "BenchRun", "run_bench", "board_estimates", "BENCH_RUNTIMES"]
 
 
 @dataclass
@@ -30,6 +30,7 @@ class BenchRun:
     baseline: dict[str, Any] = field(default_factory=dict)  # bare runtime peak RSS per runtime
     config: dict[str, Any] = field(default_factory=dict)
     reference: str | None = None  # what `speedup` is relative to
+    estimates: dict[str, Any] = field(default_factory=dict)  # an emulated board's: what the board itself would do
 
     @property
     def ok(self) -> bool:
@@ -41,8 +42,9 @@ class BenchRun:
         return bool(self.env.get("emulated"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"env": self.env, "config": self.config, "baseline": self.baseline, "reference": self.reference,
-                "results": self.results, "errors": self.errors}
+        out = {"env": self.env, "config": self.config, "baseline": self.baseline, "reference": self.reference,
+               "results": self.results, "errors": self.errors}
+        return {**out, "estimates": self.estimates} if self.estimates else out
 
 
 def _runs_here(path: Path, config: BenchConfig) -> str | None:
@@ -88,7 +90,31 @@ def run_bench(artifacts: list[str | Path] | None = None, config: BenchConfig | N
             if str(r.get("artifact")) in originals:
                 r["artifact"], r["imported"] = originals[str(r["artifact"])], True
     results = [{"artifact": p, "error": e} for p, e in refused.items()]
-    return _finish(report, results, paths, config)
+    run = _finish(report, results, paths, config)
+    if run.emulated:
+        run.estimates = board_estimates(todo, config, run.env)
+    return run
+
+
+def board_estimates(artifacts: list[Path], config: BenchConfig, env: dict | None = None) -> dict:
+    """What the board would do, from the cost model, when a bench cannot say (the board is unreachable, or emulated:
+    an emulator's latencies are not the board's speed). Labelled as estimates, each with its basis."""
+    from ..profiling import estimates_for
+
+    device, problems = config.device, []
+    emulation = (env or {}).get("emulation") if (env or {}).get("emulated") else None
+    if isinstance(emulation, dict) and emulation.get("profile"):
+        device = emulation["profile"]  # the board being emulated, by its hardware profile
+    elif emulation is not None or (env or {}).get("emulated"):
+        device = None if device == "local" else device
+    found = []
+    if device:
+        found, problems = estimates_for(artifacts, device, config.threads, config.devices_file)
+    else:
+        problems.append("the emulated board names no hardware profile to estimate from")
+    return {"label": "ESTIMATE, not a measurement", "device": device or config.device,
+            "estimates": [{k: v for k, v in e.to_dict().items() if k != "layers"} for e in found],
+            "problems": problems}
 
 
 def _import_foreign(paths: list[Path], config: BenchConfig, tmp: Path, refused: dict) -> dict[str, Path]:

@@ -36,18 +36,26 @@ def bench_cmd(
     """Measure latency (p50/p90/p99), throughput, peak memory and top-1 of artifacts, each in a fresh process."""
     from ..bench import BenchConfig, run_bench
     from ..bench.report import plot_latency, rich_table, to_json, write_report
+    from ..errors import DeviceError
 
     config = BenchConfig(device=device, runtime=runtime, threads=threads, batch=batch, warmup=warmup, runs=runs,
                          min_seconds=min_seconds, data=data, data_dir=data_dir, samples=plot is not None,
                          devices_file=devices, model=model, num_classes=num_classes, input_size=input_size,
                          dataset=dataset)
-    run = run_bench(artifacts or None, config, progress=not json_out or err.is_terminal)
+    try:
+        run = run_bench(artifacts or None, config, progress=not json_out or err.is_terminal)
+    except DeviceError as exc:  # the board cannot be reached: say what it would do, labelled, then fail
+        if device != "local":
+            _offer_estimates(artifacts, config, json_out, str(exc))
+        raise
     if json_out:
         out.file.write(to_json(run))
         out.file.flush()
     elif run.results:
         wide = out if out.is_terminal else Console(width=max(out.width, 150))  # files and pipes: never truncate
         wide.print(rich_table(run))
+    if run.estimates and not json_out:
+        _print_estimates(run.estimates, "the emulator's latencies are not the board's")
     if output:
         write_report(run, output)
     if plot and run.results:
@@ -56,3 +64,37 @@ def bench_cmd(
         err.print(f"[bold red]error:[/] {Path(e['artifact']).name}: {e['error']}", highlight=False, soft_wrap=True)
     if run.errors:
         raise typer.Exit(1)
+
+
+def _offer_estimates(artifacts, config, json_out: bool, why: str) -> None:
+    from ..bench import board_estimates
+    from ..bench.discover import discover_artifacts
+    from ..errors import SqnxtError
+    from .common import print_json
+
+    try:
+        paths = list(artifacts) if artifacts else discover_artifacts(config.export_dir)
+        offer = board_estimates(paths, config)
+    except SqnxtError as exc:
+        offer = {"label": "ESTIMATE, not a measurement", "device": config.device, "estimates": [],
+                 "problems": [str(exc)]}
+    if json_out:
+        print_json({"measured": False, "error": why, **offer})
+    else:
+        _print_estimates(offer, f"{config.device} could not be measured")
+
+
+def _print_estimates(offer: dict, why: str) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"{offer['label']} on {offer['device']} ({why})", title_justify="left")
+    for col in ("artifact", "precision", "estimated ms", "basis"):
+        table.add_column(col, justify="right" if col == "estimated ms" else "left", overflow="fold")
+    for e in offer["estimates"]:
+        name = Path(e["artifact"]).name if e.get("artifact") else f"{e['model']} @{e['input_size']} px"
+        table.add_row(name, e["precision"], f"{e['ms']:.2f}", escape(e["basis"]))
+    if offer["estimates"]:
+        out.print(table)
+    for line in offer["problems"]:
+        err.print(f"[yellow]no estimate:[/] {escape(line)}", highlight=False)

@@ -19,6 +19,7 @@ from .export import export_cmd
 from .importer import import_cmd
 from .models import models_cmd
 from .pipeline import demo_cmd, pipeline_cmd
+from .profile import estimate_cmd, profile_cmd, select_cmd
 from .train import eval_cmd, train_cmd
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ def _root(
 COMMANDS = {
     "models": models_cmd, "train": train_cmd, "eval": eval_cmd, "export": export_cmd, "bench": bench_cmd,
     "pipeline": pipeline_cmd, "demo": demo_cmd, "import": import_cmd,
+    "profile": profile_cmd, "estimate": estimate_cmd, "select": select_cmd,
 }
 for _name, _fn in COMMANDS.items():
     app.command(_name)(handle_errors(_fn))

@@ -26,6 +26,9 @@ An emulated board (`sqnxt-edge devices emulate`) has no host; instead::
 
 Host-key checking is left to the user's ssh configuration. `devices add` appends to the file (comments kept);
 `--force` and `devices remove` rewrite it.
+
+`[calibration.NAME.PRECISION]` tables (NAME a device or "local") hold cost-model factors that
+`sqnxt-edge estimate --calibrate` fitted from one profile measured there; only sqnxt-edge writes them.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from ..artifacts import atomic_write
 from ..errors import DeviceError
 from .profiles import PROFILES, Profile, get_profile, list_profiles
 
-__all__ = ["Device", "devices_path", "load_devices", "get_device", "add_device", "remove_device", "render_toml"]
+__all__ = ["Device", "devices_path", "load_devices", "get_device", "add_device", "remove_device", "render_toml",
+           "load_calibrations", "get_calibration", "set_calibration"]
 
 ENV_VAR = "SQNXT_EDGE_DEVICES"
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -201,16 +205,20 @@ def _emulated(name: str, data: dict, source: str | None) -> Device:
     return replace(rest, host="", emulate=emulate, rootfs=os.path.expanduser(data["rootfs"]), source=source)
 
 
-def load_devices(devices_file: str | os.PathLike | None = None) -> dict[str, Device]:
-    """Every device in the registry ({} when the file does not exist yet)."""
-    path = devices_path(devices_file)
+def _load(path: Path) -> dict:
     if not path.exists():
         return {}
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DeviceError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    data = _toml_loads(text, path)
+    return _toml_loads(text, path)
+
+
+def load_devices(devices_file: str | os.PathLike | None = None) -> dict[str, Device]:
+    """Every device in the registry ({} when the file does not exist yet)."""
+    path = devices_path(devices_file)
+    data = _load(path)
     table = data.get("devices", {})
     if not isinstance(table, dict):
         raise DeviceError(f"{path}: [devices] must be a table of [devices.NAME] tables")
@@ -301,6 +309,7 @@ def add_device(device: Device, devices_file: str | os.PathLike | None = None, fo
         raise DeviceError(f"device {device.name!r} already exists in {path}; use --force to replace it")
     if device.name in existing:
         text = "".join(render_toml(d if n != device.name else device) + "\n" for n, d in existing.items())
+        text += _render_calibrations(load_calibrations(path))
     else:
         old = path.read_text(encoding="utf-8") if path.exists() else ""
         text = (old.rstrip("\n") + "\n\n" if old.strip() else "") + render_toml(device)
@@ -314,4 +323,51 @@ def remove_device(name: str, devices_file: str | os.PathLike | None = None) -> P
     if name not in existing:
         raise DeviceError(f"no device {name!r} in {path}")
     text = "".join(render_toml(d) + "\n" for n, d in existing.items() if n != name)
+    text += _render_calibrations({n: c for n, c in load_calibrations(path).items() if n != name})
     return _write(path, text)
+
+
+# -- calibration ---------------------------------------------------------------------------------------------------
+
+def load_calibrations(devices_file: str | os.PathLike | None = None) -> dict[str, dict]:
+    """{device or "local": {precision: factors}} from the registry's `[calibration.*]` tables."""
+    path = devices_path(devices_file)
+    table = _load(path).get("calibration", {})
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise DeviceError(f"{path}: [calibration] must hold [calibration.NAME.PRECISION] tables")
+    return table
+
+
+def get_calibration(name: str, precision: str, devices_file: str | os.PathLike | None = None) -> dict | None:
+    found = load_calibrations(devices_file).get(name, {}).get(precision)
+    return found if isinstance(found, dict) else None
+
+
+def set_calibration(name: str, precision: str, factors: dict, devices_file: str | os.PathLike | None = None) -> Path:
+    """Store `factors` as `[calibration.NAME.PRECISION]` (NAME: a registered device or "local")."""
+    path = devices_path(devices_file)
+    if name != "local":
+        get_device(name, path)
+    calibrations = load_calibrations(path)
+    if name not in calibrations or precision not in calibrations[name]:  # append: the user's comments stay
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+        text = (old.rstrip("\n") + "\n\n" if old.strip() else "") + _render_calibrations({name: {precision: factors}})
+    else:
+        calibrations[name][precision] = factors
+        text = "".join(render_toml(d) + "\n" for d in load_devices(path).values())
+        text += _render_calibrations(calibrations)
+    return _write(path, text)
+
+
+def _render_table(keys: list[str], data: dict) -> list[str]:
+    lines = ["[" + ".".join(_toml_key(k) for k in keys) + "]"]
+    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if v is not None and not isinstance(v, dict)]
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines += ["", *_render_table([*keys, key], value)]
+    return lines
+
+
+def _render_calibrations(calibrations: dict[str, dict]) -> str:
+    return "".join("\n".join(_render_table(["calibration", name, precision], factors)) + "\n\n"
+                   for name, by_precision in calibrations.items() for precision, factors in by_precision.items())

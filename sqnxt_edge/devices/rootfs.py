@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+from ..cache import cache_dir
 from ..errors import DeviceError
 
 __all__ = ["SUITE", "WHEELS", "SITE", "MARKER", "cache_dir", "require_tools", "debian_mirror", "ensure_rootfs",
@@ -38,20 +39,9 @@ WHEELS = ("numpy", "onnxruntime", "ai-edge-litert")  # docs/devices.md step 1, w
 SITE = "opt/sqnxt-edge/site-packages"  # inside the rootfs: the board's venv site-packages
 MARKER = "opt/sqnxt-edge/rootfs.json"  # written last: a rootfs without it is not complete
 TOOLS = {"qemu-aarch64-static": "qemu-user-static", "debootstrap": "debootstrap", "dpkg-deb": "dpkg"}
-CACHE_VAR = "SQNXT_EDGE_CACHE"
 MIRROR_VAR = "SQNXT_EDGE_DEBIAN_MIRROR"
 APT = Path("/etc/apt")
 Say = Callable[[str], None]
-
-
-def cache_dir(override: str | os.PathLike | None = None) -> Path:
-    """Where emulated boards live: `override`, $SQNXT_EDGE_CACHE, else $XDG_CACHE_HOME (~/.cache)/sqnxt-edge."""
-    if override:
-        return Path(override).expanduser().absolute()
-    if os.environ.get(CACHE_VAR):
-        return Path(os.environ[CACHE_VAR]).expanduser().absolute()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base).absolute() / "sqnxt-edge"
 
 
 def _which(tool: str) -> str | None:

@@ -20,6 +20,7 @@ class LayerStats:
     macs: int
     output_shape: tuple[int, ...]
     activation_bytes: int  # fp32 output tensor size
+    input_shape: tuple[int, ...] = ()  # the first input's (what a layer reads; `sqnxt-edge profile` counts bytes)
 
 
 @dataclass
@@ -51,13 +52,17 @@ def model_stats(model: nn.Module, input_size: int, in_channels: int = 3, layers:
     was_training = model.training
     model.eval()
     shapes: dict[str, tuple[int, ...]] = {}
+    inputs: dict[str, tuple[int, ...]] = {}
     hooks = []
+
+    def record(name: str, i, o) -> None:  # a forward hook must return None (a value would replace the output)
+        shapes[name], inputs[name] = tuple(o.shape), tuple(i[0].shape)
+
     if layers:
         for name, module in _leaf_modules(model):
-            hooks.append(
-                module.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, tuple(o.shape)))
-            )
-    x = torch.zeros(1, in_channels, input_size, input_size)
+            hooks.append(module.register_forward_hook(lambda m, i, o, name=name: record(name, i, o)))
+    device = next(model.parameters(), torch.empty(0)).device  # a model on the "meta" device counts in no time
+    x = torch.zeros(1, in_channels, input_size, input_size, device=device)
     try:
         with FlopCounterMode(display=False) as counter:
             out = model(x)
@@ -83,6 +88,7 @@ def model_stats(model: nn.Module, input_size: int, in_channels: int = 3, layers:
                     macs=int(flops // 2),
                     output_shape=shape,
                     activation_bytes=numel * 4 if shape else 0,
+                    input_shape=inputs.get(name, ()),
                 )
             )
     return stats

@@ -4,7 +4,7 @@ Why measure: the fast activation type and format depend on the CPU's int8 kernel
 VNNI machine QDQ U8S8 ran 1.5-1.75x faster than fp32, on another only 1.08x while S8S8 ran slower than fp32
 (benchmarks/int8/). A table cannot know; a probe can. The probe (the export stage gives one: a SqueezeNext with random
 weights, the zoo's block mix and channel counts) is quantized with each candidate and timed, interleaved with its fp32
-ONNX, on one thread: a few seconds, then cached in `$XDG_CACHE_HOME/sqnxt-edge/int8-choice.json` under
+ONNX, on one thread: a few seconds, then cached in `int8-choice.json` in the cache folder (sqnxt_edge.cache) under
 "arch|cpu model|onnxruntime version". A board's CPU is not probed from here: it gets the table default.
 """
 
@@ -21,13 +21,15 @@ from typing import Callable
 import numpy as np
 
 from ..artifacts import atomic_write
+from ..cache import cache_dir
 from .config import Int8Config, default_int8_config
 
 __all__ = ["Int8Choice", "CANDIDATES", "choose_int8", "cache_path", "cpu_key", "measure_candidates"]
 
 # Per-channel weights only: per-tensor costs accuracy on these narrow layers for no speed (benchmarks/int8/).
-CANDIDATES = tuple(Int8Config(act, "int8", fmt, per_channel=True)
-                   for act in ("uint8", "int8") for fmt in ("qdq", "qoperator"))
+# QDQ only: the default .onnx goes into apps and other engines (OpenVINO, onnxruntime's mobile EPs, TensorRT read
+# QDQ; QOperator's QLinearConv is onnxruntime's alone: OpenVINO refuses it). `--int8-tune` may still pick QOperator.
+CANDIDATES = tuple(Int8Config(act, "int8", "qdq", per_channel=True) for act in ("uint8", "int8"))
 Probe = Callable[[Path], Path]  # folder -> an fp32 ONNX (with its sidecar) written there
 
 
@@ -47,8 +49,7 @@ class Int8Choice:
 
 
 def cache_path() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "sqnxt-edge" / "int8-choice.json"
+    return cache_dir() / "int8-choice.json"
 
 
 def cpu_key(cpu: dict, ort_version: str) -> str:

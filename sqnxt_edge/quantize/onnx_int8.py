@@ -38,6 +38,7 @@ _FORMATS = {"qdq": "QDQ", "qoperator": "QOperator"}
 _DEFAULT_BINS = {"minmax": 0, "entropy": 512, "percentile": 2048}
 _STEM_OPS = ("Conv",)
 _HEAD_OPS = ("Conv", "Gemm", "MatMul")
+_QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
 def open_fp32(path: Path):
@@ -171,8 +172,9 @@ def finish(quantized: Path, fp32_onnx: Path, fp32_model, config: Int8Config, out
 
 def compact(model):
     """Drop what inference never reads, so the int8 file is about a quarter of the fp32 one: shape annotations,
-    all-zero zero points of int8 weights and int32 biases (DequantizeLinear defaults to 0), and the long generated
-    tensor/node names (graph input and output names are kept)."""
+    all-zero zero points of int8 weights and int32 biases (DequantizeLinear defaults to 0), the long generated
+    tensor names and the Quantize/DequantizeLinear node names (graph input and output names, and the layer names of
+    the other nodes, are kept)."""
     from onnx import numpy_helper
 
     graph = model.graph
@@ -208,15 +210,28 @@ def compact(model):
         t.name = short(t.name)
     for v in graph.input:
         v.name = short(v.name)
-    for i, node in enumerate(graph.node):
+    for node in graph.node:
         node.input[:] = [short(n) for n in node.input]
         node.output[:] = [short(n) for n in node.output]
-        if node.op_type in ("Conv", "QLinearConv", "Gemm", "MatMul", "QGemm", "QLinearMatMul"):
-            node.name = f"{node.op_type}_{i}"  # compute nodes keep a name for per-layer profiles
-        else:
+        if node.op_type in _QDQ_OPS or not node.name:
             node.ClearField("name")
+        else:  # onnxruntime's profiler reports a fused kernel under this name: `sqnxt-edge profile` finds its layer
+            node.name = _short_scope(node.name)
         node.ClearField("doc_string")
     return model
+
+
+def _short_scope(name: str) -> str:
+    """`/stages/stages.0/stages.0.0/reduce1/reduce1.0/Conv` -> `stages.0.0.reduce1.0/Conv`: the module path and the op,
+    half the bytes (the exporter spells each scope relative to the last named attribute)."""
+    *scopes, op = name.split("/")
+    path: list[str] = []
+    for part in filter(None, scopes):
+        if path and part.startswith(path[-1] + "."):
+            path[-1] = part
+        else:
+            path.append(part)
+    return ".".join(path) + "/" + op if path else op
 
 
 def quantize_onnx(fp32_onnx: Path, out: Path, calib_images: np.ndarray, config: Int8Config,
