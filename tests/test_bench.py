@@ -193,3 +193,20 @@ def test_trained_top1_equals_sqnxt_edge_eval(digits_checkpoint, tmp_path):
         expect = evaluate(artifact, data="digits")
         assert result["top1"] * 100 == pytest.approx(expect.top1) and result["n"] == expect.n
     assert run.results[1]["top1"] >= 0.9
+
+
+@pytest.mark.skipif(not installed("openvino"), reason="needs OpenVINO beside onnxruntime")
+def test_auto_skips_an_engine_that_cannot_read_the_file(small, tmp_path, cli):
+    """QOperator int8 (what --int8-tune may pick) is onnxruntime's alone: `auto` measures it there and says why
+    OpenVINO has no row, instead of failing the bench."""
+    from sqnxt_edge.quantize import Int8Config, quantize_onnx
+
+    images = resize_uint8(load_dataset("digits", "train").sample(16, 0).images, 32)
+    q = quantize_onnx(small["onnx"], tmp_path / "q.onnx", images, Int8Config("uint8", "int8", "qoperator"))
+    run = run_bench([q], BenchConfig(**FAST), progress=False)
+    assert run.ok and [r["runtime"] for r in run.results] == ["onnxruntime"]
+    assert [k["runtime"] for k in run.skipped] == ["openvino"] and "cannot load" in run.skipped[0]["why"]
+    asked = run_bench([q], BenchConfig(runtime="openvino", **FAST), progress=False)  # asked for: an error
+    assert not asked.ok and not asked.skipped
+    res = cli("bench", q, *FAST_CLI)
+    assert res.exit_code == 0 and "not measured with openvino" in res.stderr

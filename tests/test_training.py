@@ -32,7 +32,7 @@ def tiny_folder(tmp_path_factory):
 
 def _cfg(root, out, **kw):
     base = dict(model="1.0-SqNxt-23", data="folder", data_dir=root, input_size=16, epochs=3, batch_size=8,
-                recipe="seed-cifar", lr=0.05, out=out, seed=0)
+                recipe="seed-cifar", lr=0.05, out=out, seed=0, threads=1)  # one summation order for every run
     base.update(kw)
     return TrainConfig(**base)
 
@@ -207,3 +207,31 @@ def test_eval_runs_an_onnx_export_through_the_runner(tiny_folder, tmp_path):
     assert got.kind == "onnx" and got.runtime.startswith("onnxruntime") and got.n == 12
     assert got.top1 == pytest.approx(result.best_top1)
     assert math.isclose(got.top5, 100.0)
+
+
+def test_training_threads_follow_the_load_and_stay_with_the_run(tiny_folder, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from sqnxt_edge.runner import default_threads
+    from sqnxt_edge.training.threads import others_busy, training_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert training_threads(3) == (3, "--threads")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert training_threads() == (1, "OMP_NUM_THREADS")
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        busy = others_busy(0.5)
+        threads, why = training_threads()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy is not None and busy >= 0.5, busy  # one process spinning is about one CPU's worth
+    assert threads <= max(1, default_threads() - 1) and "busy with other processes" in why
+    run = train(_cfg(tiny_folder, tmp_path / "run", epochs=1, threads=None), progress=False)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["train"]["threads"]
+    assert saved == run.config["train"]["threads"] >= 1
+    again = train(TrainConfig(out=tmp_path / "run", resume=True, epochs=2), progress=False)
+    assert again.config["train"]["threads"] == saved  # a resume sums in the run's own order

@@ -31,6 +31,7 @@ class BenchRun:
     config: dict[str, Any] = field(default_factory=dict)
     reference: str | None = None  # what `speedup` is relative to
     estimates: dict[str, Any] = field(default_factory=dict)  # an emulated board's: what the board itself would do
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # {"artifact", "runtime", "why"}: see _finish
 
     @property
     def ok(self) -> bool:
@@ -43,7 +44,7 @@ class BenchRun:
 
     def to_dict(self) -> dict[str, Any]:
         out = {"env": self.env, "config": self.config, "baseline": self.baseline, "reference": self.reference,
-               "results": self.results, "errors": self.errors}
+               "results": self.results, "errors": self.errors, "skipped": self.skipped}
         return {**out, "estimates": self.estimates} if self.estimates else out
 
 
@@ -154,9 +155,13 @@ def _finish(report: dict, refused: list[dict], paths: list[Path], config: BenchC
     env.setdefault("device", config.device)
     order = {str(p): i for i, p in enumerate(paths)}
     everything = sorted(refused + list(report.get("results") or []), key=lambda r: order.get(str(r["artifact"]), 0))
-    measured, errors = [], []
+    measured, errors, skipped = [], [], []
+    ran = {str(r["artifact"]) for r in everything if "error" not in r}
     for r in everything:
-        if "error" in r:
+        if "error" in r and config.runtime == "auto" and str(r["artifact"]) in ran:
+            # an extra engine `auto` tried (OpenVINO on a QOperator int8 file): the artifact has its row already
+            skipped.append({"artifact": str(r["artifact"]), "runtime": r.get("runtime"), "why": str(r["error"])})
+        elif "error" in r:
             errors.append({"artifact": str(r.get("artifact")), "error": str(r["error"])})
         else:
             r["env"] = env
@@ -173,4 +178,4 @@ def _finish(report: dict, refused: list[dict], paths: list[Path], config: BenchC
             r["p50_ci_ms"] = list(stats.median_ci(r["samples_ms"]))
     cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
     return BenchRun(env=env, results=measured, errors=errors, baseline=report.get("baseline") or {}, config=cfg,
-                    reference=reference)
+                    reference=reference, skipped=skipped)

@@ -60,6 +60,9 @@ def bench_cmd(
         write_report(run, output)
     if plot and run.results:
         plot_latency(run, plot)
+    for k in run.skipped:
+        err.print(f"note: {Path(k['artifact']).name} not measured with {k['runtime']}: {k['why']}", highlight=False,
+                  soft_wrap=True, style="dim")
     for e in run.errors:
         err.print(f"[bold red]error:[/] {Path(e['artifact']).name}: {e['error']}", highlight=False, soft_wrap=True)
     if run.errors:

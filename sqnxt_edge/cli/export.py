@@ -58,6 +58,6 @@ def export_cmd(
                              data_dir=data_dir) if model else checkpoint  # our own files: export() loads them
     result = export(source, config, progress=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
     if json_out:
-        print_json(result.manifest)
+        print_json({**result.manifest, "timings": result.timings})  # the manifest, and where this run's time went
     else:
         out.print(export_table(result))

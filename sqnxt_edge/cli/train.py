@@ -31,6 +31,7 @@ def train_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed for init, shuffling and augmentation.")] = 0,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Train without crop/flip augmentation.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto (CUDA + AMP if present), cpu, cuda or cuda:N.")] = "auto",
+    threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="CPU threads (default: the physical cores other processes leave free when the run starts).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train a model; writes best.pt, last.pt, metrics.jsonl, curves.png and config.json to the run folder."""
@@ -38,7 +39,7 @@ def train_cmd(
 
     config = TrainConfig(model=model, data=data, data_dir=data_dir, recipe=recipe, epochs=epochs, batch_size=batch_size,
                          lr=lr, weight_decay=weight_decay, input_size=input_size, augment=not no_augment, seed=seed,
-                         out=output, resume=resume, device=device)
+                         out=output, resume=resume, device=device, threads=threads)
     try:
         result = train(config, progress=not json_out)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (handle_errors turns the last two into this too)

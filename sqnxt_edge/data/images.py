@@ -11,7 +11,8 @@ from ..errors import DataError
 
 __all__ = ["IMAGE_SUFFIXES", "read_image", "read_images", "list_images"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+# what Pillow reads; training folders and calibration folders alike
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm")
 
 
 def list_images(folder: Path) -> list[Path]:

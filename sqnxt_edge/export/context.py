@@ -45,6 +45,7 @@ class ExportRun:
     entries: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     board: Any = None  # export.board.BoardCheck with --verify-on
+    conversions: Any = None  # export.tflite_jobs.Conversions: TFLite conversions running in the background
     _calib: np.ndarray | None = None
     _marks: list[tuple[str, float]] = field(default_factory=list)
 

@@ -27,7 +27,8 @@ from .context import ExportRun, Progress
 from .manifest import MANIFEST_NAME, tool_versions, update_manifest
 from .onnx_steps import onnx_family
 from .staging import adopt, export_lock, make_stage, stale_stages
-from .tflite_steps import tflite_family
+from .tflite_jobs import Conversions, parallel_conversions
+from .tflite_steps import tflite_family, tflite_precisions
 from .verify import reference_logits, verify_images
 
 __all__ = ["export", "FAMILIES"]
@@ -101,9 +102,14 @@ def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, st
             line = warn_if_no_int8_dot(run.target_cpu)
             if line:
                 run.warn(line)
-        for family in dict.fromkeys(FORMATS[name].family for name in config.formats):
+        families = list(dict.fromkeys(FORMATS[name].family for name in config.formats))
+        if "tflite" in families and parallel_conversions():  # converted beside everything else from the start
+            run.conversions = Conversions(run, tflite_precisions(config))
+        for family in families:
             FAMILIES[family](run)
     finally:
+        if run.conversions is not None:
+            run.conversions.close()
         # stopped between a rename and its manifest write: the journal still knows the entry
         promoted = {e["path"] for e in run.entries}
         run.entries += [entry for entry, _ in adopt(stage, out) if entry["path"] not in promoted]

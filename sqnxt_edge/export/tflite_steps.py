@@ -7,34 +7,24 @@ from pathlib import Path
 import torch
 
 from ..artifacts import write_sidecar
-from ..data import preprocess
 from .context import ExportRun
-from .tflite_export import convert_tflite, tflite_io_names
+from .tflite_export import calibration_batches, convert_tflite, tflite_io_names
 
-__all__ = ["tflite_family"]
-
-
-def _calib_batches(run: ExportRun):
-    """Normalized NHWC float batches of the calibration images, for PT2E observers."""
-    images = run.calibration()
-    ck = run.ckpt
-
-    def batches():
-        for i in range(0, len(images), 32):
-            yield preprocess(images[i:i + 32], ck.input_size, ck.mean, ck.std).permute(0, 2, 3, 1).contiguous()
-
-    return lambda: list(batches())
+__all__ = ["tflite_family", "tflite_precisions"]
 
 
 def _one(run: ExportRun, precision: str, fp32_path: Path | None) -> Path:
     c, ck = run.config, run.ckpt
     path = run.staged("tflite", precision)
-    run.say(f"converting to TFLite {precision} with litert-torch (slow: tens of seconds)")
-    batch = c.fixed_batch or 1
-    calib = _calib_batches(run) if precision == "int8" else None
-    with torch.no_grad():
-        convert_tflite(run.model, ck.input_size, ck.in_channels, precision, path, batch=batch, calib=calib,
-                       float_io=c.tflite_float_io)
+    if run.conversions is not None:  # started in the background when the export began (tflite_jobs)
+        run.say(f"waiting for the TFLite {precision} conversion")
+        run.conversions.wait(precision)
+    else:
+        run.say(f"converting to TFLite {precision} with litert-torch (slow: tens of seconds)")
+        calib = calibration_batches(run.calibration(), ck) if precision == "int8" else None
+        with torch.no_grad():
+            convert_tflite(run.model, ck.input_size, ck.in_channels, precision, path, batch=c.fixed_batch or 1,
+                           calib=calib, float_io=c.tflite_float_io)
     in_name, out_name, shape, dtype = tflite_io_names(path)
     meta = run.metadata(precision, "NHWC", in_name, out_name, input_dtype=dtype)
     write_sidecar(path, meta)
@@ -49,9 +39,12 @@ def _one(run: ExportRun, precision: str, fp32_path: Path | None) -> Path:
     return run.out / path.name
 
 
+def tflite_precisions(config) -> list[str]:
+    return ["fp32"] + (["fp16"] if config.fp16 else []) + (["int8"] if config.int8 else [])
+
+
 def tflite_family(run: ExportRun) -> None:
-    fp32 = _one(run, "fp32", None)
-    if run.config.fp16:
-        _one(run, "fp16", fp32)
-    if run.config.int8:
-        _one(run, "int8", fp32)
+    fp32 = None
+    for precision in tflite_precisions(run.config):  # fp32 first: the others' accuracy is measured against it
+        path = _one(run, precision, fp32)
+        fp32 = fp32 or path

@@ -14,9 +14,8 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["calibration_images", "check_images", "load_image_folder", "CalibrationReader", "IMAGE_SUFFIXES"]
+__all__ = ["calibration_images", "check_images", "load_image_folder", "CalibrationReader"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm")
 _CHANNELS_OF_MODE = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 1, "P": 3, "RGB": 3, "RGBA": 3, "CMYK": 3,
                      "YCbCr": 3}
 
@@ -36,6 +35,8 @@ def check_images(images: np.ndarray, size: int, channels: int, what: str = "cali
 
 
 def _list_images(folder: Path) -> list[Path]:
+    from ..data.images import IMAGE_SUFFIXES  # the data package brings torch: only when a folder is read
+
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
@@ -66,7 +67,7 @@ def load_image_folder(folder: str | os.PathLike, size: int, channels: int, limit
         raise DataError(f"calibration folder not found: {folder}")
     files = _list_images(folder)
     if not files:
-        raise DataError(f"no images ({', '.join(s[1:] for s in IMAGE_SUFFIXES[:4])}, ...) under {folder}")
+        raise DataError(f"no images (.png, .jpg, .jpeg, .bmp, ...) under {folder}")
     if limit is not None and limit < len(files):
         rng = np.random.default_rng(seed)
         files = [files[i] for i in np.sort(rng.choice(len(files), size=limit, replace=False))]

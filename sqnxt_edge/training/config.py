@@ -28,6 +28,7 @@ class TrainConfig:
     out: Path | None = None  # default: runs/<model>-<data>-<timestamp>/
     resume: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int | None = None  # CPU threads; default: the physical cores other processes leave free (threads.py)
     amp: bool | None = None  # default: on with CUDA
     eval_batch_size: int = 256
 

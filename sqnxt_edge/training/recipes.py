@@ -59,9 +59,9 @@ RECIPES: dict[str, Recipe] = {
                description="the authors' ImageNet recipe: lr 0.4 at batch 1024, poly power 2, linear warm-up "
                            "from 0.1 over 780 iterations, wd 1e-4"),
         Recipe("digits-fast", epochs=6, batch_size=16, lr=0.2, base_batch=16, momentum=0.9, nesterov=True,
-               weight_decay=5e-4, schedule="cosine", warmup_iters=50, warmup_start_lr=0.0,
-               description="the embedded default: 6 short cosine epochs at batch 16 that reach >= 97% on digits "
-                           "on a 2-core CPU"),
+               weight_decay=5e-4, schedule="cosine", warmup_iters=50, warmup_start_lr=0.0, label_smoothing=0.1,
+               description="the embedded default: 6 short cosine epochs at batch 16, label smoothing 0.1, that "
+                           "reach >= 98% on digits on a 2-core CPU (355-357/360 for seeds 0-2)"),
     )
 }
 

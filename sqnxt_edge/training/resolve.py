@@ -82,4 +82,5 @@ def load_resume(config: TrainConfig) -> tuple[TrainConfig, Recipe, Checkpoint]:
     train_cfg.out = Path(config.out)
     train_cfg.resume = True
     train_cfg.device = config.device
+    train_cfg.threads = config.threads or train_cfg.threads  # the run's own count unless asked otherwise
     return train_cfg, recipe, ckpt

@@ -35,6 +35,7 @@ from .metrics import topk_correct, torch_logits
 from .recipes import Recipe, lr_factor
 from .report import plot_curves, write_json, write_metrics
 from .resolve import default_out, load_resume, resolve_config
+from .threads import training_threads
 
 __all__ = ["train", "resolve_config"]
 
@@ -70,6 +71,7 @@ class _Run:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_top1: float = -1.0
     best_epoch: int = 0
+    threads_note: str = ""  # how many CPU threads and why, said once when the loop starts
 
     def checkpoint(self, epoch: int, metrics: dict, with_state: bool) -> Checkpoint:
         extra = {}
@@ -96,10 +98,14 @@ def train(config: TrainConfig, progress: bool = True,
     """
     started = time.perf_counter()
     dist, device = distributed.setup(config.device)
+    caller_threads = torch.get_num_threads()
     try:
         run, start_epoch = _prepare(config, dist, device)
+        if run.config.threads:
+            torch.set_num_threads(run.config.threads)
         _loop(run, start_epoch, progress and dist.is_main, on_epoch)
     finally:
+        torch.set_num_threads(caller_threads)  # the caller's process keeps its own setting
         distributed.cleanup(dist)
     out = run.out
     return TrainResult(
@@ -121,6 +127,10 @@ def _prepare(config: TrainConfig, dist, device) -> tuple[_Run, int]:
         if (Path(config.out) / "last.pt").exists():
             raise SqnxtError(f"{config.out} already holds a run: pass --resume to continue it, or choose another --out")
     config.amp = amp = bool(device.type == "cuda" if config.amp is None else config.amp and device.type == "cuda")
+    threads_note = ""
+    if device.type == "cpu":  # fixed for the run and saved with it: a resume sums in the same order
+        config.threads, why = training_threads(config.threads)
+        threads_note = f"{config.threads} CPU thread(s): {why}"
     train_set = load_dataset(config.data, "train", config.data_dir, image_size=config.input_size)
     test_set = load_dataset(config.data, "test", config.data_dir, image_size=config.input_size)
     if test_set.classes != train_set.classes:
@@ -155,7 +165,7 @@ def _prepare(config: TrainConfig, dist, device) -> tuple[_Run, int]:
         "train_images": len(train_set), "test_images": len(test_set)},
         "device": str(device), "world_size": dist.world_size, "torch": torch.__version__, "sqnxt_edge": __version__}
     run = _Run(config, recipe, Path(config.out), dist, device, amp, train_set, test_set, train_images, aug, model,
-               net, optimizer, scheduler, scaler, sampler, batch, steps, saved_config)
+               net, optimizer, scheduler, scaler, sampler, batch, steps, saved_config, threads_note=threads_note)
     start_epoch = 0
     if resume is not None:
         model.load_state_dict(resume.state_dict)
@@ -187,6 +197,8 @@ def _optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 def _loop(run: _Run, start_epoch: int, progress: bool, on_epoch) -> None:
     bar = _progress(progress)
     title = f"{run.config.model} on {run.config.data}"
+    if bar is not None and run.threads_note:
+        bar.console.print(f"training on {run.threads_note}", highlight=False)
     try:
         for epoch in range(start_epoch, run.recipe.epochs):
             record = _train_epoch(run, epoch, bar)
