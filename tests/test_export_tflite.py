@@ -6,6 +6,7 @@ Conversions take tens of seconds each, so one module-scoped export serves every 
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -75,3 +76,19 @@ def test_fp16_tflite_is_smaller(tflite_export):
     _, result = tflite_export
     sizes = {a["precision"]: a["bytes"] for a in result.artifacts}
     assert sizes["fp16"] < 0.7 * sizes["fp32"]  # float16 weights; biases and the graph stay
+
+
+def test_background_and_in_process_conversions_write_the_same_file(tflite_export, tmp_path, monkeypatch):
+    """The conversions run in child processes when there is a second core (tflite_jobs); the file must be the one
+    the exporting process itself would write."""
+    from sqnxt_edge.export.tflite_jobs import parallel_conversions
+
+    ckpt, background = tflite_export
+    monkeypatch.setenv("SQNXT_EDGE_TFLITE_JOBS", "0")
+    assert not parallel_conversions()
+    here = export(ckpt, ExportConfig(formats=["tflite"], output_dir=tmp_path, verify_size=100))
+    sha = {a["precision"]: a["sha256"] for a in here.artifacts}
+    assert sha["fp32"] == next(a["sha256"] for a in background.artifacts if a["precision"] == "fp32")
+    assert not any("background process" in t["step"] for t in here.timings), here.timings
+    if (os.cpu_count() or 1) > 1:  # the module's export ran with the default: in the background
+        assert any("background process" in t["step"] for t in background.timings)

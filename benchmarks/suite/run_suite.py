@@ -6,7 +6,8 @@
 For 1.0-SqNxt-23, 1.0-SqNxt-23v5, 2.0-SqNxt-23 and SqueezeNet-1.1 at 32 px (10 classes) and 227 px (1000 classes):
 PyTorch eager, ONNX fp32, ONNX int8, TFLite fp32 and TFLite int8, measured by `sqnxt-edge bench`'s own harness (each
 artifact in a fresh process, batch 1, pinned threads): latency p50/p99, peak memory, size, MACs. In the same run
-the machine's matrix-multiply peaks are measured (fp32: torch's GEMM; int8: onnxruntime's MatMulInteger, u8 x s8),
+the machine's matrix-multiply peaks are measured (fp32: the better of torch's GEMM and onnxruntime's MatMul; int8:
+onnxruntime's MatMulInteger, u8 x s8),
 in short bursts interleaved with the models, the best burst kept; each model's achieved GFLOP/s (2 x MACs / p50) is
 reported as a fraction of the peak of its precision, so a loaded moment lowers the peak and the models alike and the
 fraction cannot read far above 100%.
@@ -53,24 +54,29 @@ def matmul_peak_gflops(threads: int, n: int = 1536, seconds: float = 1.0) -> flo
     return best
 
 
-def int8_peak_gops(threads: int, n: int = 1536, seconds: float = 1.0) -> float:
-    """Best int8 GEMM rate of one burst: onnxruntime's MatMulInteger (uint8 x int8 -> int32), what its int8 convs
-    run on."""
+def ort_peak_gflops(threads: int, precision: str, n: int = 1536, seconds: float = 1.0) -> float:
+    """Best GEMM rate of one burst in onnxruntime itself (MLAS, what its convs run on): MatMul in fp32, MatMulInteger
+    (uint8 x int8 -> int32) for int8."""
     import numpy as np
-    import onnx
-    import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
+    import onnxruntime as ort
 
     rng = np.random.default_rng(0)
-    b = numpy_helper.from_array(rng.integers(-127, 128, (n, n), dtype=np.int8), "B")
-    graph = helper.make_graph([helper.make_node("MatMulInteger", ["A", "B"], ["Y"])], "int8_peak",
-                              [helper.make_tensor_value_info("A", TensorProto.UINT8, [n, n])],
-                              [helper.make_tensor_value_info("Y", TensorProto.INT32, [n, n])], [b])
+    if precision == "int8":
+        b = numpy_helper.from_array(rng.integers(-127, 128, (n, n), dtype=np.int8), "B")
+        a = rng.integers(0, 256, (n, n), dtype=np.uint8)
+        op, types = "MatMulInteger", (TensorProto.UINT8, TensorProto.INT32)
+    else:
+        b = numpy_helper.from_array(rng.standard_normal((n, n), dtype=np.float32), "B")
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        op, types = "MatMul", (TensorProto.FLOAT, TensorProto.FLOAT)
+    graph = helper.make_graph([helper.make_node(op, ["A", "B"], ["Y"])], "peak",
+                              [helper.make_tensor_value_info("A", types[0], [n, n])],
+                              [helper.make_tensor_value_info("Y", types[1], [n, n])], [b])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    a = rng.integers(0, 256, (n, n), dtype=np.uint8)
     sess.run(None, {"A": a})
     best, end = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -86,9 +92,9 @@ class Peaks:
     def __init__(self, threads: int):
         self.threads, self.fp32, self.int8 = threads, [], []
 
-    def sample(self) -> None:
-        self.fp32.append(round(matmul_peak_gflops(self.threads), 2))
-        self.int8.append(round(int8_peak_gops(self.threads), 2))
+    def sample(self) -> None:  # fp32: the better of torch's and onnxruntime's GEMM
+        self.fp32 += [round(matmul_peak_gflops(self.threads), 2), round(ort_peak_gflops(self.threads, "fp32"), 2)]
+        self.int8.append(round(ort_peak_gflops(self.threads, "int8"), 2))
 
     def best(self, precision: str) -> float:
         return max(self.int8 if precision == "int8" else self.fp32)
@@ -156,7 +162,7 @@ def markdown(results: dict) -> str:
     lines = []
     for size in SIZES:
         lines += [f"### {size}x{size} input, batch 1, {results['threads']} thread(s)", "",
-                  f"% of peak: fp32 rows against {results['matmul_peak_gflops']:.1f} GFLOP/s (torch fp32 GEMM), int8 rows "
+                  f"% of peak: fp32 rows against {results['matmul_peak_gflops']:.1f} GFLOP/s (fp32 GEMM), int8 rows "
                   f"against {results['int8_matmul_peak_gops']:.1f} GOP/s (onnxruntime MatMulInteger), best bursts of "
                   "this run.", "",
                   "| model | MMACs | runtime | p50 ms | p99 ms | peak MB (model) | size MB | GFLOP/s | % of peak |",
@@ -164,7 +170,8 @@ def markdown(results: dict) -> str:
         for r in (r for r in results["rows"] if r["input_size"] == size):
             model_mb = r["model_peak_rss_mb"]
             lines.append(
-                f"| {r['model']} | {r['macs'] / 1e6:.1f} | {LABEL.get((r['format'], r['precision']), r['format'])} | "
+                f"| {r['model']} | {r['macs'] / 1e6:.1f} | {LABEL.get((r['format'], r['precision']), r['format'])}"
+                f"{' (OpenVINO)' if r['runtime'] == 'openvino' else ''} | "
                 f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['peak_rss_mb']:.0f}"
                 f"{f' ({model_mb:+.0f})' if model_mb is not None else ''} | {r['size_bytes'] / 2**20:.2f} | "
                 f"{r['achieved_gflops']:.1f} | {100 * r['fraction_of_peak']:.1f} |")

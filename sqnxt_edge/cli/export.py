@@ -22,7 +22,7 @@ def export_cmd(
     batch: Annotated[Optional[int], typer.Option("--batch", help="Fixed batch size (default 1).")] = None,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Dynamic batch dimension (ONNX/ORT).")] = False,
     no_simplify: Annotated[bool, typer.Option("--no-simplify", help="Skip onnxsim.")] = False,
-    no_verify: Annotated[bool, typer.Option("--no-verify", help="Keep artifacts even if they disagree with PyTorch.")] = False,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the parity check against PyTorch (artifacts are kept unchecked).")] = False,
     calib_data: Annotated[Optional[str], typer.Option("--calib-data", help="int8 calibration images: folder or dataset name.")] = None,
     calib_size: Annotated[Optional[int], typer.Option("--calib-size", help="Calibration images (seeded sample, default 300).")] = None,
     calib_method: Annotated[str, typer.Option("--calib-method", help="minmax, entropy or percentile.")] = "minmax",
