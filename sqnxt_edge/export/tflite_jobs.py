@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ..errors import ExportError
@@ -45,7 +44,16 @@ class Conversions:
 
             calib = self.folder / "calibration.npy"
             np.save(calib, run.calibration())
-        self.jobs: dict[str, tuple[subprocess.Popen, Path, Path, float]] = {}
+        self.jobs: dict[str, tuple[subprocess.Popen, Path, Path]] = {}
+        try:
+            self._start(run, precisions, ckpt, calib)
+        except BaseException:  # nothing started here outlives a failed start
+            self.close()
+            raise
+        run.say(f"converting to TFLite {' + '.join(precisions)} with litert-torch in {len(precisions)} background "
+                "process(es)")
+
+    def _start(self, run, precisions: list[str], ckpt: Path, calib: Path | None) -> None:
         for precision in precisions:
             dest = run.staged("tflite", precision)
             job = {"checkpoint": str(ckpt), "precision": precision, "dest": str(dest), "calibration": str(calib),
@@ -58,12 +66,10 @@ class Conversions:
                 proc = subprocess.Popen([sys.executable, "-m", __name__, str(spec)], stdin=subprocess.DEVNULL,
                                         stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
                                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-            self.jobs[precision] = (proc, dest, log, time.perf_counter())
-        run.say(f"converting to TFLite {' + '.join(precisions)} with litert-torch in {len(precisions)} background "
-                "process(es)")
+            self.jobs[precision] = (proc, dest, log)
 
     def wait(self, precision: str) -> Path:
-        proc, dest, log, started = self.jobs[precision]
+        proc, dest, log = self.jobs[precision]
         proc.wait()
         if proc.returncode != 0 or not dest.is_file():
             lines = [ln for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]

@@ -26,6 +26,8 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Recipe]:
     epochs = int(config.epochs or base.epochs)
     if batch < 1 or epochs < 1:
         raise SqnxtError(f"--batch-size and --epochs must be positive (got {batch}, {epochs})")
+    if config.threads is not None and config.threads < 1:
+        raise SqnxtError(f"--threads must be at least 1 (got {config.threads})")
     lr = float(config.lr) if config.lr is not None else base.scaled_lr(batch)
     if not lr > 0:
         raise SqnxtError(f"--lr must be positive (got {lr})")
