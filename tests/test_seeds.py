@@ -359,6 +359,7 @@ def test_squeezenet_cifar_learns_digits_with_the_default_recipe(tmp_path):
 
     result = train(TrainConfig(model="SqueezeNet-cifar", data="digits", out=tmp_path / "run", seed=0), progress=False)
     assert result.config["recipe"]["name"] == "digits-fast" and result.epochs == 6  # the default recipe, untouched
-    assert result.history[-1]["loss"] < 0.5  # not stuck at ln 10 = 2.30
+    # not stuck at ln 10 = 2.30 (label smoothing 0.1 puts the floor of this loss near 0.50, not 0)
+    assert result.history[-1]["loss"] < 1.0
     assert result.best_top1 >= 95.0, result.history
     assert evaluate(result.best_path).top1 == pytest.approx(result.best_top1)
