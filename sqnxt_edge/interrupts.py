@@ -78,19 +78,12 @@ def kill_process_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
     """Stop a child started with `start_new_session=True` and everything it started: SIGTERM to its process group,
     SIGKILL to whatever is left after `grace` seconds; reaps the child. Never raises for a group that is gone
     (Linux keeps a group's id reserved while any member lives, so the id cannot name a stranger)."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):  # SIGKILL too: the child may be gone while its children live
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass

@@ -14,12 +14,11 @@ from __future__ import annotations
 import math
 import re
 
-import torch
 from torch import nn
 
 from .layers import ConvBnReLU
 from .registry import ModelSpec, add_alias, register
-from .squeezenext import STAGE_WIDTHS, SqueezeNextBlock
+from .squeezenext import STAGE_WIDTHS, SqueezeNextBlock, StemStagesHead
 
 __all__ = ["SeedSqueezeNext", "SEED_VARIANTS", "seed_state_dict"]
 
@@ -34,7 +33,7 @@ SEED_VARIANTS = {
 }
 
 
-class SeedSqueezeNext(nn.Module):
+class SeedSqueezeNext(StemStagesHead):
     def __init__(self, width: float, depths: tuple[int, ...], num_classes: int = 10, in_channels: int = 3,
                  stem: str = "cifar"):
         super().__init__()
@@ -61,15 +60,6 @@ class SeedSqueezeNext(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_uniform_(m.weight, gain=math.sqrt(2))
                 nn.init.zeros_(m.bias)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(x), 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 _BLOCK = re.compile(r"^stage([1-4])\.(\d+)\.(conv|bn)([1-5])\.(.+)$")

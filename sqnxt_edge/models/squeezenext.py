@@ -18,7 +18,7 @@ from torch import nn
 from .layers import ConvBnReLU
 from .registry import ModelSpec, register
 
-__all__ = ["SqueezeNextCfg", "SqueezeNext", "SqueezeNextBlock", "STEMS", "default_stem"]
+__all__ = ["SqueezeNextCfg", "SqueezeNext", "SqueezeNextBlock", "StemStagesHead", "STEMS", "default_stem"]
 
 STAGE_WIDTHS = (32, 64, 128, 256)
 STEM_CHANNELS = 64
@@ -105,7 +105,20 @@ def _make_stem(kind: str, kernel: int, in_channels: int) -> nn.Sequential:
     raise ValueError(f"unknown stem {kind!r}; choose one of {', '.join(STEMS)}")
 
 
-class SqueezeNext(nn.Module):
+class StemStagesHead(nn.Module):
+    """stem -> stages -> head -> pool -> fc, the layout every SqueezeNext (the paper's and the seed's) shares."""
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+class SqueezeNext(StemStagesHead):
     """stem -> four stages -> 1x1 head conv (128) -> global average pool -> bias-free FC."""
 
     def __init__(self, cfg: SqueezeNextCfg, num_classes: int = 1000, in_channels: int = 3, stem: str = "imagenet"):
@@ -145,15 +158,6 @@ class SqueezeNext(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(x), 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def _create(cfg: SqueezeNextCfg):
