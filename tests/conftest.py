@@ -57,3 +57,29 @@ def squeezenet_digits_checkpoint(tmp_path_factory):
     """best.pt of SqueezeNet-1.1 trained on digits at 32 px, built on first use. A real, loadable checkpoint, but
     its accuracy is not guaranteed: SqueezeNet's ReLU before the pooled head can die on digits (loss stuck at ln 10)."""
     return _train_digits(tmp_path_factory, "SqueezeNet-1.1", epochs=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory):
+    """A 4-class ONNX model (mean over HxW, then a matmul) with the export metadata, built without torch."""
+    import json
+
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.RandomState(0).randn(3, 4).astype(np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
+         helper.make_node("MatMul", ["m", "W"], ["logits"])],
+        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])], initializer=[w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    meta = {"model_name": "tiny", "input_size": 8, "layout": "NCHW", "mean": [0.5] * 3, "std": [0.25] * 3,
+            "classes": list("abcd"), "precision": "fp32"}
+    for k, v in meta.items():
+        model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=json.dumps(v)))
+    path = tmp_path_factory.mktemp("tiny-onnx") / "tiny.onnx"
+    onnx.save(model, path)
+    return path

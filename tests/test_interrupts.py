@@ -5,7 +5,6 @@ whose runner and measuring child must go with it)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from sqnxt_edge.interrupts import Interrupted, describe, exit_code, kill_process_group, stop_on_signals
@@ -97,28 +95,6 @@ def _cmdline_has(marker: str) -> list[str]:
 
 
 # -- the CLI, in a real child process ---------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory) -> Path:
-    """A 4-class ONNX model (mean over HxW, then a matmul) with the export metadata, built without torch."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.random.RandomState(0).randn(3, 4).astype(np.float32), "W")
-    graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
-         helper.make_node("MatMul", ["m", "W"], ["logits"])],
-        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])], initializer=[w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    meta = {"model_name": "tiny", "input_size": 8, "layout": "NCHW", "mean": [0.5] * 3, "std": [0.25] * 3,
-            "classes": list("abcd"), "precision": "fp32"}
-    for k, v in meta.items():
-        model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=json.dumps(v)))
-    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    onnx.save(model, path)
-    return path
 
 
 def _measuring(marker: str) -> list[str]:

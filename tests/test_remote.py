@@ -78,29 +78,6 @@ def sshd(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory) -> Path:
-    """A 4-class ONNX model (mean over HxW, then a matmul) with the export metadata, built without torch."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.random.RandomState(0).randn(3, 4).astype(np.float32), "W")
-    graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
-         helper.make_node("MatMul", ["m", "W"], ["logits"])],
-        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])], initializer=[w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    meta = {"model_name": "tiny", "input_size": 8, "layout": "NCHW", "mean": [0.5] * 3, "std": [0.25] * 3,
-            "classes": list("abcd"), "precision": "fp32"}
-    for k, v in meta.items():
-        model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=json.dumps(v)))
-    path = tmp_path_factory.mktemp("art") / "tiny.onnx"
-    onnx.save(model, path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def tiny_tflite(tmp_path_factory) -> Path:
     """The same tiny net as .tflite via litert-torch (in a child process: the converter is heavy to import)."""
     pytest.importorskip("litert_torch")

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from procs import MARKER_VAR, Child, processes_with, wait_gone  # noqa: E402
 from sshd import LoopbackSshd  # noqa: E402
-from test_remote import needs_sshd, tiny_onnx  # noqa: E402,F401  (tiny_onnx is a fixture)
+from test_remote import needs_sshd  # noqa: E402  (tiny_onnx: a conftest fixture)
 
 LONG = ["--runtime", "onnxruntime", "--threads", 1, "--warmup", 1, "--runs", 10**9, "--min-seconds", 300]
 
