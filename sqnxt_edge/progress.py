@@ -6,10 +6,13 @@ reports. Two refreshes a second are enough for a person and cost nothing measura
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-__all__ = ["make_progress", "progress_bar"]
+__all__ = ["make_progress", "progress_bar", "quiet"]
 
 REFRESH_PER_SECOND = 2
 
@@ -35,3 +38,13 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
 
     with bar:
         yield advance
+
+
+@contextmanager
+def quiet(stderr: bool = False) -> Iterator[None]:
+    """Silence a library that prints and warns (converters, quantizers): stdout stays clean for --json, and with
+    `stderr` its own progress bars do not cut through ours."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            (contextlib.redirect_stderr(io.StringIO()) if stderr else contextlib.nullcontext()):
+        warnings.simplefilter("ignore")
+        yield

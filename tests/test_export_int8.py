@@ -1,5 +1,5 @@
-"""--int8 wiring: ONNX int8 (the quantize library) and TFLite int8 (PT2E) on a trained digits checkpoint, with the
-fp32-vs-int8 accuracy report, the --max-drop gate and the other runtimes loading the QDQ model."""
+"""--int8 wiring: ONNX int8 (onnxruntime) and TFLite int8 (ai-edge-quantizer on the fp32 file) on a trained digits
+checkpoint, with the fp32-vs-int8 accuracy report, the --max-drop gate and the other runtimes loading the QDQ model."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def test_int8_accuracy_report_and_size(int8_export, fmt):
     assert acc["n"] > 0 and abs(acc["top1_fp32"] - acc["top1_int8"] - acc["drop"]) < 1e-6
     assert acc["drop"] <= 1.0 and acc["agreement"] >= 95.0
     assert int8["parity"]["passed"] and int8["parity"]["top1_agreement"] >= 0.95
-    assert int8["bytes"] <= (0.30 if fmt == "onnx" else 0.40) * fp32["bytes"]  # measured 29% / 38%
+    # measured 29% / 42% (the .tflite keeps litert's long tensor names: about 1/3 of the int8 file)
+    assert int8["bytes"] <= (0.30 if fmt == "onnx" else 0.45) * fp32["bytes"]
     meta = json.loads((int8_export.output_dir / (int8["path"] + ".meta.json")).read_text())
     assert meta["precision"] == "int8"
     if fmt == "onnx":

@@ -92,3 +92,39 @@ def test_background_and_in_process_conversions_write_the_same_file(tflite_export
     assert not any("background process" in t["step"] for t in here.timings), here.timings
     if (os.cpu_count() or 1) > 1:  # the module's export ran with the default: in the background
         assert any("background process" in t["step"] for t in background.timings)
+
+
+def test_int8_is_quantized_from_the_fp32_file_with_its_calibration(tflite_export, tmp_path):
+    """int8 .tflite = the fp32 file + ai-edge-quantizer: the calibration images set the ranges (4x the images, 4x
+    the input scale)."""
+    from sqnxt_edge.quantize import quantize_tflite
+
+    _, result = tflite_export
+    fp32 = result.output_dir / next(a["path"] for a in result.artifacts if a["precision"] == "fp32")
+    size = open_model(str(fp32)).input_size
+    x = np.random.default_rng(0).standard_normal((6, size, size, 3)).astype(np.float32)
+    scales = []
+    for k in (1, 4):
+        path = quantize_tflite(fp32, tmp_path / f"x{k}.tflite", x * k, threads=1)
+        assert open_model(str(path)).input_dtype == np.int8
+        scales.append(_input_scale(path))
+    assert scales[1] == pytest.approx(4 * scales[0], rel=1e-3)
+    assert not list(tmp_path.glob(".*.tmp"))  # written through a temp file
+
+
+def _input_scale(path) -> float:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return float(Interpreter(model_path=str(path)).get_input_details()[0]["quantization"][0])
+
+
+def test_int8_from_a_file_that_is_not_tflite_is_one_line(tmp_path):
+    from sqnxt_edge.errors import ExportError
+    from sqnxt_edge.quantize import quantize_tflite
+
+    bad = tmp_path / "m.tflite"
+    bad.write_bytes(b"not a flatbuffer" * 10)
+    with pytest.raises(ExportError) as err:
+        quantize_tflite(bad, tmp_path / "int8.tflite", np.zeros((2, 8, 8, 3), np.float32))
+    assert "\n" not in str(err.value) and "m.tflite" in str(err.value)
+    assert not (tmp_path / "int8.tflite").exists()

@@ -28,7 +28,7 @@ from .manifest import MANIFEST_NAME, tool_versions, update_manifest
 from .onnx_steps import onnx_family
 from .staging import adopt, export_lock, make_stage, stale_stages
 from .tflite_jobs import Conversions, parallel_conversions
-from .tflite_steps import tflite_family, tflite_precisions
+from .tflite_steps import converted_precisions, tflite_family
 from .verify import reference_logits, verify_images
 
 __all__ = ["export", "FAMILIES"]
@@ -104,7 +104,7 @@ def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, st
                 run.warn(line)
         families = list(dict.fromkeys(FORMATS[name].family for name in config.formats))
         if "tflite" in families and parallel_conversions():  # converted beside everything else from the start
-            run.conversions = Conversions(run, tflite_precisions(config))
+            run.conversions = Conversions(run, converted_precisions(config))
         for family in families:
             FAMILIES[family](run)
     finally:

@@ -14,7 +14,8 @@ from .config import TOLERANCES
 __all__ = ["MANIFEST_NAME", "tool_versions", "load_manifest", "update_manifest"]
 
 MANIFEST_NAME = "manifest.json"
-_TOOLS = ("sqnxt-edge", "torch", "onnx", "onnxruntime", "onnxsim", "litert-torch", "ai-edge-litert", "torchao", "numpy")
+_TOOLS = ("sqnxt-edge", "torch", "onnx", "onnxruntime", "onnxsim", "litert-torch", "ai-edge-litert",
+          "ai-edge-quantizer", "numpy")
 
 
 def tool_versions(names: tuple[str, ...] = _TOOLS) -> dict[str, str]:

@@ -8,7 +8,6 @@ ReduceMean's axes input) and needed `external_data=False`; same op count otherwi
 
 from __future__ import annotations
 
-import contextlib
 import io
 import warnings
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ExportError, first_line
+from ..progress import quiet
 
 __all__ = ["export_onnx", "simplify_onnx", "check_onnx", "to_fp16", "op_counts"]
 
@@ -33,8 +33,7 @@ def export_onnx(model: torch.nn.Module, input_size: int, in_channels: int, opset
         kwargs["dynamic_axes"] = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
     buf = io.BytesIO()
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
+        with quiet():
             torch.onnx.export(model.eval(), (x,), buf, dynamo=False, input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME], opset_version=int(opset), do_constant_folding=True,
                               training=torch.onnx.TrainingMode.EVAL, **kwargs)

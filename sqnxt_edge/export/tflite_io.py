@@ -1,7 +1,7 @@
 """`--float-io`: a full-integer TFLite model given float32 input and output, the interface most app code feeds.
 
-litert-torch's PT2E path folds the first QUANTIZE into an int8 graph input (and the last DEQUANTIZE into an int8
-output). This puts them back as ops inside the model, with the tensors' own scale and zero point, using the TFLite
+The int8 .tflite (ai-edge-quantizer, like litert-torch's PT2E path) has an int8 graph input and output: no QUANTIZE
+first, no DEQUANTIZE last. This puts them back as ops inside the model, with the tensors' own scale and zero point, using the TFLite
 flatbuffer schema that ships with ai-edge-litert (`schema_py_generated`, its object API): a new float32 input feeds a
 QUANTIZE whose output is the old int8 input; the old int8 output feeds a DEQUANTIZE whose output is the new float32
 output; the signature is re-pointed. The integer graph in between is untouched, so the numbers are the same ones the
@@ -49,10 +49,16 @@ def float_interface(path: Path) -> Path:
     """Rewrite `path` in place (the caller stages it) with float32 I/O around its int8 input and output."""
     require("ai_edge_litert", "tflite", "--float-io")
     import flatbuffers
+    import numpy as np
     from ai_edge_litert import schema_py_generated as schema
 
+    raw = Path(path).read_bytes()
     try:
-        model = schema.ModelT.InitFromPackedBuf(Path(path).read_bytes(), 0)
+        model = schema.ModelT.InitFromPackedBuf(raw, 0)
+        for buf in model.buffers or []:  # stored after the flatbuffer (ai-edge-quantizer does): inline, since the
+            if (buf.offset or 0) > 1:    # rewritten flatbuffer has another length and the offsets would be wrong
+                buf.data = np.frombuffer(raw, np.uint8, buf.size, buf.offset)
+                buf.offset = buf.size = 0
         sg = model.subgraphs[0]
         (inp,), (out,) = sg.inputs, sg.outputs
         ints = (schema.TensorType.INT8, schema.TensorType.UINT8)
@@ -68,7 +74,7 @@ def float_interface(path: Path) -> Path:
                 for tensor_map in item or []:
                     if tensor_map.tensorIndex == old:
                         tensor_map.tensorIndex = new
-        builder = flatbuffers.Builder(len(Path(path).read_bytes()) + 4096)
+        builder = flatbuffers.Builder(len(raw) + 4096)
         builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     except ExportError:
         raise

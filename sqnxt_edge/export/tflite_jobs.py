@@ -1,9 +1,10 @@
 """TFLite conversions in child processes, started when an export begins and collected by the TFLite steps.
 
 Why: litert-torch spends tens of seconds per conversion in torch.export's Python graph passes, on one core. Started
-at once, the fp32 and int8 conversions run beside the ONNX family (and each other) on the other cores, so an export
-of every format takes about as long as its slowest conversion instead of the sum. The children only convert: the
-file lands in the export's staging folder and is verified and promoted by the parent like any other artifact.
+at once, the fp32 (and fp16) conversions run beside the ONNX family on the other cores, so an export of every format
+takes about as long as the slower of the two instead of the sum (int8 is quantized from the fp32 file, in seconds).
+The children only convert: the file lands in the export's staging folder and is verified and promoted by the parent
+like any other artifact.
 
 A child is its own process group (the parent kills it on any exit, Ctrl-C and SIGTERM included) and asks the
 kernel to kill it if the parent dies first (SIGKILL), so no conversion outlives its export.
@@ -38,26 +39,20 @@ class Conversions:
         self.folder = run.stage / ".tflite-jobs"
         self.folder.mkdir()
         ckpt = save_checkpoint(run.ckpt, self.folder / "model.pt")
-        calib = None
-        if "int8" in precisions:
-            import numpy as np
-
-            calib = self.folder / "calibration.npy"
-            np.save(calib, run.calibration())
         self.jobs: dict[str, tuple[subprocess.Popen, Path, Path]] = {}
         try:
-            self._start(run, precisions, ckpt, calib)
+            self._start(run, precisions, ckpt)
         except BaseException:  # nothing started here outlives a failed start
             self.close()
             raise
         run.say(f"converting to TFLite {' + '.join(precisions)} with litert-torch in {len(precisions)} background "
                 "process(es)")
 
-    def _start(self, run, precisions: list[str], ckpt: Path, calib: Path | None) -> None:
+    def _start(self, run, precisions: list[str], ckpt: Path) -> None:
         for precision in precisions:
             dest = run.staged("tflite", precision)
-            job = {"checkpoint": str(ckpt), "precision": precision, "dest": str(dest), "calibration": str(calib),
-                   "batch": run.config.fixed_batch or 1, "float_io": run.config.tflite_float_io}
+            job = {"checkpoint": str(ckpt), "precision": precision, "dest": str(dest),
+                   "batch": run.config.fixed_batch or 1}
             spec = self.folder / f"{precision}.json"
             spec.write_text(json.dumps(job), encoding="utf-8")
             log = self.folder / f"{precision}.log"
@@ -103,18 +98,15 @@ def _child(spec: str) -> int:
     _die_with_parent()
     job = json.loads(Path(spec).read_text(encoding="utf-8"))
     try:
-        import numpy as np
         import torch
 
         from ..checkpoint import load_checkpoint
-        from .tflite_export import calibration_batches, convert_tflite
+        from .tflite_export import convert_tflite
 
         ck = load_checkpoint(job["checkpoint"])
-        model = ck.build_model().eval()
-        calib = calibration_batches(np.load(job["calibration"]), ck) if job["precision"] == "int8" else None
         with torch.no_grad():
-            convert_tflite(model, ck.input_size, ck.in_channels, job["precision"], Path(job["dest"]),
-                           batch=job["batch"], calib=calib, float_io=job["float_io"])
+            convert_tflite(ck.build_model().eval(), ck.input_size, ck.in_channels, job["precision"],
+                           Path(job["dest"]), batch=job["batch"])
     except Exception as exc:  # one line for the parent's error message
         from ..errors import first_line
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from ..errors import SqnxtError
 from ..progress import progress_bar

@@ -11,7 +11,6 @@ ONNX, on one thread: a few seconds, then cached in `int8-choice.json` in the cac
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import tempfile
 from dataclasses import dataclass, field
