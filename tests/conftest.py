@@ -1,7 +1,11 @@
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent))  # the helper modules beside the tests (builders, procs, sshd)
 
 # Reproducible and polite on a 2-core machine.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -62,24 +66,15 @@ def squeezenet_digits_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):
     """A 4-class ONNX model (mean over HxW, then a matmul) with the export metadata, built without torch."""
-    import json
+    from builders import write_tiny_onnx
 
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    return write_tiny_onnx(tmp_path_factory.mktemp("tiny-onnx") / "tiny.onnx")
 
-    w = numpy_helper.from_array(np.random.RandomState(0).randn(3, 4).astype(np.float32), "W")
-    graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
-         helper.make_node("MatMul", ["m", "W"], ["logits"])],
-        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 4])], initializer=[w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    meta = {"model_name": "tiny", "input_size": 8, "layout": "NCHW", "mean": [0.5] * 3, "std": [0.25] * 3,
-            "classes": list("abcd"), "precision": "fp32"}
-    for k, v in meta.items():
-        model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=json.dumps(v)))
-    path = tmp_path_factory.mktemp("tiny-onnx") / "tiny.onnx"
-    onnx.save(model, path)
-    return path
+
+@pytest.fixture
+def reg(tmp_path, monkeypatch):
+    """A device registry path in tmp_path; HOME and XDG point into tmp_path so nothing real is read or written."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("SQNXT_EDGE_DEVICES", raising=False)
+    return tmp_path / "devices.toml"

@@ -114,6 +114,20 @@ def processes_with(marker: str) -> list[str]:
     return found
 
 
+def processes_running(text: str) -> list[str]:
+    """Live processes (other than us) whose command line contains `text`, as "pid: command line"."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmd:
+                found.append(f"{pid}: {cmd[:200]}")
+    return found
+
+
 def wait_gone(marker: str, timeout: float = 10.0) -> list[str]:
     """Give processes that are ending a moment, then return those still alive."""
     deadline = time.monotonic() + timeout

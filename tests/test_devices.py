@@ -16,15 +16,6 @@ from sqnxt_edge.errors import DeviceError
 WEIRD_NAMES = ["rpi4", "my pi", "a$(touch pwned);b", 'quo"te\\back', "ünï-cödé", "tab\tname"]
 
 
-@pytest.fixture
-def reg(tmp_path, monkeypatch):
-    """A registry path in tmp_path; HOME and XDG point into tmp_path so nothing real is read or written."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("SQNXT_EDGE_DEVICES", raising=False)
-    return tmp_path / "devices.toml"
-
-
 def test_registry_path_precedence(reg, tmp_path, monkeypatch):
     assert devices_path() == tmp_path / "xdg" / "sqnxt-edge" / "devices.toml"
     monkeypatch.delenv("XDG_CONFIG_HOME")

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 
 from sqnxt_edge import runner
@@ -26,6 +25,9 @@ from sqnxt_edge.bench import report as bench_report
 from sqnxt_edge.devices import Device, PROFILES, add_device, check_device, get_device, load_devices, run_runner
 from sqnxt_edge.devices import emulate, rootfs
 from sqnxt_edge.errors import DeviceError
+
+from builders import write_tiny_onnx
+from procs import processes_running
 
 TOOLS = ("qemu-aarch64-static", "debootstrap", "dpkg-deb")
 needs_qemu = pytest.mark.skipif(any(rootfs._which(t) is None for t in TOOLS),
@@ -251,19 +253,6 @@ def board(tmp_path_factory):
     return SimpleNamespace(device=device, devices=devices, cache=cache, info=info)
 
 
-def _board_processes(board_dir: str) -> list[str]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if board_dir in cmd:
-                found.append(f"{pid}: {cmd[:200]}")
-    return found
-
-
 @needs_qemu
 @pytest.mark.slow
 def test_check_reports_the_emulated_board(cli, board):
@@ -380,22 +369,6 @@ def test_bench_on_the_emulated_board(cli, board, board_export, tmp_path):
     assert "EMULATED" in md and "(emu)" in md and "speed-up" not in md
 
 
-def _tiny_onnx(path: Path) -> Path:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.ones((3, 4), np.float32), "W")
-    graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
-         helper.make_node("MatMul", ["m", "W"], ["logits"])],
-        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4])], initializer=[w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
-
-
 @needs_qemu
 @pytest.mark.slow
 def test_timeout_kills_the_emulation_and_leaves_nothing(board, tmp_path, monkeypatch):
@@ -403,21 +376,21 @@ def test_timeout_kills_the_emulation_and_leaves_nothing(board, tmp_path, monkeyp
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", None)
-    art = _tiny_onnx(tmp_path / "tiny.onnx")
+    art = write_tiny_onnx(tmp_path / "tiny.onnx", batch=1, metadata=False)
     forever = runner.Settings(warmup=0, runs=10**9, min_seconds=3600, runtime="onnxruntime")
     started = time.monotonic()
     with pytest.raises(DeviceError, match="timed out after 8 s on the emulated board"):
         run_runner(board.device, [art], forever, timeout=8)
     assert time.monotonic() - started < 60
     time.sleep(1)
-    assert _board_processes(board.device.rootfs) == []
+    assert processes_running(board.device.rootfs) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.onnx"]
 
 
 @needs_qemu
 @pytest.mark.slow
 def test_a_killed_caller_leaves_no_emulation_running(board, tmp_path):
-    art = _tiny_onnx(tmp_path / "tiny.onnx")
+    art = write_tiny_onnx(tmp_path / "tiny.onnx", batch=1, metadata=False)
     code = ("import sys; from sqnxt_edge.devices import get_device, run_runner; from sqnxt_edge.runner import Settings\n"
             "run_runner(get_device('pi', sys.argv[1]), [sys.argv[2]], Settings(warmup=0, runs=10**9, "
             "min_seconds=3600, runtime='onnxruntime'))\n")
@@ -425,12 +398,12 @@ def test_a_killed_caller_leaves_no_emulation_running(board, tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code, str(board.devices), str(art)],
                             env={**os.environ, "TMPDIR": str(tmp_path)})
     deadline = time.monotonic() + 120  # wait for the runner's own child: the bound, the runner, its child
-    while len(_board_processes(board.device.rootfs)) < 3 and time.monotonic() < deadline:
+    while len(processes_running(board.device.rootfs)) < 3 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert len(_board_processes(board.device.rootfs)) >= 3, "the runner never started its measuring child"
+    assert len(processes_running(board.device.rootfs)) >= 3, "the runner never started its measuring child"
     proc.kill()  # SIGKILL: no handler of the caller runs
     proc.wait()
     deadline = time.monotonic() + 30
-    while _board_processes(board.device.rootfs) and time.monotonic() < deadline:
+    while processes_running(board.device.rootfs) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _board_processes(board.device.rootfs) == []
+    assert processes_running(board.device.rootfs) == []

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from sqnxt_edge import runner
@@ -25,6 +24,7 @@ from sqnxt_edge.profiling.layers import module_path
 from sqnxt_edge.profiling.report import plot_pareto, plot_profile
 
 sys.path.insert(0, str(Path(__file__).parent))
+from builders import write_tiny_onnx  # noqa: E402
 from sshd import LoopbackSshd, find_sshd, free_port  # noqa: E402
 
 RUNTIME_OPS = {"ReorderInput", "ReorderOutput", "Transpose", "QuantizeLinear", "DequantizeLinear", "Flatten"}
@@ -123,14 +123,6 @@ def test_every_profile_figure_has_a_source():
 
 # -- estimates on profiles and registered boards ----------------------------------------------------------------
 
-@pytest.fixture
-def reg(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("SQNXT_EDGE_DEVICES", raising=False)
-    return tmp_path / "devices.toml"
-
-
 def test_profile_only_estimate_is_labelled_with_its_sources(reg):
     e = estimate("1.0-SqNxt-23", "rpi4", 227, "fp32", devices_file=reg)
     assert not e.calibrated and e.basis.startswith("profile rpi4 only (uncalibrated)")
@@ -215,24 +207,8 @@ def test_select_ranks_what_fits_by_published_accuracy(reg, tmp_path):
 
 # -- the runner's profiling mode and profiles of real exports ---------------------------------------------------
 
-def _tiny_onnx(path: Path) -> Path:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = numpy_helper.from_array(np.random.RandomState(0).randn(3, 4).astype(np.float32), "W")
-    graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0, name="/pool/ReduceMean"),
-         helper.make_node("MatMul", ["m", "W"], ["logits"], name="/fc/MatMul")],
-        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4])], initializer=[w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, path)
-    return path
-
-
 def test_runner_profile_mode_returns_raw_per_node_times(tmp_path, capsys):
-    path = _tiny_onnx(tmp_path / "tiny.onnx")
+    path = write_tiny_onnx(tmp_path / "tiny.onnx", batch=1, metadata=False, node_names=True)
     code = runner.main(["--one", "--profile", "--runtime", "onnxruntime", "--threads", "1", "--warmup", "2",
                         "--runs", "7", "--min-seconds", "0", str(path)])
     out = json.loads(capsys.readouterr().out)
@@ -377,7 +353,7 @@ def test_bench_on_an_emulated_board_adds_the_estimate(tmp_path, monkeypatch):
     from sqnxt_edge.bench import BenchConfig, run_bench
     from sqnxt_edge.bench.report import to_json
 
-    art = _tiny_onnx(tmp_path / "tiny.onnx")
+    art = write_tiny_onnx(tmp_path / "tiny.onnx", batch=1, metadata=False, node_names=True)
     fake = _fake_artifact(tmp_path)
     monkeypatch.setenv(runner.EMULATION_VAR, json.dumps({"profile": "rpi4", "qemu": "cortex-a72"}))
     run = run_bench([art], BenchConfig(threads=1, warmup=1, runs=3, min_seconds=0), progress=False)

@@ -22,6 +22,7 @@ from sqnxt_edge.errors import DeviceError
 from sqnxt_edge.runner import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
+from procs import processes_running  # noqa: E402
 from sshd import LoopbackSshd, find_sshd, free_port  # noqa: E402
 
 needs_sshd = pytest.mark.skipif(find_sshd() is None or shutil.which("ssh") is None,
@@ -124,19 +125,6 @@ def _script(path: Path, body: str) -> str:
     path.write_text("#!/bin/sh\n" + body)
     path.chmod(0o755)
     return str(path)
-
-
-def _processes_mentioning(marker: str) -> list[str]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if marker in cmd:
-                found.append(pid)
-    return found
 
 
 @needs_sshd
@@ -267,11 +255,11 @@ def test_hung_board_times_out_and_leaves_nothing(board, tiny_onnx, tmp_path, mon
     assert "\n" not in str(info.value)
     assert time.monotonic() - started < 6 + 15  # the timeout holds (generous slack for a loaded CI machine)
     deadline = time.monotonic() + 10  # the board's `timeout -k` may take a moment to reap
-    while _processes_mentioning(marker) and time.monotonic() < deadline:
+    while processes_running(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
-    left = _processes_mentioning(marker)
-    for pid in left:  # never leave a stray process behind, even when the test fails
-        os.kill(int(pid), 9)
+    left = processes_running(marker)
+    for entry in left:  # never leave a stray process behind, even when the test fails
+        os.kill(int(entry.split(":")[0]), 9)
     assert left == []
     assert board.leftovers() == []
 

@@ -3,31 +3,21 @@
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from sqnxt_edge.checkpoint import load_checkpoint
 from sqnxt_edge.errors import SqnxtError
 from sqnxt_edge.training import (RECIPES, EvalResult, TrainConfig, evaluate, get_recipe, resolve_config, train)
 from sqnxt_edge.training.recipes import lr_factor
 
-COLORS = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]
+from builders import write_color_folder
 
 
 @pytest.fixture(scope="module")
 def tiny_folder(tmp_path_factory):
     """A 3-class ImageFolder tree (train/ and test/) of noisy coloured squares: learnable in seconds."""
-    root = tmp_path_factory.mktemp("tiny-folder")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 12), ("test", 4)):
-        for c, name in enumerate(["red", "green", "blue"]):
-            (root / split / name).mkdir(parents=True)
-            for j in range(n):
-                img = np.clip(np.array(COLORS[c]) + rng.normal(0, 30, (16, 16, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(img).save(root / split / name / f"{j}.png")
-    return root
+    return write_color_folder(tmp_path_factory.mktemp("tiny-folder"), {"train": 12, "test": 4}, noise=30)
 
 
 def _cfg(root, out, **kw):

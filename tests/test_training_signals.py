@@ -9,33 +9,23 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from sqnxt_edge.checkpoint import load_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
+from builders import write_color_folder  # noqa: E402
 from procs import Child  # noqa: E402
 
 EPOCHS = 4
-COLORS = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # the same arithmetic in every child (and polite on 2 cores)
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     """3 classes x 48 noisy 16 px squares: an epoch lasts long enough (18 steps) to be cut in the middle."""
-    root = tmp_path_factory.mktemp("signal-folder")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 48), ("test", 8)):
-        for c, name in enumerate(["red", "green", "blue"]):
-            (root / split / name).mkdir(parents=True)
-            for j in range(n):
-                img = np.clip(np.array(COLORS[c]) + rng.normal(0, 60, (16, 16, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(img).save(root / split / name / f"{j}.png")
-    return root
+    return write_color_folder(tmp_path_factory.mktemp("signal-folder"), {"train": 48, "test": 8}, noise=60)
 
 
 def _train_args(folder: Path, out: Path) -> list:
