@@ -76,14 +76,16 @@ def stop_on_signals(signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[None]:
 
 def kill_process_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
     """Stop a child started with `start_new_session=True` and everything it started: SIGTERM to its process group,
-    SIGKILL to whatever is left after `grace` seconds; reaps the child. Never raises for a group that is gone
-    (Linux keeps a group's id reserved while any member lives, so the id cannot name a stranger)."""
+    SIGKILL to whatever is left after `grace` seconds; reaps the child (draining its pipes, if it has any, so it
+    cannot block on a full one). Never raises for a group that is gone (Linux keeps a group's id reserved while any
+    member lives, so the id cannot name a stranger)."""
+    piped = any(pipe is not None for pipe in (proc.stdout, proc.stderr))
     for sig in (signal.SIGTERM, signal.SIGKILL):  # SIGKILL too: the child may be gone while its children live
         try:
             os.killpg(proc.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
         try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
+            proc.communicate(timeout=grace) if piped else proc.wait(timeout=grace)
+        except (subprocess.TimeoutExpired, ValueError):  # ValueError: pipes already closed by an earlier read
             pass

@@ -32,6 +32,7 @@ from typing import Callable
 
 from .. import runner
 from ..errors import DeviceError
+from ..interrupts import kill_process_group
 from .registry import Device, add_device, devices_path, get_device, load_devices, remove_device
 from .rootfs import (MARKER, SITE, cache_dir, ensure_rootfs, locked, require_tools, rmtree, rootfs_info,
                      rootfs_path)
@@ -187,19 +188,6 @@ def command(device: Device, args: list[str], tmp: Path) -> tuple[list[str], dict
     return [*launcher, str(board) + python, *args], env
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=3)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def _bounded(argv: list[str], timeout: float) -> list[str]:
     """argv under coreutils `timeout` (its own process group, killed whole at the deadline even when this process is
     gone) and util-linux `setpriv --pdeathsig` (SIGTERM when this process dies, which `timeout` passes on to the
@@ -230,10 +218,10 @@ def execute_emulated(device: Device, job, timeout: float):
         except subprocess.TimeoutExpired:
             proc.returncode = 124
         except BaseException:
-            _kill_group(proc)
+            kill_process_group(proc, grace=3.0)
             raise
         finally:
-            _kill_group(proc)  # whatever is left of the group goes with it
+            kill_process_group(proc, grace=3.0)  # whatever is left of the group goes with it
         if proc.returncode in (124, 137) or (proc.returncode == -signal.SIGKILL and not bounded):
             raise DeviceError(f"device {device.name!r}: timed out after {timeout:.0f} s on the emulated board "
                               "(emulation is 100-600x slower than this machine; raise timeout in devices.toml, "

@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DeviceError
+from ..interrupts import kill_process_group
 from .registry import Device
 
 __all__ = ["SshResult", "ssh_options", "ssh_argv", "scp_argv", "run_ssh", "scp_upload", "explain_ssh_failure"]
@@ -87,25 +87,12 @@ def _run(argv: list[str], timeout: float) -> SshResult:
     try:
         out, err = proc.communicate(timeout=max(0.1, timeout))
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_process_group(proc)
         raise TimeoutError from None
     except BaseException:  # Ctrl-C: leave nothing behind
-        _kill_group(proc)
+        kill_process_group(proc)
         raise
     return SshResult(proc.returncode, out, err)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.communicate(timeout=2)
-            break
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _first_message(text: str) -> str:
