@@ -50,6 +50,31 @@ def test_int8_accuracy_report_and_size(int8_export, fmt):
 
 
 @pytest.mark.tflite
+def test_int8_tflite_is_integer_throughout_with_builtin_ops(int8_export):
+    """What tflite-runtime and the phones' int8 delegates need: builtin ops only, every convolution int8 in and out
+    with int8 weights scaled per output channel, and the manifest saying how it was made."""
+    if not _has_litert():
+        pytest.skip("litert-torch not installed")
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    entry = next(a for a in int8_export.artifacts if a["format"] == "tflite" and a["precision"] == "int8")
+    assert entry["quantization"]["label"].startswith("ai-edge-quantizer") and entry["quantization"]["io"] == "int8"
+    interp = Interpreter(model_path=str(int8_export.output_dir / entry["path"]),
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interp.allocate_tensors()
+    ops = interp._get_ops_details()
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    assert {op["op_name"] for op in ops} <= {"CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "MAX_POOL_2D",
+                                              "AVERAGE_POOL_2D", "RESHAPE", "TRANSPOSE"}
+    convs = [op for op in ops if op["op_name"] == "CONV_2D"]
+    assert convs
+    for op in convs:
+        x, w = tensors[op["inputs"][0]], tensors[op["inputs"][1]]
+        assert x["dtype"] == np.int8 and tensors[op["outputs"][0]]["dtype"] == np.int8 and w["dtype"] == np.int8
+        assert len(w["quantization_parameters"]["scales"]) == w["shape"][0]  # one scale per output channel
+
+
+@pytest.mark.tflite
 def test_float_io_int8_tflite_takes_and_gives_float32(digits_checkpoint, int8_export, tmp_path):
     """--float-io: the same integer graph behind float32 input and output, verified like every artifact."""
     if not _has_litert():

@@ -58,7 +58,8 @@ def convert_tflite(model: nn.Module, input_size: int, in_channels: int, precisio
 
                 edge = litert_torch.convert(module, (sample,), quant_config=full_fp16_recipe())
             else:
-                raise ExportError(f"litert-torch converts fp32 or fp16, not {precision!r} (int8: quantize_tflite on the fp32 file)")
+                raise ExportError(f"litert-torch converts fp32 or fp16, not {precision!r} "
+                                  "(int8: quantize_tflite on the fp32 file)")
             edge.export(str(dest))
     except ExportError:
         raise

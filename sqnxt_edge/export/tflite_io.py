@@ -1,11 +1,11 @@
 """`--float-io`: a full-integer TFLite model given float32 input and output, the interface most app code feeds.
 
 The int8 .tflite (ai-edge-quantizer, like litert-torch's PT2E path) has an int8 graph input and output: no QUANTIZE
-first, no DEQUANTIZE last. This puts them back as ops inside the model, with the tensors' own scale and zero point, using the TFLite
-flatbuffer schema that ships with ai-edge-litert (`schema_py_generated`, its object API): a new float32 input feeds a
-QUANTIZE whose output is the old int8 input; the old int8 output feeds a DEQUANTIZE whose output is the new float32
-output; the signature is re-pointed. The integer graph in between is untouched, so the numbers are the same ones the
-int8-I/O model gives after the app's own (de)quantization.
+first, no DEQUANTIZE last. This puts them back as ops inside the model, with the tensors' own scale and zero point,
+using the TFLite flatbuffer schema that ships with ai-edge-litert (`schema_py_generated`, its object API): a new
+float32 input feeds a QUANTIZE whose output is the old int8 input; the old int8 output feeds a DEQUANTIZE whose output
+is the new float32 output; the signature is re-pointed. The integer graph in between is untouched, so the numbers are
+the same ones the int8-I/O model gives after the app's own (de)quantization.
 """
 
 from __future__ import annotations
