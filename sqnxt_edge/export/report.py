@@ -34,7 +34,7 @@ def export_table(result) -> Table:
             diff = f"[red]{diff}[/]"
         accuracy = (f"{acc['top1_fp32']:.2f}% / {acc['top1_int8']:.2f}% ({-acc['drop']:+.2f})" if acc else "")
         notes = usability_line(a.get("mobile_usability") or {}) if a["format"] == "ort" else ""
-        if a.get("quantization") and a["format"] == "onnx":
+        if a.get("quantization") and a["format"] != "ort":  # .ort shows its mobile usability instead
             notes = a["quantization"].get("label", "")
         board = p.get("board") if p else None
         if board:
