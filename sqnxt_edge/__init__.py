@@ -12,8 +12,13 @@ from ._version import __version__
 from .errors import SqnxtError
 
 _LAZY = {
-    "create_model": "models", "list_models": "models", "model_stats": "models", "resolve_name": "models",
-    "Checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "create_model": "models",
+    "list_models": "models",
+    "model_stats": "models",
+    "resolve_name": "models",
+    "Checkpoint": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
 }
 
 __all__ = ["__version__", "SqnxtError", *_LAZY]

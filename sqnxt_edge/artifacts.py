@@ -22,8 +22,17 @@ from .errors import ExportError, SqnxtError, first_line
 from .runner import decode_metadata, read_metadata, sidecar_path
 
 __all__ = [
-    "atomic_write", "sha256_file", "sidecar_path", "read_metadata", "write_sidecar", "build_metadata",
-    "embed_onnx_metadata", "read_onnx_metadata", "move_artifact", "copy_artifact", "utc_now",
+    "atomic_write",
+    "sha256_file",
+    "sidecar_path",
+    "read_metadata",
+    "write_sidecar",
+    "build_metadata",
+    "embed_onnx_metadata",
+    "read_onnx_metadata",
+    "move_artifact",
+    "copy_artifact",
+    "utc_now",
 ]
 
 
@@ -82,8 +91,9 @@ def copy_artifact(src: Path, out: Path, meta_from: Path | None = None) -> Path:
     return out
 
 
-def build_metadata(ckpt, precision: str, layout: str, input_name: str = "input", output_name: str = "logits",
-                   **extra: Any) -> dict[str, Any]:
+def build_metadata(
+    ckpt, precision: str, layout: str, input_name: str = "input", output_name: str = "logits", **extra: Any
+) -> dict[str, Any]:
     """The metadata dict for one artifact of `ckpt` (a `Checkpoint`): what an app needs to feed it."""
     meta = {
         "model_name": ckpt.model_name,

@@ -22,8 +22,18 @@ from .importer import foreign_weights, is_state_dict, safe_load
 from .models import create_model, default_size, get_spec, resolve_name
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "Checkpoint", "load_checkpoint", "save_checkpoint", "import_checkpoint",
-    "atomic_write", "sha256_file", "IMAGENET_MEAN", "IMAGENET_STD", "plain", "mismatch",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+    "import_checkpoint",
+    "atomic_write",
+    "sha256_file",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "plain",
+    "mismatch",
 ]
 
 FORMAT = "sqnxt-edge-checkpoint"
@@ -59,8 +69,10 @@ class Checkpoint:
         if self.state_dict:
             problem = mismatch(model.state_dict(), self.state_dict)
             if problem:
-                raise CheckpointError(f"weights do not fit {self.model_name} ({self.num_classes} classes, "
-                                      f"{self.input_size} px): {problem}")
+                raise CheckpointError(
+                    f"weights do not fit {self.model_name} ({self.num_classes} classes, "
+                    f"{self.input_size} px): {problem}"
+                )
             model.load_state_dict(self.state_dict, strict=True)
         return model.eval()
 
@@ -132,8 +144,11 @@ def _shape(t: torch.Tensor) -> str:
 def mismatch(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor], show: int = 3) -> str | None:
     """The first `show` missing / unexpected / mis-shaped keys and how many more, in one short line (None: they fit).
     BatchNorm's num_batches_tracked may be missing (PyTorch < 0.4.1 did not save it)."""
-    problems = [f"{k} is {_shape(given[k])}, the model's {_shape(expected[k])}" for k in expected
-                if k in given and tuple(given[k].shape) != tuple(expected[k].shape)]
+    problems = [
+        f"{k} is {_shape(given[k])}, the model's {_shape(expected[k])}"
+        for k in expected
+        if k in given and tuple(given[k].shape) != tuple(expected[k].shape)
+    ]
     problems += [f"missing {k}" for k in expected if k not in given and not k.endswith("num_batches_tracked")]
     problems += [f"unexpected {k}" for k in given if k not in expected]
     if not problems:
@@ -163,7 +178,9 @@ def load_checkpoint(
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         version = obj.get("format_version")
         if not isinstance(version, int) or version > FORMAT_VERSION:
-            raise CheckpointError(f"{path} has checkpoint format version {version!r}; this sqnxt-edge reads <= {FORMAT_VERSION}")
+            raise CheckpointError(
+                f"{path} has checkpoint format version {version!r}; this sqnxt-edge reads <= {FORMAT_VERSION}"
+            )
         try:
             info = obj["model"]
             known = set(Checkpoint.__dataclass_fields__)
@@ -216,12 +233,15 @@ def _dataset_facts(name: str, data_dir, in_channels: int) -> tuple[str, tuple, t
     return info.name, tuple(mean), tuple(std), classes, info.input_size
 
 
-def _from_foreign(obj, path: Path, digest: str, model, num_classes, input_size, in_channels, dataset,
-                  data_dir) -> Checkpoint:
+def _from_foreign(
+    obj, path: Path, digest: str, model, num_classes, input_size, in_channels, dataset, data_dir
+) -> Checkpoint:
     weights = foreign_weights(obj, path)
     if model is None:
-        raise CheckpointError(f"{path} is {weights.kind}, not a sqnxt-edge checkpoint: name its model with --model "
-                              "(and --num-classes, --input-size, --dataset), or convert it with `sqnxt-edge import`")
+        raise CheckpointError(
+            f"{path} is {weights.kind}, not a sqnxt-edge checkpoint: name its model with --model "
+            "(and --num-classes, --input-size, --dataset), or convert it with `sqnxt-edge import`"
+        )
     try:
         spec = get_spec(model)
         state = spec.adapt_state(weights.state_dict) if spec.adapt_state else weights.state_dict
@@ -235,10 +255,21 @@ def _from_foreign(obj, path: Path, digest: str, model, num_classes, input_size, 
     if classes and len(classes) != n:
         raise CheckpointError(f"{path} has {n} classes but {dataset} has {len(classes)}")
     source = {"source": str(path), "sha256": digest, "kind": weights.kind, "saved_with_it": weights.metadata}
-    return Checkpoint(model_name=spec.name, num_classes=n, input_size=int(size), in_channels=in_channels,
-                      classes=classes, mean=mean, std=std, dataset=dataset,
-                      data_dir=str(data_dir) if data_dir else None, epoch=int(weights.metadata.get("epoch") or 0),
-                      config={"import": source}, state_dict=state, foreign=True)
+    return Checkpoint(
+        model_name=spec.name,
+        num_classes=n,
+        input_size=int(size),
+        in_channels=in_channels,
+        classes=classes,
+        mean=mean,
+        std=std,
+        dataset=dataset,
+        data_dir=str(data_dir) if data_dir else None,
+        epoch=int(weights.metadata.get("epoch") or 0),
+        config={"import": source},
+        state_dict=state,
+        foreign=True,
+    )
 
 
 def import_checkpoint(source: str | os.PathLike, output: str | os.PathLike, model: str, **options: Any) -> Checkpoint:

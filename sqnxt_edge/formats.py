@@ -13,8 +13,18 @@ from pathlib import Path
 from .errors import ExportError
 from .runner import SUFFIXES
 
-__all__ = ["Format", "FORMATS", "ALL_FORMATS", "PRECISIONS", "get_format", "format_of", "parse_formats",
-           "artifact_name", "CHECKPOINT_SUFFIXES", "markdown_table"]
+__all__ = [
+    "Format",
+    "FORMATS",
+    "ALL_FORMATS",
+    "PRECISIONS",
+    "get_format",
+    "format_of",
+    "parse_formats",
+    "artifact_name",
+    "CHECKPOINT_SUFFIXES",
+    "markdown_table",
+]
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -50,14 +60,29 @@ def _row(name: str, precisions, family, extra, module, description) -> Format:
     return Format(name, suffixes, layout, runtimes, precisions, family, extra, module, description)
 
 
-ALL_FORMATS: dict[str, Format] = {f.name: f for f in (
-    _row("onnx", PRECISIONS, "onnx", None, "onnx", "ONNX, simplified (BN folded), metadata in metadata_props"),
-    _row("ort", PRECISIONS, "onnx", None, "onnxruntime",
-         "ORT Mobile format, converted from the ONNX by onnxruntime's own tool"),
-    _row("tflite", PRECISIONS, "tflite", "tflite", "litert_torch",
-         "TFLite via litert-torch, NHWC input; runs on ai-edge-litert and tflite-runtime"),
-    _row("pytorch", (), None, None, None, "a sqnxt-edge checkpoint: the PyTorch eager baseline"),
-)}
+ALL_FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        _row("onnx", PRECISIONS, "onnx", None, "onnx", "ONNX, simplified (BN folded), metadata in metadata_props"),
+        _row(
+            "ort",
+            PRECISIONS,
+            "onnx",
+            None,
+            "onnxruntime",
+            "ORT Mobile format, converted from the ONNX by onnxruntime's own tool",
+        ),
+        _row(
+            "tflite",
+            PRECISIONS,
+            "tflite",
+            "tflite",
+            "litert_torch",
+            "TFLite via litert-torch, NHWC input; runs on ai-edge-litert and tflite-runtime",
+        ),
+        _row("pytorch", (), None, None, None, "a sqnxt-edge checkpoint: the PyTorch eager baseline"),
+    )
+}
 FORMATS: dict[str, Format] = {n: f for n, f in ALL_FORMATS.items() if f.exportable}
 CHECKPOINT_SUFFIXES = ALL_FORMATS["pytorch"].suffixes
 
@@ -87,7 +112,7 @@ def parse_formats(values: list[str] | tuple[str, ...] | str | None) -> list[str]
             part = part.strip().lower()
             if not part:
                 continue
-            for name in (FORMATS if part == "all" else [get_format(part).name]):
+            for name in FORMATS if part == "all" else [get_format(part).name]:
                 if name not in names:
                     names.append(name)
     if not names:
@@ -103,9 +128,13 @@ def artifact_name(model_name: str, precision: str, fmt: str | Format) -> str:
 
 def markdown_table() -> str:
     """The README's format table, made from this one."""
-    lines = ["| format | files | input layout | runtimes (default first) | export precisions | extra |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| format | files | input layout | runtimes (default first) | export precisions | extra |",
+        "|---|---|---|---|---|---|",
+    ]
     for f in ALL_FORMATS.values():
-        lines.append(f"| {f.name} | {', '.join(f.suffixes)} | {f.layout} | {', '.join(f.runtimes)} | "
-                     f"{', '.join(f.precisions) or '-'} | {f.extra or '-'} |")
+        lines.append(
+            f"| {f.name} | {', '.join(f.suffixes)} | {f.layout} | {', '.join(f.runtimes)} | "
+            f"{', '.join(f.precisions) or '-'} | {f.extra or '-'} |"
+        )
     return "\n".join(lines)

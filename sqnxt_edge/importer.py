@@ -24,8 +24,15 @@ import torch
 
 from .errors import CheckpointError
 
-__all__ = ["ModuleState", "ForeignWeights", "safe_load", "pickle_globals", "foreign_weights", "is_state_dict",
-           "ALLOWED_MODULE_CLASSES"]
+__all__ = [
+    "ModuleState",
+    "ForeignWeights",
+    "safe_load",
+    "pickle_globals",
+    "foreign_weights",
+    "is_state_dict",
+    "ALLOWED_MODULE_CLASSES",
+]
 
 _NN = {
     "conv": ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose2d"),
@@ -106,8 +113,20 @@ def pickle_globals(path: Path) -> list[str]:
         return []
 
 
-_BAD_FILE = (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, TypeError, AttributeError,
-             KeyError, IndexError, UnicodeDecodeError, OverflowError, MemoryError)
+_BAD_FILE = (
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+    EOFError,
+    RuntimeError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    UnicodeDecodeError,
+    OverflowError,
+    MemoryError,
+)
 _GLOBAL = re.compile(r"GLOBAL ([\w.]+)|unrecognized function ([\w.<> ]+)")
 
 
@@ -117,11 +136,14 @@ def _refusal(path: Path, exc: Exception, legacy: bool) -> CheckpointError:
         return CheckpointError(
             f"{path} is a whole model pickled by PyTorch < 1.6 (legacy format, its source code inside), which cannot "
             "be read without running it: where it was written, save torch.load(file)['net'].state_dict() and import "
-            "that file")
+            "that file"
+        )
     match = _GLOBAL.search(text)
     what = f"it needs {match.group(1) or match.group(2)}, which" if match else "it holds objects that"
-    return CheckpointError(f"{path} is not a safe checkpoint: {what} is not a tensor, a plain container or an "
-                           "allow-listed module class; refused, nothing from it was run")
+    return CheckpointError(
+        f"{path} is not a safe checkpoint: {what} is not a tensor, a plain container or an "
+        "allow-listed module class; refused, nothing from it was run"
+    )
 
 
 def _load(path: Path, stand_ins: list) -> Any:
@@ -134,7 +156,9 @@ def _load(path: Path, stand_ins: list) -> Any:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
     except _BAD_FILE as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (corrupt or truncated?): {detail}") from None
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint (corrupt or truncated?): {detail}"
+        ) from None
 
 
 def safe_load(path: str | Path) -> Any:
@@ -153,8 +177,10 @@ def safe_load(path: str | Path) -> Any:
 
 
 def is_state_dict(obj: Any) -> bool:
-    return isinstance(obj, dict) and bool(obj) and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    return (
+        isinstance(obj, dict)
+        and bool(obj)
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
     )
 
 
@@ -179,7 +205,7 @@ def _strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """DataParallel / DDP save every key under `module.`; so may torch.compile (`_orig_mod.`)."""
     for prefix in ("module.", "_orig_mod."):
         if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
@@ -200,8 +226,10 @@ def foreign_weights(obj: Any, path: Path) -> ForeignWeights:
                 where = f" (under '{key}')"
                 break
     if found is None:
-        raise CheckpointError(f"{path} holds no weights sqnxt-edge can read: not a sqnxt-edge checkpoint, a "
-                              f"state_dict, nor one under {' / '.join(_NESTED_KEYS)}")
+        raise CheckpointError(
+            f"{path} holds no weights sqnxt-edge can read: not a sqnxt-edge checkpoint, a "
+            f"state_dict, nor one under {' / '.join(_NESTED_KEYS)}"
+        )
     state, kind = found
     if not state:
         raise CheckpointError(f"{path}: {kind} without any tensor")

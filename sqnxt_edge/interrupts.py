@@ -16,8 +16,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-__all__ = ["STOP_SIGNALS", "Interrupted", "signal_of", "exit_code", "describe", "stop_on_signals",
-           "kill_process_group"]
+__all__ = ["STOP_SIGNALS", "Interrupted", "signal_of", "exit_code", "describe", "stop_on_signals", "kill_process_group"]
 
 STOP_SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s)
 
@@ -41,7 +40,7 @@ def exit_code(exc: BaseException) -> int:
 
 
 def describe(exc: BaseException) -> str:
-    """"interrupted" for Ctrl-C (as before), "stopped by SIGTERM" and the like for the others."""
+    """ "interrupted" for Ctrl-C (as before), "stopped by SIGTERM" and the like for the others."""
     signum = signal_of(exc)
     return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
 

@@ -22,9 +22,17 @@ def make_progress(enabled: bool = True, *extra_columns):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), *extra_columns,
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=not enabled,
-                    refresh_per_second=REFRESH_PER_SECOND)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra_columns,
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not enabled,
+        refresh_per_second=REFRESH_PER_SECOND,
+    )
 
 
 @contextmanager
@@ -44,7 +52,10 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
 def quiet(stderr: bool = False) -> Iterator[None]:
     """Silence a library that prints and warns (converters, quantizers): stdout stays clean for --json, and with
     `stderr` its own progress bars do not cut through ours."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            (contextlib.redirect_stderr(io.StringIO()) if stderr else contextlib.nullcontext()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()) if stderr else contextlib.nullcontext(),
+    ):
         warnings.simplefilter("ignore")
         yield

@@ -318,7 +318,7 @@ class Model:
         step = self.fixed_batch or batch or 64
         outs = []
         for i in range(0, len(images), step):
-            chunk = images[i:i + step]
+            chunk = images[i : i + step]
             pad = step - len(chunk) if self.fixed_batch else 0
             if pad:
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
@@ -332,10 +332,23 @@ open_model = Model  # the name the package and board scripts use
 
 # -- environment ------------------------------------------------------------------------------------------------------
 # ARM "CPU part" ids of the cores edge boards carry (from the Arm technical reference manuals).
-_ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
-              "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
-              "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78", "0xd44": "Cortex-X1",
-              "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd4f": "Neoverse-V2"}
+_ARM_PARTS = {
+    "0xd03": "Cortex-A53",
+    "0xd04": "Cortex-A35",
+    "0xd05": "Cortex-A55",
+    "0xd07": "Cortex-A57",
+    "0xd08": "Cortex-A72",
+    "0xd09": "Cortex-A73",
+    "0xd0a": "Cortex-A75",
+    "0xd0b": "Cortex-A76",
+    "0xd0c": "Neoverse-N1",
+    "0xd0d": "Cortex-A77",
+    "0xd41": "Cortex-A78",
+    "0xd44": "Cortex-X1",
+    "0xd46": "Cortex-A510",
+    "0xd47": "Cortex-A710",
+    "0xd4f": "Neoverse-V2",
+}
 EMULATION_VAR = "SQNXT_EDGE_EMULATION"  # set by an emulated board's launcher: what emulates what
 LAUNCHER_VAR = "SQNXT_EDGE_LAUNCHER"  # a command prefix for child processes (an emulator, taskset ...)
 
@@ -374,18 +387,26 @@ def cpu_info() -> dict:
     board = _read("/sys/firmware/devicetree/base/model").strip("\x00\n ")
     is_arm = arch in ("aarch64", "arm64") or arch.startswith("arm")
     features = {
-        "avx2": "avx2" in flags, "avx512": "avx512f" in flags,
-        "vnni": bool({"avx512_vnni", "avx_vnni", "avx512vnni"} & flags), "amx": "amx_int8" in flags,
+        "avx2": "avx2" in flags,
+        "avx512": "avx512f" in flags,
+        "vnni": bool({"avx512_vnni", "avx_vnni", "avx512vnni"} & flags),
+        "amx": "amx_int8" in flags,
         "neon": is_arm and (bool({"asimd", "neon"} & flags) or arch in ("aarch64", "arm64")),
-        "dotprod": "asimddp" in flags, "i8mm": "i8mm" in flags, "fp16": bool({"asimdhp", "fphp"} & flags),
+        "dotprod": "asimddp" in flags,
+        "i8mm": "i8mm" in flags,
+        "fp16": bool({"asimdhp", "fphp"} & flags),
     }
     if sys.platform == "darwin" and arch == "arm64":  # Apple silicon: every core has dotprod
         features.update(neon=True, dotprod=True, fp16=True)
     return {
-        "arch": arch, "model": model or platform.processor() or arch, "board": board or None,
-        "cores": processors or os.cpu_count(), "features": features,
+        "arch": arch,
+        "model": model or platform.processor() or arch,
+        "board": board or None,
+        "cores": processors or os.cpu_count(),
+        "features": features,
         "int8_dot": features["vnni"] or features["dotprod"],
-        "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
     }
 
 
@@ -411,11 +432,16 @@ def environment() -> dict:
     env = cpu_info()
     cur, top = _cpufreq("scaling_cur_freq"), _cpufreq("cpuinfo_max_freq")
     env.update(
-        hostname=socket.gethostname(), platform=platform.platform(), physical_cores=default_threads(),
-        mem_total_mb=_mem_total_mb(), governor=_cpufreq("scaling_governor"),
+        hostname=socket.gethostname(),
+        platform=platform.platform(),
+        physical_cores=default_threads(),
+        mem_total_mb=_mem_total_mb(),
+        governor=_cpufreq("scaling_governor"),
         cpu_mhz=round(int(cur) / 1000) if cur and cur.isdigit() else None,
         cpu_max_mhz=round(int(top) / 1000) if top and top.isdigit() else None,
-        loadavg=[round(v, 2) for v in os.getloadavg()], numpy=np.__version__, runner_version=RUNNER_VERSION,
+        loadavg=[round(v, 2) for v in os.getloadavg()],
+        numpy=np.__version__,
+        runner_version=RUNNER_VERSION,
     )
     emulation = _decode(os.environ.get(EMULATION_VAR) or "")
     env["emulated"] = bool(emulation)
@@ -441,6 +467,7 @@ def runtime_versions() -> tuple[dict, dict]:
 # -- measuring --------------------------------------------------------------------------------------------------------
 # Habits of TFLite's benchmark_model and onnxruntime's perf_test: one model per fresh process, a first run timed on
 # its own, warm-up, then timed runs until both a count and a duration are reached; raw samples kept, stats derived.
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -471,12 +498,26 @@ class Settings:
         return self
 
     def to_argv(self) -> list[str]:
-        argv = ["--runtime", self.runtime, "--batch", self.batch, "--warmup", self.warmup, "--runs", self.runs,
-                "--min-seconds", self.min_seconds]
+        argv = [
+            "--runtime",
+            self.runtime,
+            "--batch",
+            self.batch,
+            "--warmup",
+            self.warmup,
+            "--runs",
+            self.runs,
+            "--min-seconds",
+            self.min_seconds,
+        ]
         for flag, value in (("--threads", self.threads), ("--data", self.data), ("--timeout", self.timeout)):
             argv += [flag, value] if value else []
-        for flag, on in (("--no-latency", not self.latency), ("--logits", self.logits), ("--samples", self.samples),
-                         ("--profile", self.profile)):
+        for flag, on in (
+            ("--no-latency", not self.latency),
+            ("--logits", self.logits),
+            ("--samples", self.samples),
+            ("--profile", self.profile),
+        ):
             argv += [flag] if on else []
         return [str(a) for a in argv]
 
@@ -532,15 +573,25 @@ def measure_artifact(path: str, s: Settings) -> dict:
     model = open_model(path, runtime=runtimes_for(path, s.runtime)[0], threads=threads)
     init_ms = (clock() - t0) / 1e6
     if model.fixed_batch and model.fixed_batch != s.batch:
-        raise RunnerError(f"{os.path.basename(path)} takes a fixed batch of {model.fixed_batch}; "
-                          f"it cannot run --batch {s.batch}")
+        raise RunnerError(
+            f"{os.path.basename(path)} takes a fixed batch of {model.fixed_batch}; it cannot run --batch {s.batch}"
+        )
     n = model.input_size
     images = np.random.default_rng(0).integers(0, 256, size=(s.batch, n, n, model.channels), dtype=np.uint8)
     x = model.prepare(images)
     first_ms, samples = time_runs(lambda: model.run(x), warmup=s.warmup, runs=s.runs, min_seconds=s.min_seconds)
     result = describe(path, model.runtime)
-    result.update(precision=model.precision, runtime_version=model.runtime_version, threads=threads, batch=s.batch,
-                  input_size=n, size_bytes=os.path.getsize(path), init_ms=init_ms, warmup=s.warmup, pid=os.getpid())
+    result.update(
+        precision=model.precision,
+        runtime_version=model.runtime_version,
+        threads=threads,
+        batch=s.batch,
+        input_size=n,
+        size_bytes=os.path.getsize(path),
+        init_ms=init_ms,
+        warmup=s.warmup,
+        pid=os.getpid(),
+    )
     result.update(latency_fields(first_ms, samples, s.batch, s.samples))
     return result
 
@@ -559,13 +610,16 @@ def measure_accuracy(path: str, s: Settings) -> dict:
 # -- profiling (sqnxt-edge profile) ----------------------------------------------------------------------------------
 # Raw data only; the package maps nodes to layers. TFLite's Python interpreter exposes no op profiler.
 
+
 def profile_artifact(path: str, s: Settings) -> dict:
     """The usual measurement, then `warmup` + `runs` rounds of one plain run (`e2e_us`) and one run with onnxruntime's
     profiler on (interleaved: both see the same load); every node's kernel time (us) in the last `runs` rounds."""
     result = measure_artifact(path, s)
     if result["runtime"] != "onnxruntime":
-        raise RunnerError(f"{os.path.basename(path)}: per-layer profiles need onnxruntime's profiler, not "
-                          f"{result['runtime']} (TFLite has benchmark_model --enable_op_profiling)")
+        raise RunnerError(
+            f"{os.path.basename(path)}: per-layer profiles need onnxruntime's profiler, not "
+            f"{result['runtime']} (TFLite has benchmark_model --enable_op_profiling)"
+        )
     model = open_model(path, "onnxruntime", result["threads"])
     n, clock, e2e = model.input_size, time.perf_counter_ns, []
     x = model.prepare(np.random.default_rng(0).integers(0, 256, (s.batch, n, n, model.channels), dtype=np.uint8))
@@ -583,12 +637,16 @@ def profile_artifact(path: str, s: Settings) -> dict:
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= start:
             nodes.setdefault(e["name"][:-12], {"op": e.get("args", {}).get("op_name"), "us": []})["us"].append(e["dur"])
-    result["profile"] = {"profiler": f"onnxruntime {profiled.version} enable_profiling", "e2e_us": e2e[s.warmup:],
-                         "nodes": [{"name": k, **v} for k, v in nodes.items()]}
+    result["profile"] = {
+        "profiler": f"onnxruntime {profiled.version} enable_profiling",
+        "e2e_us": e2e[s.warmup :],
+        "nodes": [{"name": k, **v} for k, v in nodes.items()],
+    }
     return result
 
 
 # -- summarizing ------------------------------------------------------------------------------------------------------
+
 
 def summarize(samples_ms) -> dict:
     """mean, std, min, p50, p90, p99, max of raw latency samples (ms)."""
@@ -596,15 +654,26 @@ def summarize(samples_ms) -> dict:
     if a.size == 0:
         raise RunnerError("no samples to summarize")
     p50, p90, p99 = np.percentile(a, [50, 90, 99])
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0, "min": float(a.min()),
-            "p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(a.max())}
+    return {
+        "mean": float(a.mean()),
+        "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
+        "min": float(a.min()),
+        "p50": float(p50),
+        "p90": float(p90),
+        "p99": float(p99),
+        "max": float(a.max()),
+    }
 
 
 def latency_fields(first_ms: float, samples_ms: list, batch: int, keep_samples: bool = False) -> dict:
     """The timing part of a result."""
     stats = summarize(samples_ms)
-    fields = {"first_ms": first_ms, "runs": len(samples_ms), "latency_ms": stats,
-              "throughput_ips": batch * 1000.0 / stats["mean"] if stats["mean"] > 0 else None}
+    fields = {
+        "first_ms": first_ms,
+        "runs": len(samples_ms),
+        "latency_ms": stats,
+        "throughput_ips": batch * 1000.0 / stats["mean"] if stats["mean"] > 0 else None,
+    }
     if keep_samples:
         fields["samples_ms"] = [round(v, 6) for v in samples_ms]
     return fields
@@ -624,6 +693,7 @@ def topk_accuracy(logits: np.ndarray, labels: np.ndarray) -> dict:
 
 
 # -- child harness ----------------------------------------------------------------------------------------------------
+
 
 def run_child(cmd: list, timeout: float | None = None) -> tuple[dict, float | None]:
     """Run `cmd` (a child that prints one JSON object) in a fresh process; return (its JSON, its peak RSS in MB).
@@ -720,8 +790,11 @@ def measure(artifacts: list, s: Settings, progress=None) -> dict:
         if s.latency:
             timed, peak = run_child(_self_cmd("--one", *replace(one, data=None).to_argv(), path), s.timeout)
             bare = baseline.get(rt, {}).get("peak_rss_mb")
-            result.update(timed, peak_rss_mb=peak,
-                          model_peak_rss_mb=peak - bare if peak is not None and bare is not None else None)
+            result.update(
+                timed,
+                peak_rss_mb=peak,
+                model_peak_rss_mb=peak - bare if peak is not None and bare is not None else None,
+            )
         if s.data and "error" not in result:
             scored, _ = run_child(_self_cmd("--one", *replace(one, latency=False).to_argv(), path), s.timeout)
             result.update(scored, threads=s.threads)
@@ -737,9 +810,11 @@ def measure(artifacts: list, s: Settings, progress=None) -> dict:
 
 # -- command line -----------------------------------------------------------------------------------------------------
 
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="runner.py", description="Measure exported models (ONNX, ORT, TFLite): prints one JSON object.")
+        prog="runner.py", description="Measure exported models (ONNX, ORT, TFLite): prints one JSON object."
+    )
     p.add_argument("artifacts", nargs="*", metavar="ARTIFACT")
     p.add_argument("--threads", type=int, default=None, help="intra-op / num_threads (default: physical cores)")
     p.add_argument("--batch", type=int, default=1)
@@ -777,8 +852,18 @@ def main(argv: list | None = None) -> int:
         return _child_main(lambda: measure_accuracy(path, s) if s.data else timed(path, s))
     if args.env_only:
         versions, errors = runtime_versions()
-        print(json.dumps({"runner_version": RUNNER_VERSION, "env": environment(), "runtimes": versions,
-                          "runtime_errors": errors}, indent=1), flush=True)
+        print(
+            json.dumps(
+                {
+                    "runner_version": RUNNER_VERSION,
+                    "env": environment(),
+                    "runtimes": versions,
+                    "runtime_errors": errors,
+                },
+                indent=1,
+            ),
+            flush=True,
+        )
         return 0
     if not args.artifacts:
         parser.error("give at least one ARTIFACT (or --env-only)")
@@ -787,8 +872,18 @@ def main(argv: list | None = None) -> int:
 
     def progress(done, total, result):
         if args.progress:
-            sys.stderr.write(json.dumps({"done": done, "total": total, "artifact": result.get("artifact"),
-                                         "runtime": result.get("runtime"), "error": result.get("error")}) + "\n")
+            sys.stderr.write(
+                json.dumps(
+                    {
+                        "done": done,
+                        "total": total,
+                        "artifact": result.get("artifact"),
+                        "runtime": result.get("runtime"),
+                        "error": result.get("error"),
+                    }
+                )
+                + "\n"
+            )
             sys.stderr.flush()
 
     report = measure(args.artifacts, s, progress)

@@ -20,15 +20,27 @@ def write_tiny_onnx(path: Path, batch: int | str = "N", metadata: bool = True, n
     w = numpy_helper.from_array(np.random.RandomState(0).randn(3, 4).astype(np.float32), "W")
     names = ({"name": "/pool/ReduceMean"}, {"name": "/fc/MatMul"}) if node_names else ({}, {})
     graph = helper.make_graph(
-        [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0, **names[0]),
-         helper.make_node("MatMul", ["m", "W"], ["logits"], **names[1])],
-        "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 4])], initializer=[w])
+        [
+            helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0, **names[0]),
+            helper.make_node("MatMul", ["m", "W"], ["logits"], **names[1]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 4])],
+        initializer=[w],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     if metadata:
-        meta = {"model_name": "tiny", "input_size": 8, "layout": "NCHW", "mean": [0.5] * 3, "std": [0.25] * 3,
-                "classes": list("abcd"), "precision": "fp32"}
+        meta = {
+            "model_name": "tiny",
+            "input_size": 8,
+            "layout": "NCHW",
+            "mean": [0.5] * 3,
+            "std": [0.25] * 3,
+            "classes": list("abcd"),
+            "precision": "fp32",
+        }
         for k, v in meta.items():
             model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=json.dumps(v)))
     onnx.save(model, path)

@@ -46,8 +46,9 @@ def _train_digits(tmp_path_factory, model: str, epochs: int):
     out = tmp_path_factory.mktemp(f"digits-{model}") / "run"
     # 2 threads whatever the load: 3 epochs are short enough that another summation order (1 thread) lands
     # elsewhere (measured: 97.2% with 2 threads, 85.8% with 1, seed 0)
-    return train(TrainConfig(model=model, data="digits", epochs=epochs, out=out, seed=0, threads=2),
-                 progress=False).best_path
+    return train(
+        TrainConfig(model=model, data="digits", epochs=epochs, out=out, seed=0, threads=2), progress=False
+    ).best_path
 
 
 @pytest.fixture(scope="session")

@@ -23,17 +23,31 @@ class Child:
 
     def __init__(self, args: list, cwd: Path | None = None, env: dict | None = None, argv: list | None = None):
         self.marker = uuid.uuid4().hex
-        full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-                    MARKER_VAR: self.marker, "PYTHONUNBUFFERED": "1", **(env or {})}
+        full_env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            MARKER_VAR: self.marker,
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
         cmd = argv or [sys.executable, "-m", "sqnxt_edge"]
-        self.proc = subprocess.Popen([*cmd, *[str(a) for a in args]], cwd=cwd, env=full_env,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, errors="replace")
+        self.proc = subprocess.Popen(
+            [*cmd, *[str(a) for a in args]],
+            cwd=cwd,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
         self.lines: list[str] = []
         self.stdout = ""
         self._cond = threading.Condition()
-        self._readers = [threading.Thread(target=self._read_err, daemon=True),
-                         threading.Thread(target=self._read_out, daemon=True)]
+        self._readers = [
+            threading.Thread(target=self._read_err, daemon=True),
+            threading.Thread(target=self._read_out, daemon=True),
+        ]
         for t in self._readers:
             t.start()
 
@@ -60,8 +74,9 @@ class Child:
                         return line
                 seen = len(self.lines)
                 if self.proc.poll() is not None and not self._readers[0].is_alive():
-                    raise AssertionError(f"child ended (exit {self.proc.returncode}) before {pattern!r}:\n"
-                                         + "\n".join(self.lines[-20:]))
+                    raise AssertionError(
+                        f"child ended (exit {self.proc.returncode}) before {pattern!r}:\n" + "\n".join(self.lines[-20:])
+                    )
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"no {pattern!r} within {timeout} s:\n" + "\n".join(self.lines[-20:]))

@@ -33,8 +33,12 @@ def free_port() -> int:
 
 
 def _keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sqnxt-edge-test", "-f", str(path)],
-                   check=True, stdin=subprocess.DEVNULL, timeout=30)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sqnxt-edge-test", "-f", str(path)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )
 
 
 class LoopbackSshd:
@@ -61,41 +65,53 @@ class LoopbackSshd:
         auth.write_text((self.folder / "id_ed25519.pub").read_text())
         auth.chmod(0o600)
         config = self.folder / "sshd_config"
-        config.write_text("\n".join([
-            "ListenAddress 127.0.0.1",
-            f"Port {self.port}",
-            f"HostKey {host_key}",
-            f"AuthorizedKeysFile {auth}",
-            f"PidFile {self.folder / 'sshd.pid'}",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "PubkeyAuthentication yes",
-            "UsePAM no",
-            "StrictModes no",
-            "PermitRootLogin prohibit-password",
-            "AllowTcpForwarding no",
-            "X11Forwarding no",
-            "PrintMotd no",
-            "LogLevel ERROR",
-            "MaxStartups 50",
-            "Subsystem sftp internal-sftp" if self.sftp else "",
-            "",
-        ]))
-        self.client_config.write_text("\n".join([
-            "Host *",
-            "  HostName 127.0.0.1",
-            f"  Port {self.port}",
-            f"  IdentityFile {self.user_key}",
-            "  IdentitiesOnly yes",
-            "  StrictHostKeyChecking accept-new",
-            f"  UserKnownHostsFile {self.folder / 'known_hosts'}",
-            "  GlobalKnownHostsFile /dev/null",
-            "  LogLevel ERROR",
-            "",
-        ]))
-        self.proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"),
-                                     start_new_session=True)
+        config.write_text(
+            "\n".join(
+                [
+                    "ListenAddress 127.0.0.1",
+                    f"Port {self.port}",
+                    f"HostKey {host_key}",
+                    f"AuthorizedKeysFile {auth}",
+                    f"PidFile {self.folder / 'sshd.pid'}",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PubkeyAuthentication yes",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PermitRootLogin prohibit-password",
+                    "AllowTcpForwarding no",
+                    "X11Forwarding no",
+                    "PrintMotd no",
+                    "LogLevel ERROR",
+                    "MaxStartups 50",
+                    "Subsystem sftp internal-sftp" if self.sftp else "",
+                    "",
+                ]
+            )
+        )
+        self.client_config.write_text(
+            "\n".join(
+                [
+                    "Host *",
+                    "  HostName 127.0.0.1",
+                    f"  Port {self.port}",
+                    f"  IdentityFile {self.user_key}",
+                    "  IdentitiesOnly yes",
+                    "  StrictHostKeyChecking accept-new",
+                    f"  UserKnownHostsFile {self.folder / 'known_hosts'}",
+                    "  GlobalKnownHostsFile /dev/null",
+                    "  LogLevel ERROR",
+                    "",
+                ]
+            )
+        )
+        self.proc = subprocess.Popen(
+            [sshd, "-D", "-e", "-f", str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "wb"),
+            start_new_session=True,
+        )
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -127,8 +143,13 @@ class LoopbackSshd:
         """A devices.toml table that reaches this server through the test's own ssh config."""
         from sqnxt_edge.devices import Device, render_toml
 
-        fields = {"python": python or sys.executable, "ssh_config": str(self.client_config),
-                  "user": os.environ.get("USER") or _whoami(), "connect_timeout": 5.0, **extra}
+        fields = {
+            "python": python or sys.executable,
+            "ssh_config": str(self.client_config),
+            "user": os.environ.get("USER") or _whoami(),
+            "connect_timeout": 5.0,
+            **extra,
+        }
         return render_toml(Device(name=name, host="127.0.0.1", **fields))
 
 

@@ -25,8 +25,23 @@ from test_runner import export_onnx
 FAST = dict(warmup=0, runs=3, min_seconds=0.0, threads=1)
 ONNX_ENGINES = ["onnxruntime"] + (["openvino"] if installed("openvino") else [])  # what runtime=auto measures
 FAST_CLI = ["--warmup", "0", "--runs", "3", "--min-seconds", "0", "--threads", "1"]
-RESULT_KEYS = {"artifact", "format", "precision", "runtime", "threads", "batch", "size_bytes", "init_ms", "first_ms",
-               "latency_ms", "throughput_ips", "peak_rss_mb", "model_peak_rss_mb", "env", "speedup"}
+RESULT_KEYS = {
+    "artifact",
+    "format",
+    "precision",
+    "runtime",
+    "threads",
+    "batch",
+    "size_bytes",
+    "init_ms",
+    "first_ms",
+    "latency_ms",
+    "throughput_ips",
+    "peak_rss_mb",
+    "model_peak_rss_mb",
+    "env",
+    "speedup",
+}
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +50,16 @@ def small(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("bench-models")
     torch.manual_seed(0)
     model = create_model("1.0-SqNxt-23", 10, 32).eval()
-    ckpt = Checkpoint("1.0-SqNxt-23", 10, 32, classes=[str(i) for i in range(10)], mean=(0.5,) * 3, std=(0.5,) * 3,
-                      dataset="digits", state_dict=model.state_dict())
+    ckpt = Checkpoint(
+        "1.0-SqNxt-23",
+        10,
+        32,
+        classes=[str(i) for i in range(10)],
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        dataset="digits",
+        state_dict=model.state_dict(),
+    )
     pt = save_checkpoint(ckpt, folder / "best.pt")
     return {"pt": pt, "onnx": export_onnx(model, folder / "model.onnx")}
 
@@ -86,8 +109,10 @@ def test_plot_is_a_png(measured, tmp_path):
 
 
 def test_stats_speedups_and_median_ci():
-    results = [{"artifact": "a", "format": "onnx", "batch": 1, "latency_ms": {"p50": 2.0, "std": 0.1}},
-               {"artifact": "b", "format": "onnx", "batch": 1, "latency_ms": {"p50": 4.0, "std": 0.1}}]
+    results = [
+        {"artifact": "a", "format": "onnx", "batch": 1, "latency_ms": {"p50": 2.0, "std": 0.1}},
+        {"artifact": "b", "format": "onnx", "batch": 1, "latency_ms": {"p50": 4.0, "std": 0.1}},
+    ]
     assert stats.add_speedups(results) == "b"  # no PyTorch baseline: relative to the slowest
     assert [r["speedup"] for r in results] == [2.0, 1.0]
     lo, hi = stats.median_ci(list(range(101)))
@@ -115,8 +140,11 @@ def _manifest(folder: Path, small: dict, checkpoint_path: str) -> Path:
     art = folder / "model.onnx"
     art.write_bytes(small["onnx"].read_bytes())
     Path(str(art) + ".meta.json").write_bytes(Path(str(small["onnx"]) + ".meta.json").read_bytes())
-    manifest = {"format": "sqnxt-edge-export-manifest", "checkpoint": {"path": checkpoint_path},
-                "artifacts": {"model.onnx": {"path": "model.onnx", "format": "onnx", "precision": "fp32"}}}
+    manifest = {
+        "format": "sqnxt-edge-export-manifest",
+        "checkpoint": {"path": checkpoint_path},
+        "artifacts": {"model.onnx": {"path": "model.onnx", "format": "onnx", "precision": "fp32"}},
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder / "manifest.json"
 
@@ -134,7 +162,8 @@ def test_no_argument_takes_the_newest_manifest(cli, small, tmp_path, monkeypatch
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     assert [r["artifact"] for r in data["results"]] == [str(Path("export/best/model.onnx"))] * len(ONNX_ENGINES) + [
-        str(small["pt"])]
+        str(small["pt"])
+    ]
     res = cli("bench", "--json", "--runtime", "onnxruntime", *FAST_CLI)  # a runtime narrows the manifest
     assert [r["format"] for r in json.loads(res.stdout)["results"]] == ["onnx"]
 
@@ -146,12 +175,21 @@ def test_no_manifest_is_one_line_error(cli, tmp_path, monkeypatch):
 
 
 def test_cli_table_json_and_failures(cli, small, tmp_path):
-    res = cli("bench", small["onnx"], tmp_path / "missing.onnx", *FAST_CLI, "-o", tmp_path / "r.md",
-              "--plot", tmp_path / "p.png")
+    res = cli(
+        "bench",
+        small["onnx"],
+        tmp_path / "missing.onnx",
+        *FAST_CLI,
+        "-o",
+        tmp_path / "r.md",
+        "--plot",
+        tmp_path / "p.png",
+    )
     assert res.exit_code == 1
     assert "model.onnx" in res.stdout and "p50 ms" in res.stdout
     assert [ln for ln in res.stderr.splitlines() if "error" in ln] == [
-        "error: missing.onnx: artifact not found: " + str(tmp_path / "missing.onnx")]
+        "error: missing.onnx: artifact not found: " + str(tmp_path / "missing.onnx")
+    ]
     assert (tmp_path / "r.md").is_file() and (tmp_path / "p.png").is_file()
     res = cli("bench", small["onnx"], *FAST_CLI, "--json", "--batch", "2", "--runtime", "onnxruntime")
     assert res.exit_code == 0
@@ -160,11 +198,14 @@ def test_cli_table_json_and_failures(cli, small, tmp_path):
     assert set(r["latency_ms"]) == {"mean", "std", "min", "p50", "p90", "p99", "max"}
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--runs", "0"], "--runs must be >= 1"),
-    (["--runtime", "tensorrt"], "unknown runtime"),
-    (["-o", "r.txt"], "use a .json, .csv or .md"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--runs", "0"], "--runs must be >= 1"),
+        (["--runtime", "tensorrt"], "unknown runtime"),
+        (["-o", "r.txt"], "use a .json, .csv or .md"),
+    ],
+)
 def test_cli_bad_options(cli, small, args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = cli("bench", small["onnx"], *FAST_CLI, *args)
@@ -189,7 +230,7 @@ def test_trained_top1_equals_sqnxt_edge_eval(digits_checkpoint, tmp_path):
     onnx = export_onnx(load_checkpoint(digits_checkpoint).build_model(), tmp_path / "trained.onnx")
     run = run_bench([onnx, digits_checkpoint], BenchConfig(data="digits", runtime="auto", **FAST), progress=False)
     assert run.ok, run.errors
-    for result, artifact in zip(run.results[::len(run.results) - 1], (onnx, digits_checkpoint)):
+    for result, artifact in zip(run.results[:: len(run.results) - 1], (onnx, digits_checkpoint)):
         expect = evaluate(artifact, data="digits")
         assert result["top1"] * 100 == pytest.approx(expect.top1) and result["n"] == expect.n
     assert run.results[1]["top1"] >= 0.9

@@ -8,8 +8,17 @@ import pytest
 import torch
 from PIL import Image
 
-from sqnxt_edge.data import (DATASET_INFO, DATASETS, Augment, augment_batch, dataset_info, default_input_size,
-                             load_dataset, preprocess, resize_uint8)
+from sqnxt_edge.data import (
+    DATASET_INFO,
+    DATASETS,
+    Augment,
+    augment_batch,
+    dataset_info,
+    default_input_size,
+    load_dataset,
+    preprocess,
+    resize_uint8,
+)
 from sqnxt_edge.data.base import to_channels
 from sqnxt_edge.errors import DataError
 
@@ -29,26 +38,62 @@ def write_cifar10(root, per_batch=6):
     d = root / "cifar-10-batches-py"
     d.mkdir(parents=True)
     for i in range(1, 6):
-        _dump(d / f"data_batch_{i}", {b"batch_label": f"training batch {i} of 5".encode(), b"data": _cifar_rows(per_batch, i),
-                                      b"labels": [(i + j) % 10 for j in range(per_batch)],
-                                      b"filenames": [f"img_{i}_{j}.png".encode() for j in range(per_batch)]})
-    _dump(d / "test_batch", {b"batch_label": b"testing batch 1 of 1", b"data": _cifar_rows(4, 99),
-                             b"labels": [3, 1, 4, 1], b"filenames": [b"t%d.png" % j for j in range(4)]})
+        _dump(
+            d / f"data_batch_{i}",
+            {
+                b"batch_label": f"training batch {i} of 5".encode(),
+                b"data": _cifar_rows(per_batch, i),
+                b"labels": [(i + j) % 10 for j in range(per_batch)],
+                b"filenames": [f"img_{i}_{j}.png".encode() for j in range(per_batch)],
+            },
+        )
+    _dump(
+        d / "test_batch",
+        {
+            b"batch_label": b"testing batch 1 of 1",
+            b"data": _cifar_rows(4, 99),
+            b"labels": [3, 1, 4, 1],
+            b"filenames": [b"t%d.png" % j for j in range(4)],
+        },
+    )
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    _dump(d / "batches.meta", {b"num_cases_per_batch": per_batch, b"label_names": [n.encode() for n in names],
-                               b"num_vis": 3072})
+    _dump(
+        d / "batches.meta",
+        {b"num_cases_per_batch": per_batch, b"label_names": [n.encode() for n in names], b"num_vis": 3072},
+    )
     return d
 
 
 def write_cifar100(root):
     d = root / "cifar-100-python"
     d.mkdir(parents=True)
-    _dump(d / "train", {b"filenames": [b"a", b"b", b"c"], b"batch_label": b"training batch 1 of 1",
-                        b"fine_labels": [0, 99, 42], b"coarse_labels": [0, 19, 5], b"data": _cifar_rows(3, 1)})
-    _dump(d / "test", {b"filenames": [b"d", b"e"], b"batch_label": b"testing batch 1 of 1",
-                       b"fine_labels": [7, 8], b"coarse_labels": [1, 2], b"data": _cifar_rows(2, 2)})
-    _dump(d / "meta", {b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
-                       b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]})
+    _dump(
+        d / "train",
+        {
+            b"filenames": [b"a", b"b", b"c"],
+            b"batch_label": b"training batch 1 of 1",
+            b"fine_labels": [0, 99, 42],
+            b"coarse_labels": [0, 19, 5],
+            b"data": _cifar_rows(3, 1),
+        },
+    )
+    _dump(
+        d / "test",
+        {
+            b"filenames": [b"d", b"e"],
+            b"batch_label": b"testing batch 1 of 1",
+            b"fine_labels": [7, 8],
+            b"coarse_labels": [1, 2],
+            b"data": _cifar_rows(2, 2),
+        },
+    )
+    _dump(
+        d / "meta",
+        {
+            b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)],
+        },
+    )
     return d
 
 
@@ -65,9 +110,11 @@ def write_tiny_imagenet(root, per_class=3, val_per_class=2):
     wnids = ["n01443537", "n01629819", "n01641577"]
     (d).mkdir(parents=True)
     (d / "wnids.txt").write_text("\n".join(wnids) + "\n")
-    (d / "words.txt").write_text("n00001740\tentity\n" + "n01443537\tgoldfish, Carassius auratus\n"
-                                 "n01629819\tEuropean fire salamander, Salamandra salamandra\n"
-                                 "n01641577\tbullfrog, Rana catesbeiana\n")
+    (d / "words.txt").write_text(
+        "n00001740\tentity\n" + "n01443537\tgoldfish, Carassius auratus\n"
+        "n01629819\tEuropean fire salamander, Salamandra salamandra\n"
+        "n01641577\tbullfrog, Rana catesbeiana\n"
+    )
     lines = []
     for c, wnid in enumerate(wnids):
         for j in range(per_class):
@@ -134,8 +181,10 @@ def test_cifar100_uses_fine_labels(tmp_path):
     assert load_dataset("cifar100", "test", tmp_path).labels.tolist() == [7, 8]
 
 
-@pytest.mark.parametrize("name, folder", [("cifar10", "cifar-10-batches-py"), ("cifar100", "cifar-100-python"),
-                                          ("tiny-imagenet", "tiny-imagenet-200")])
+@pytest.mark.parametrize(
+    "name, folder",
+    [("cifar10", "cifar-10-batches-py"), ("cifar100", "cifar-100-python"), ("tiny-imagenet", "tiny-imagenet-200")],
+)
 def test_missing_data_says_what_to_download_and_where(tmp_path, name, folder):
     with pytest.raises(DataError) as exc:
         load_dataset(name, "train", tmp_path)

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from sqnxt_edge.devices import (Device, add_device, devices_path, get_device, load_devices, remove_device,
-                                      render_toml)
+from sqnxt_edge.devices import Device, add_device, devices_path, get_device, load_devices, remove_device, render_toml
 from sqnxt_edge.devices import PROFILES, get_profile, list_profiles
 from sqnxt_edge.errors import DeviceError
 
@@ -27,8 +26,17 @@ def test_registry_path_precedence(reg, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", WEIRD_NAMES)
 def test_add_roundtrip_any_name(reg, name):
-    dev = Device(name=name, host="pi@raspberrypi.local", port=2222, identity="~/.ssh/k ey", python="/opt/py 3/python",
-                 threads=3, profile="rpi4", ssh_options=("ProxyJump=bastion", 'SetEnv X="a b"'), timeout=30.5)
+    dev = Device(
+        name=name,
+        host="pi@raspberrypi.local",
+        port=2222,
+        identity="~/.ssh/k ey",
+        python="/opt/py 3/python",
+        threads=3,
+        profile="rpi4",
+        ssh_options=("ProxyJump=bastion", 'SetEnv X="a b"'),
+        timeout=30.5,
+    )
     add_device(dev, reg)
     back = load_devices(reg)[name]
     assert back == dev
@@ -36,7 +44,7 @@ def test_add_roundtrip_any_name(reg, name):
 
 
 def test_add_keeps_comments_and_refuses_duplicates(reg):
-    reg.write_text("# my boards\n[devices.a]\nhost = \"a.local\"  # lab\n")
+    reg.write_text('# my boards\n[devices.a]\nhost = "a.local"  # lab\n')
     add_device(Device(name="b", host="b.local", profile="rpi5"), reg)
     text = reg.read_text()
     assert "# my boards" in text and "# lab" in text
@@ -53,19 +61,22 @@ def test_add_keeps_comments_and_refuses_duplicates(reg):
         remove_device("a", reg)
 
 
-@pytest.mark.parametrize("table, match", [
-    ('[devices.x]\nport = 22\n', "host is required"),
-    ('[devices.x]\nhost = "h"\nport = 70000\n', "port must be"),
-    ('[devices.x]\nhost = "h"\nport = "22"\n', "port must be a number"),
-    ('[devices.x]\nhost = "h"\nthreads = 1.5\n', "whole number"),
-    ('[devices.x]\nhost = "-oProxyCommand=touch /tmp/x"\n', "not an ssh target"),
-    ('[devices.x]\nhost = "a b"\n', "not an ssh target"),
-    ('[devices.x]\nhost = "h"\nprofile = "rpi9"\n', "unknown profile 'rpi9'"),
-    ('[devices.x]\nhost = "h"\nhostname = "h"\n', "unknown setting"),
-    ('[devices.x]\nhost = "h"\nworkdir = "tmp/$(x)"\n', "workdir must be"),
-    ('[devices.x]\nhost = "h"\nssh_options = [1]\n', "ssh_options"),
-    ('[devices.x\nhost = "h"\n', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "table, match",
+    [
+        ("[devices.x]\nport = 22\n", "host is required"),
+        ('[devices.x]\nhost = "h"\nport = 70000\n', "port must be"),
+        ('[devices.x]\nhost = "h"\nport = "22"\n', "port must be a number"),
+        ('[devices.x]\nhost = "h"\nthreads = 1.5\n', "whole number"),
+        ('[devices.x]\nhost = "-oProxyCommand=touch /tmp/x"\n', "not an ssh target"),
+        ('[devices.x]\nhost = "a b"\n', "not an ssh target"),
+        ('[devices.x]\nhost = "h"\nprofile = "rpi9"\n', "unknown profile 'rpi9'"),
+        ('[devices.x]\nhost = "h"\nhostname = "h"\n', "unknown setting"),
+        ('[devices.x]\nhost = "h"\nworkdir = "tmp/$(x)"\n', "workdir must be"),
+        ('[devices.x]\nhost = "h"\nssh_options = [1]\n', "ssh_options"),
+        ('[devices.x\nhost = "h"\n', "not valid TOML"),
+    ],
+)
 def test_bad_registry_is_one_line(reg, table, match):
     reg.write_text(table)
     with pytest.raises(DeviceError, match=match) as info:
@@ -129,10 +140,23 @@ def test_local_profile_is_read_from_this_machine():
 
 # -- CLI --------------------------------------------------------------------------------------------------------
 
+
 def test_cli_add_list_show_remove(cli, reg):
     name = "lab pi $(touch pwned)"
-    r = cli("devices", "add", name, "--host", "pi@10.0.0.7", "--profile", "rpi4", "--port", "2200",
-            "--devices", reg, "--json")
+    r = cli(
+        "devices",
+        "add",
+        name,
+        "--host",
+        "pi@10.0.0.7",
+        "--profile",
+        "rpi4",
+        "--port",
+        "2200",
+        "--devices",
+        reg,
+        "--json",
+    )
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["device"]["port"] == 2200
     r = cli("devices", "list", "--devices", reg, "--json")
@@ -156,7 +180,9 @@ def test_cli_unregistered_profile_is_one_line(cli, reg):
     r = cli("devices", "check", "rpi4", "--devices", reg)
     assert r.exit_code == 1
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "devices add rpi4 --host pi@raspberrypi.local --profile rpi4" in r.stderr.replace("\n", "")
+    assert len(lines) == 1 and "devices add rpi4 --host pi@raspberrypi.local --profile rpi4" in r.stderr.replace(
+        "\n", ""
+    )
 
 
 def test_cli_env_var_registry(cli, reg, monkeypatch):

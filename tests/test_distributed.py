@@ -40,9 +40,30 @@ def _check_run_folder(out: Path, epochs: int, world: int) -> dict:
 @pytest.mark.slow
 def test_torchrun_two_processes_train_digits_like_one(tmp_path, digits_checkpoint):
     out, logs = tmp_path / "run", tmp_path / "logs"
-    child = Child(["--standalone", "--nproc-per-node", 2, "--log-dir", logs, "--redirects", 3,
-                   "-m", "sqnxt_edge", "train", "--data", "digits", "--epochs", 3, "--device", "cpu", "--out", out,
-                   "--json"], argv=TORCHRUN)
+    child = Child(
+        [
+            "--standalone",
+            "--nproc-per-node",
+            2,
+            "--log-dir",
+            logs,
+            "--redirects",
+            3,
+            "-m",
+            "sqnxt_edge",
+            "train",
+            "--data",
+            "digits",
+            "--epochs",
+            3,
+            "--device",
+            "cpu",
+            "--out",
+            out,
+            "--json",
+        ],
+        argv=TORCHRUN,
+    )
     assert child.finish(timeout=1800) == 0, "\n".join(child.lines[-20:])
     metrics = _check_run_folder(out, epochs=3, world=2)
     printed = _rank_outputs(logs)
@@ -74,11 +95,47 @@ def test_torchrun_multi_node_line_with_two_nodes_on_one_machine(tmp_path):
                 img = np.clip(rng.normal(60 + 120 * c, 40, (16, 16, 3)), 0, 255).astype(np.uint8)
                 Image.fromarray(img).save(root / split / name / f"{j}.png")
     out, endpoint = tmp_path / "run", f"127.0.0.1:{_free_port()}"
-    nodes = [Child(["--nnodes", 2, "--nproc-per-node", 1, "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint,
-                    "--rdzv-id", "sqnxt-test", "--log-dir", tmp_path / f"logs{i}", "--redirects", 3,
-                    "-m", "sqnxt_edge", "train", "--data", "folder", "--data-dir", root, "--input-size", 16,
-                    "--epochs", 1, "--batch-size", 8, "--device", "cpu", "--out", out, "--json"],
-                   argv=TORCHRUN, env={"OMP_NUM_THREADS": "1"}) for i in range(2)]
+    nodes = [
+        Child(
+            [
+                "--nnodes",
+                2,
+                "--nproc-per-node",
+                1,
+                "--rdzv-backend",
+                "c10d",
+                "--rdzv-endpoint",
+                endpoint,
+                "--rdzv-id",
+                "sqnxt-test",
+                "--log-dir",
+                tmp_path / f"logs{i}",
+                "--redirects",
+                3,
+                "-m",
+                "sqnxt_edge",
+                "train",
+                "--data",
+                "folder",
+                "--data-dir",
+                root,
+                "--input-size",
+                16,
+                "--epochs",
+                1,
+                "--batch-size",
+                8,
+                "--device",
+                "cpu",
+                "--out",
+                out,
+                "--json",
+            ],
+            argv=TORCHRUN,
+            env={"OMP_NUM_THREADS": "1"},
+        )
+        for i in range(2)
+    ]
     for node in nodes:
         assert node.finish(timeout=900) == 0, "\n".join(node.lines[-20:])
     _check_run_folder(out, epochs=1, world=2)

@@ -30,13 +30,16 @@ from builders import write_tiny_onnx
 from procs import processes_running
 
 TOOLS = ("qemu-aarch64-static", "debootstrap", "dpkg-deb")
-needs_qemu = pytest.mark.skipif(any(rootfs._which(t) is None for t in TOOLS),
-                                reason="needs qemu-user-static and debootstrap (apt-get install qemu-user-static debootstrap)")
+needs_qemu = pytest.mark.skipif(
+    any(rootfs._which(t) is None for t in TOOLS),
+    reason="needs qemu-user-static and debootstrap (apt-get install qemu-user-static debootstrap)",
+)
 VERIFY_IMAGES = 120  # board parity sample of --verify-on (eval below scores all 360 test images)
 HWCAP_ASIMDDP = 1 << 20  # Linux arm64 AT_HWCAP bit of the dot-product instructions
 
 
 # -- the CPU view and the registry (no board) --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("profile", list(emulate.CORES))
 def test_cpu_view_reads_as_the_board(profile, monkeypatch):
@@ -69,18 +72,26 @@ def test_emulated_device_roundtrip(reg):
     text = reg.read_text()
     assert "host" not in text and 'emulate = "rpi4"' in text and 'rootfs = "/x/boards/pi"' in text
     back = load_devices(reg)["pi emu"]
-    assert (back.emulate, back.rootfs, back.host, back.threads, back.target) == ("rpi4", "/x/boards/pi", "", 1,
-                                                                               "emulated rpi4")
+    assert (back.emulate, back.rootfs, back.host, back.threads, back.target) == (
+        "rpi4",
+        "/x/boards/pi",
+        "",
+        1,
+        "emulated rpi4",
+    )
 
 
-@pytest.mark.parametrize("table, match", [
-    ('emulate = "rpi4"\nrootfs = "/b"\nhost = "pi@x"', "an emulated board has no host"),
-    ('emulate = "rpi4"\nrootfs = "/b"\nport = 22', "has no port"),
-    ('emulate = "rpi4"', "needs rootfs"),
-    ('emulate = "rpi4"\nrootfs = "rel/b"', "needs rootfs"),
-    ('emulate = "local"\nrootfs = "/b"', "built-in aarch64 profile"),
-    ('host = "pi@x"\nrootfs = "/b"', "rootfs belongs to emulated boards"),
-])
+@pytest.mark.parametrize(
+    "table, match",
+    [
+        ('emulate = "rpi4"\nrootfs = "/b"\nhost = "pi@x"', "an emulated board has no host"),
+        ('emulate = "rpi4"\nrootfs = "/b"\nport = 22', "has no port"),
+        ('emulate = "rpi4"', "needs rootfs"),
+        ('emulate = "rpi4"\nrootfs = "rel/b"', "needs rootfs"),
+        ('emulate = "local"\nrootfs = "/b"', "built-in aarch64 profile"),
+        ('host = "pi@x"\nrootfs = "/b"', "rootfs belongs to emulated boards"),
+    ],
+)
 def test_bad_emulated_entry_is_one_line(reg, table, match):
     reg.write_text(f"[devices.e]\n{table}\n")
     with pytest.raises(DeviceError, match=match) as exc:
@@ -95,6 +106,7 @@ def test_a_missing_board_folder_says_how_to_rebuild(reg, tmp_path):
 
 
 # -- the build's failure modes (fake tools; nothing is downloaded) ------------------------------------------------
+
 
 def _fake_tools(folder: Path, debootstrap_body: str) -> str:
     """A PATH with a scripted debootstrap and stand-ins for the other tools the build looks for."""
@@ -117,8 +129,10 @@ def test_missing_tools_is_one_line_and_builds_nothing(cli, reg, tmp_path, monkey
 
 
 def test_failed_build_leaves_nothing(cli, reg, tmp_path, monkeypatch):
-    script = 'mkdir -p "$6/var/cache/apt/archives" "$6/debootstrap"; echo half > "$6/half"\n' \
-             'echo "E: Failed getting release file" > "$6/debootstrap/debootstrap.log"; exit 1\n'
+    script = (
+        'mkdir -p "$6/var/cache/apt/archives" "$6/debootstrap"; echo half > "$6/half"\n'
+        'echo "E: Failed getting release file" > "$6/debootstrap/debootstrap.log"; exit 1\n'
+    )
     monkeypatch.setenv("PATH", _fake_tools(tmp_path / "bin", script))
     monkeypatch.setenv("SQNXT_EDGE_DEBIAN_MIRROR", "http://mirror.invalid/debian")
     stale = tmp_path / "cache" / "emulate" / ".rootfs-0123.killed"  # what a SIGKILLed build would leave
@@ -130,8 +144,12 @@ def test_failed_build_leaves_nothing(cli, reg, tmp_path, monkeypatch):
 
 
 def test_interrupted_build_leaves_nothing(reg, tmp_path):
-    env = {**os.environ, "PATH": _fake_tools(tmp_path / "bin", 'mkdir -p "$6"; echo x > "$6/part"; exec sleep 60\n'),
-           "SQNXT_EDGE_CACHE": str(tmp_path / "cache"), "SQNXT_EDGE_DEBIAN_MIRROR": "http://mirror.invalid/debian"}
+    env = {
+        **os.environ,
+        "PATH": _fake_tools(tmp_path / "bin", 'mkdir -p "$6"; echo x > "$6/part"; exec sleep 60\n'),
+        "SQNXT_EDGE_CACHE": str(tmp_path / "cache"),
+        "SQNXT_EDGE_DEBIAN_MIRROR": "http://mirror.invalid/debian",
+    }
     cmd = [sys.executable, "-m", "sqnxt_edge", "devices", "emulate", "pi", "--devices", str(reg)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     cache = tmp_path / "cache" / "emulate"
@@ -152,7 +170,8 @@ def test_mirror_comes_from_apt_sources(tmp_path, monkeypatch):
     (tmp_path / "sources.list.d" / "debian.sources").write_text(
         "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
         "Types: deb\n# a comment\nURIs: http://mirror.example/debian/\nSuites: bookworm bookworm-updates\n"
-        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
     assert rootfs.debian_mirror() == "http://mirror.example/debian"
     (tmp_path / "sources.list.d" / "debian.sources").unlink()
     (tmp_path / "sources.list").write_text("deb [arch=amd64] http://archive.ubuntu.com/ubuntu jammy main\n")
@@ -194,15 +213,32 @@ def test_remove_deletes_the_board_and_an_unused_rootfs(cli, reg, tmp_path):
 
 
 def _emulated_run(emulated: bool) -> BenchRun:
-    env = {"device": {"name": "pi"}, "model": "Cortex-A72", "arch": "aarch64", "cores": 4, "features": {"neon": True},
-           "emulated": emulated, **({"emulation": {"emulator": "qemu-aarch64 7.2", "host": {"model": "X"}}}
-                                    if emulated else {})}
+    env = {
+        "device": {"name": "pi"},
+        "model": "Cortex-A72",
+        "arch": "aarch64",
+        "cores": 4,
+        "features": {"neon": True},
+        "emulated": emulated,
+        **({"emulation": {"emulator": "qemu-aarch64 7.2", "host": {"model": "X"}}} if emulated else {}),
+    }
     results = []
     for name, p50 in (("m.fp32.onnx", 300.0), ("m.int8.onnx", 150.0)):
-        results.append({"artifact": name, "format": "onnx", "precision": name.split(".")[1], "runtime": "onnxruntime",
-                        "threads": 1, "batch": 1, "size_bytes": 1000, "top1": 0.9,
-                        "latency_ms": {"mean": p50, "std": 1.0, "min": p50, "p50": p50, "p90": p50, "p99": p50,
-                                       "max": p50}, "samples_ms": [p50, p50 + 1], "env": env})
+        results.append(
+            {
+                "artifact": name,
+                "format": "onnx",
+                "precision": name.split(".")[1],
+                "runtime": "onnxruntime",
+                "threads": 1,
+                "batch": 1,
+                "size_bytes": 1000,
+                "top1": 0.9,
+                "latency_ms": {"mean": p50, "std": 1.0, "min": p50, "p50": p50, "p90": p50, "p99": p50, "max": p50},
+                "samples_ms": [p50, p50 + 1],
+                "env": env,
+            }
+        )
     report = {"env": env, "results": results}
     from sqnxt_edge.bench.api import _finish
     from sqnxt_edge.bench.settings import BenchConfig
@@ -232,8 +268,9 @@ def test_emulated_latencies_are_labelled_and_never_compared(tmp_path):
     from sqnxt_edge.export import ExportResult
     from sqnxt_edge.pipeline import report as pipeline_report
 
-    ckpt = SimpleNamespace(model_name="m", dataset="digits", path="m.pt", sha256="0" * 64, num_classes=10,
-                           input_size=32, epoch=3)
+    ckpt = SimpleNamespace(
+        model_name="m", dataset="digits", path="m.pt", sha256="0" * 64, num_classes=10, input_size=32, epoch=3
+    )
     exported = ExportResult(tmp_path, tmp_path / "manifest.json", {}, [])
     md = pipeline_report._markdown(ckpt, exported, run, {})
     assert "**EMULATED**" in md and "| speed-up |" not in md and "p50 ms (emu)" in md and "Device: pi " in md
@@ -241,6 +278,7 @@ def test_emulated_latencies_are_labelled_and_never_compared(tmp_path):
 
 
 # -- a real emulated Raspberry Pi 4 -------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def board(tmp_path_factory):
@@ -272,8 +310,10 @@ def test_check_reports_the_emulated_board(cli, board):
 
 @needs_qemu
 @pytest.mark.slow
-@pytest.mark.parametrize("profile, model, dotprod", [("rpi4", "Cortex-A72", False), ("rpi5", "Cortex-A76", True),
-                                                     ("generic-arm64", "Cortex-A53", False)])
+@pytest.mark.parametrize(
+    "profile, model, dotprod",
+    [("rpi4", "Cortex-A72", False), ("rpi5", "Cortex-A76", True), ("generic-arm64", "Cortex-A53", False)],
+)
 def test_qemu_pins_each_boards_isa(board, tmp_path, profile, model, dotprod):
     """What the runtimes' kernel dispatch reads (AT_HWCAP from QEMU's -cpu) and what /proc/cpuinfo says agree with
     the board; a second board of any profile comes from the cache without a new build."""
@@ -295,8 +335,14 @@ def board_export(board, digits_checkpoint, tmp_path_factory):
     from sqnxt_edge.export import ExportConfig, export
 
     out = tmp_path_factory.mktemp("board-export")
-    config = ExportConfig(formats=["onnx", "tflite"], int8=True, verify_on="pi", devices_file=board.devices,
-                          verify_size=VERIFY_IMAGES, output_dir=out)
+    config = ExportConfig(
+        formats=["onnx", "tflite"],
+        int8=True,
+        verify_on="pi",
+        devices_file=board.devices,
+        verify_size=VERIFY_IMAGES,
+        output_dir=out,
+    )
     return export(digits_checkpoint, config)
 
 
@@ -325,11 +371,13 @@ def test_export_verify_on_the_emulated_board(board_export):
 def test_the_runtimes_see_a_cpu_they_know(board, board_export, tmp_path):
     """With the host's x86 /proc and /sys, pytorch-cpuinfo fails: onnxruntime warns or crashes and XNNPACK silently
     stays off. With the board's CPU view both initialise and TFLite runs through XNNPACK, as on a Pi."""
-    code = ("import sys, numpy as np, onnxruntime as ort\n"
-            "from ai_edge_litert.interpreter import Interpreter\n"
-            "so = ort.SessionOptions(); so.intra_op_num_threads = 1\n"  # as the runner does
-            "ort.InferenceSession(sys.argv[1], so, providers=['CPUExecutionProvider'])\n"
-            "it = Interpreter(model_path=sys.argv[2], num_threads=1); it.allocate_tensors(); it.invoke()\n")
+    code = (
+        "import sys, numpy as np, onnxruntime as ort\n"
+        "from ai_edge_litert.interpreter import Interpreter\n"
+        "so = ort.SessionOptions(); so.intra_op_num_threads = 1\n"  # as the runner does
+        "ort.InferenceSession(sys.argv[1], so, providers=['CPUExecutionProvider'])\n"
+        "it = Interpreter(model_path=sys.argv[2], num_threads=1); it.allocate_tensors(); it.invoke()\n"
+    )
     onnx, tflite = (str(board_export.output_dir / f"1.0-SqNxt-23.fp32.{e}") for e in ("onnx", "tflite"))
     argv, env = emulate.command(board.device, ["-c", code, onnx, tflite], tmp_path)
     res = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
@@ -356,8 +404,23 @@ def test_eval_on_the_emulated_board_matches_this_machine(cli, board, board_expor
 @pytest.mark.slow
 def test_bench_on_the_emulated_board(cli, board, board_export, tmp_path):
     arts = board_export.paths()
-    r = cli("bench", *arts, "--device", "pi", "--devices", board.devices, "--json", "--warmup", "0", "--runs", "2",
-            "--min-seconds", "0", "-o", tmp_path / "b.md")
+    r = cli(
+        "bench",
+        *arts,
+        "--device",
+        "pi",
+        "--devices",
+        board.devices,
+        "--json",
+        "--warmup",
+        "0",
+        "--runs",
+        "2",
+        "--min-seconds",
+        "0",
+        "-o",
+        tmp_path / "b.md",
+    )
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)
     assert {x["artifact"] for x in out["results"]} == {str(a) for a in arts} and not out["errors"]
@@ -391,12 +454,15 @@ def test_timeout_kills_the_emulation_and_leaves_nothing(board, tmp_path, monkeyp
 @pytest.mark.slow
 def test_a_killed_caller_leaves_no_emulation_running(board, tmp_path):
     art = write_tiny_onnx(tmp_path / "tiny.onnx", batch=1, metadata=False)
-    code = ("import sys; from sqnxt_edge.devices import get_device, run_runner; from sqnxt_edge.runner import Settings\n"
-            "run_runner(get_device('pi', sys.argv[1]), [sys.argv[2]], Settings(warmup=0, runs=10**9, "
-            "min_seconds=3600, runtime='onnxruntime'))\n")
+    code = (
+        "import sys; from sqnxt_edge.devices import get_device, run_runner; from sqnxt_edge.runner import Settings\n"
+        "run_runner(get_device('pi', sys.argv[1]), [sys.argv[2]], Settings(warmup=0, runs=10**9, "
+        "min_seconds=3600, runtime='onnxruntime'))\n"
+    )
     # SIGKILL leaves the caller's staging folder (nothing can delete it); keep it in tmp_path, not in /tmp
-    proc = subprocess.Popen([sys.executable, "-c", code, str(board.devices), str(art)],
-                            env={**os.environ, "TMPDIR": str(tmp_path)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(board.devices), str(art)], env={**os.environ, "TMPDIR": str(tmp_path)}
+    )
     deadline = time.monotonic() + 120  # wait for the runner's own child: the bound, the runner, its child
     while len(processes_running(board.device.rootfs)) < 3 and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -28,8 +28,16 @@ def make_checkpoint(path: Path, model: str = MODEL, input_size: int = 32) -> Pat
     with torch.no_grad():
         for _ in range(2):
             net(torch.randn(8, 3, input_size, input_size))
-    ckpt = Checkpoint(model, 10, input_size, classes=[f"c{i}" for i in range(10)], mean=(0.5,) * 3, std=(0.5,) * 3,
-                      dataset="digits", state_dict=net.eval().state_dict())
+    ckpt = Checkpoint(
+        model,
+        10,
+        input_size,
+        classes=[f"c{i}" for i in range(10)],
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        dataset="digits",
+        state_dict=net.eval().state_dict(),
+    )
     return save_checkpoint(ckpt, path)
 
 
@@ -43,8 +51,9 @@ def exported(ckpt_path, tmp_path_factory):
     """One export of onnx + ort at fixed batch 1 and one at dynamic batch, reused by the checks below."""
     base = tmp_path_factory.mktemp("exp")
     fixed = export(ckpt_path, ExportConfig(formats=["onnx", "ort"], output_dir=base / "fixed", verify_size=100))
-    dynamic = export(ckpt_path, ExportConfig(formats=["onnx"], dynamic_batch=True, output_dir=base / "dyn",
-                                             verify_size=100))
+    dynamic = export(
+        ckpt_path, ExportConfig(formats=["onnx"], dynamic_batch=True, output_dir=base / "dyn", verify_size=100)
+    )
     return {"fixed": fixed, "dynamic": dynamic}
 
 
@@ -175,7 +184,8 @@ def test_failed_verification_leaves_nothing_and_keeps_good_file(ckpt_path, tmp_p
         export(ckpt_path, ExportConfig(formats=["onnx"], opset=13, output_dir=tmp_path, verify_size=30))
     assert onnx_path.read_bytes() == before  # the good file was not replaced
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [onnx_path.name, onnx_path.name + ".meta.json", "manifest.json"])  # no temp files, no staging folder
+        [onnx_path.name, onnx_path.name + ".meta.json", "manifest.json"]
+    )  # no temp files, no staging folder
     assert json.loads(good.manifest_path.read_text())["artifacts"] == json.loads(manifest_before)["artifacts"]
 
     fresh = tmp_path / "fresh"
@@ -189,13 +199,16 @@ def test_no_verify_keeps_unverified_artifact(ckpt_path, tmp_path):
     assert result.artifacts[0]["parity"] is None and (tmp_path / f"{MODEL}.fp32.onnx").is_file()
 
 
-@pytest.mark.parametrize("config, match", [
-    (dict(batch=2, dynamic_batch=True), "exclude each other"),
-    (dict(formats=["coreml"]), "unknown format"),
-    (dict(int8_tune=True), "only apply with --int8"),
-    (dict(calib_method="kl", int8=True), "calib-method"),
-    (dict(opset=3), "opset"),
-])
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        (dict(batch=2, dynamic_batch=True), "exclude each other"),
+        (dict(formats=["coreml"]), "unknown format"),
+        (dict(int8_tune=True), "only apply with --int8"),
+        (dict(calib_method="kl", int8=True), "calib-method"),
+        (dict(opset=3), "opset"),
+    ],
+)
 def test_bad_config(config, match):
     with pytest.raises(ExportError, match=match):
         ExportConfig(**config)
@@ -220,14 +233,17 @@ def test_cli_exports_and_prints_json(cli, ckpt_path, tmp_path, monkeypatch):
     assert res.exit_code == 0 and "fp32.onnx" in res.stdout
 
 
-@pytest.mark.parametrize("args, match", [
-    (["--format", "coreml"], "unknown format"),
-    (["--batch", "2", "--dynamic-batch"], "exclude each other"),
-    (["--calib-size", "10"], "--calib-size only apply with --int8"),
-    (["--calib-size", "0", "--int8"], "--calib-size must be at least 1"),
-    (["-o", "/proc/forbidden"], "cannot write"),
-    (["MISSING"], "checkpoint not found"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--format", "coreml"], "unknown format"),
+        (["--batch", "2", "--dynamic-batch"], "exclude each other"),
+        (["--calib-size", "10"], "--calib-size only apply with --int8"),
+        (["--calib-size", "0", "--int8"], "--calib-size must be at least 1"),
+        (["-o", "/proc/forbidden"], "cannot write"),
+        (["MISSING"], "checkpoint not found"),
+    ],
+)
 def test_cli_bad_input_one_line(cli, ckpt_path, tmp_path, args, match):
     res = cli("export", tmp_path / "missing.pt") if args == ["MISSING"] else cli("export", ckpt_path, *args)
     assert res.exit_code == 1

@@ -59,13 +59,23 @@ def test_int8_tflite_is_integer_throughout_with_builtin_ops(int8_export):
 
     entry = next(a for a in int8_export.artifacts if a["format"] == "tflite" and a["precision"] == "int8")
     assert entry["quantization"]["label"].startswith("ai-edge-quantizer") and entry["quantization"]["io"] == "int8"
-    interp = Interpreter(model_path=str(int8_export.output_dir / entry["path"]),
-                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interp = Interpreter(
+        model_path=str(int8_export.output_dir / entry["path"]),
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
     interp.allocate_tensors()
     ops = interp._get_ops_details()
     tensors = {t["index"]: t for t in interp.get_tensor_details()}
-    assert {op["op_name"] for op in ops} <= {"CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "MAX_POOL_2D",
-                                              "AVERAGE_POOL_2D", "RESHAPE", "TRANSPOSE"}
+    assert {op["op_name"] for op in ops} <= {
+        "CONV_2D",
+        "ADD",
+        "MEAN",
+        "FULLY_CONNECTED",
+        "MAX_POOL_2D",
+        "AVERAGE_POOL_2D",
+        "RESHAPE",
+        "TRANSPOSE",
+    }
     convs = [op for op in ops if op["op_name"] == "CONV_2D"]
     assert convs
     for op in convs:
@@ -82,20 +92,21 @@ def test_float_io_int8_tflite_takes_and_gives_float32(digits_checkpoint, int8_ex
     from sqnxt_edge.data import load_dataset
     from sqnxt_edge.runner import open_model
 
-    result = export(digits_checkpoint, ExportConfig(formats=["tflite"], int8=True, tflite_float_io=True,
-                                                    calib_size=200, output_dir=tmp_path))
+    result = export(
+        digits_checkpoint,
+        ExportConfig(formats=["tflite"], int8=True, tflite_float_io=True, calib_size=200, output_dir=tmp_path),
+    )
     entry = next(a for a in result.artifacts if a["precision"] == "int8")
     assert entry["input"]["dtype"] == "float32" and entry["quantization"]["io"] == "float32"
     assert entry["parity"]["passed"] and entry["accuracy"]["drop"] <= 1.0
-    floats, ints = open_model(str(tmp_path / entry["path"])), open_model(
-        str(int8_export.output_dir / entry["path"]))
+    floats, ints = open_model(str(tmp_path / entry["path"])), open_model(str(int8_export.output_dir / entry["path"]))
     assert floats.input_dtype == np.float32 and ints.input_dtype == np.int8
     images = load_dataset("digits", "test").sample(32, 1).images
     from sqnxt_edge.data import resize_uint8
 
     images = resize_uint8(images, 32)
-    x = np.concatenate([floats.prepare(images[i:i + 1]) for i in range(len(images))])
-    got = np.concatenate([floats.run(x[i:i + 1]) for i in range(len(images))])
+    x = np.concatenate([floats.prepare(images[i : i + 1]) for i in range(len(images))])
+    got = np.concatenate([floats.run(x[i : i + 1]) for i in range(len(images))])
     want = ints.predict(images)  # int8 I/O: the runner quantizes the input and dequantizes the output itself
     np.testing.assert_allclose(got, want, atol=1e-6)  # same calibration, same integer graph
 
@@ -103,8 +114,9 @@ def test_float_io_int8_tflite_takes_and_gives_float32(digits_checkpoint, int8_ex
 def test_max_drop_keeps_fp32_only(digits_checkpoint, tmp_path, monkeypatch):
     from sqnxt_edge.quantize.accuracy import AccuracyReport
 
-    monkeypatch.setattr("sqnxt_edge.quantize.accuracy_report",
-                        lambda *a, **k: AccuracyReport(95.0, 80.0, 15.0, 82.0, 100))
+    monkeypatch.setattr(
+        "sqnxt_edge.quantize.accuracy_report", lambda *a, **k: AccuracyReport(95.0, 80.0, 15.0, 82.0, 100)
+    )
     with pytest.raises(ExportError, match="max-drop"):
         export(digits_checkpoint, ExportConfig(formats=["onnx"], int8=True, calib_size=50, output_dir=tmp_path))
     names = sorted(p.name for p in tmp_path.iterdir())
@@ -125,16 +137,16 @@ def test_int8_qdq_loads_in_other_runtimes(int8_export, runtime):
     images = load_dataset("digits", "test").sample(16, 0).images
     from sqnxt_edge.data import resize_uint8
 
-    x = np.concatenate([m.prepare(resize_uint8(images[i:i + 1], 32)) for i in range(16)])
-    want = np.concatenate([m.run(x[i:i + 1]) for i in range(16)])
+    x = np.concatenate([m.prepare(resize_uint8(images[i : i + 1], 32)) for i in range(16)])
+    want = np.concatenate([m.run(x[i : i + 1]) for i in range(16)])
     if runtime == "openvino":
         compiled = mod.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-        got = np.concatenate([compiled(x[i:i + 1])[compiled.output(0)] for i in range(16)])
+        got = np.concatenate([compiled(x[i : i + 1])[compiled.output(0)] for i in range(16)])
     else:
         net = mod.dnn.readNetFromONNX(str(path))
         got = []
         for i in range(16):
-            net.setInput(x[i:i + 1])
+            net.setInput(x[i : i + 1])
             got.append(net.forward())
         got = np.concatenate(got)
     assert np.mean(got.argmax(1) == want.argmax(1)) >= 0.9

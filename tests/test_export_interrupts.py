@@ -102,8 +102,13 @@ export(sys.argv[1], ExportConfig(formats=["onnx", "ort"], output_dir=sys.argv[2]
 def test_killed_between_rename_and_manifest_write_the_next_export_adopts_the_artifact(ckpt, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", KILL_AT_SECOND_MANIFEST_WRITE, str(ckpt), str(out)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AT_SECOND_MANIFEST_WRITE, str(ckpt), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     listed = json.loads((out / "manifest.json").read_text())["artifacts"]
     assert set(listed) == {FP32_ORT} and (out / FP32_ONNX).is_file()  # the one moment no manifest can cover ...
@@ -122,8 +127,10 @@ def test_a_locked_folder_makes_the_next_export_refuse_or_wait(ckpt, tmp_path):
     with export_lock(out, 0, print):  # this test process is "the other export"
         refused = Child(["export", ckpt, "-o", out, "--lock-wait", "0"])
         assert refused.finish() == 1
-        assert refused.lines == [f"error: another export is writing into {out} (pid {os.getpid()}); waited 0 s "
-                                 "(--lock-wait): try again when it has finished, or export elsewhere with -o"]
+        assert refused.lines == [
+            f"error: another export is writing into {out} (pid {os.getpid()}); waited 0 s "
+            "(--lock-wait): try again when it has finished, or export elsewhere with -o"
+        ]
         waiting = Child(["export", ckpt, "-o", out, "--lock-wait", "300"])
         waiting.wait_for(rf"^waiting for another export into {out} \(pid {os.getpid()}\)")
         time.sleep(1.0)
@@ -145,6 +152,7 @@ def test_two_exports_into_one_folder_at_once_both_land_in_the_manifest(ckpt, tmp
 
 
 # -- owners of staging folders (real processes, no export) -----------------------------------------------------------
+
 
 def test_a_staging_folder_owner_is_gone_only_when_its_process_certainly_ended(tmp_path):
     me = Owner.me()

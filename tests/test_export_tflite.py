@@ -52,7 +52,7 @@ def test_tflite_nhwc_parity(tflite_export, precision):
     with torch.no_grad():
         want = ckpt.build_model()(x).numpy()
     m = open_model(str(path))
-    got = np.concatenate([m.run(np.ascontiguousarray(x[i:i + 1].permute(0, 2, 3, 1).numpy())) for i in range(4)])
+    got = np.concatenate([m.run(np.ascontiguousarray(x[i : i + 1].permute(0, 2, 3, 1).numpy())) for i in range(4)])
     tol = 1e-4 if precision == "fp32" else 2e-2 * max(1.0, float(np.abs(want).max()))
     np.testing.assert_allclose(got, want, atol=tol)
 
@@ -63,13 +63,28 @@ def test_tflite_uses_only_builtin_ops(tflite_export):
 
     _, result = tflite_export
     for a in result.artifacts:
-        interp = Interpreter(model_path=str(result.output_dir / a["path"]),
-                             experimental_op_resolver_type=__import__("ai_edge_litert.interpreter", fromlist=["x"])
-                             .OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interp = Interpreter(
+            model_path=str(result.output_dir / a["path"]),
+            experimental_op_resolver_type=__import__(
+                "ai_edge_litert.interpreter", fromlist=["x"]
+            ).OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
         interp.allocate_tensors()
         ops = {op["op_name"] for op in interp._get_ops_details()}
-        assert ops <= {"CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED", "TRANSPOSE", "DEQUANTIZE", "QUANTIZE", "RESHAPE",
-                       "AVERAGE_POOL_2D", "MAX_POOL_2D", "RELU", "CONCATENATION"}, ops
+        assert ops <= {
+            "CONV_2D",
+            "ADD",
+            "MEAN",
+            "FULLY_CONNECTED",
+            "TRANSPOSE",
+            "DEQUANTIZE",
+            "QUANTIZE",
+            "RESHAPE",
+            "AVERAGE_POOL_2D",
+            "MAX_POOL_2D",
+            "RELU",
+            "CONCATENATION",
+        }, ops
 
 
 def test_fp16_tflite_is_smaller(tflite_export):

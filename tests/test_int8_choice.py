@@ -47,8 +47,9 @@ def test_stale_or_broken_cache_entries_are_ignored(tmp_path):
     cache = tmp_path / "choice.json"
     cache.write_text("{not json")
     assert choose_int8(cpu=PI4, probe=_no_probe, cache=cache).source == "table"
-    here = choose_int8(cpu=PI4, cache=cache).key.replace("aarch64|Cortex-A72", f"{cpu_info()['arch']}|"
-                                                                                f"{cpu_info()['model']}")
+    here = choose_int8(cpu=PI4, cache=cache).key.replace(
+        "aarch64|Cortex-A72", f"{cpu_info()['arch']}|{cpu_info()['model']}"
+    )
     cache.write_text(json.dumps({here: {"label": "QOperator U8S8 per-channel"}}))  # no longer a candidate
     assert choose_int8(cache=cache).source == "table"  # no probe: not measured, and the stale label not used
 

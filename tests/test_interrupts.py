@@ -69,8 +69,10 @@ def test_an_ignored_signal_stays_ignored():
 
 def test_kill_process_group_takes_the_grandchildren_too(tmp_path):
     marker = f"sqnxt-group-{os.getpid()}-{time.monotonic_ns()}"
-    code = ("import subprocess, sys, time; "
-            f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', '{marker}']); time.sleep(300)")
+    code = (
+        "import subprocess, sys, time; "
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', '{marker}']); time.sleep(300)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, marker], start_new_session=True)
     deadline = time.monotonic() + 20
     while len(_cmdline_has(marker)) < 2 and time.monotonic() < deadline:
@@ -109,8 +111,25 @@ if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a child of an ignor
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_bench_stopped_by_a_signal_says_so_and_leaves_nothing_running(tiny_onnx, tmp_path, sig):
-    child = Child(["bench", tiny_onnx, "--runtime", "onnxruntime", "--threads", 1, "--warmup", 1, "--runs", 10**9,
-                   "--min-seconds", 600, "-o", tmp_path / "bench.json"], cwd=tmp_path)
+    child = Child(
+        [
+            "bench",
+            tiny_onnx,
+            "--runtime",
+            "onnxruntime",
+            "--threads",
+            1,
+            "--warmup",
+            1,
+            "--runs",
+            10**9,
+            "--min-seconds",
+            600,
+            "-o",
+            tmp_path / "bench.json",
+        ],
+        cwd=tmp_path,
+    )
     try:
         deadline = time.monotonic() + 120
         while not _measuring(child.marker):  # the runner has started timing: children exist now
@@ -131,10 +150,14 @@ def test_bench_stopped_by_a_signal_says_so_and_leaves_nothing_running(tiny_onnx,
 
 # -- the composite commands: the same mechanism, whatever stage they are in ---------------------------------------
 
+
 @pytest.mark.slow
 def test_demo_stopped_while_training(tmp_path):
-    child = Child(["demo", "--epochs", 2, "--no-int8", "--formats", "onnx", "-o", tmp_path / "demo"], cwd=tmp_path,
-                  env={"OMP_NUM_THREADS": "1"})
+    child = Child(
+        ["demo", "--epochs", 2, "--no-int8", "--formats", "onnx", "-o", tmp_path / "demo"],
+        cwd=tmp_path,
+        env={"OMP_NUM_THREADS": "1"},
+    )
     try:
         child.wait_for(r"1/2 training")
         time.sleep(2.0)
@@ -154,8 +177,21 @@ def test_pipeline_stopped_while_benchmarking(tmp_path):
     from test_export import make_checkpoint
 
     ckpt = make_checkpoint(tmp_path / "tiny.pt")
-    child = Child(["pipeline", ckpt, "--formats", "onnx", "--threads", 1, "--export-dir", tmp_path / "exp",
-                   "-o", tmp_path / "report"], cwd=tmp_path)
+    child = Child(
+        [
+            "pipeline",
+            ckpt,
+            "--formats",
+            "onnx",
+            "--threads",
+            1,
+            "--export-dir",
+            tmp_path / "exp",
+            "-o",
+            tmp_path / "report",
+        ],
+        cwd=tmp_path,
+    )
     try:
         child.wait_for(r"benchmarking \d+ artifacts")
         deadline = time.monotonic() + 120

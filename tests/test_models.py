@@ -160,7 +160,9 @@ def test_names_aliases_and_suggestions():
 
 
 def test_zoo_lists_every_variant():
-    expected = {f"{w}-SqNxt-{d}" for w in ("1.0", "1.5", "2.0") for d in ("23", "23v2", "23v3", "23v4", "23v5", "34", "44")}
+    expected = {
+        f"{w}-SqNxt-{d}" for w in ("1.0", "1.5", "2.0") for d in ("23", "23v2", "23v3", "23v4", "23v5", "34", "44")
+    }
     expected |= {"1.0-G-SqNxt-23", "SqueezeNet-1.0", "SqueezeNet-1.1", "SqueezeNet-cifar"}
     expected |= {f"seed-SqNxt-23-{w}x{v}" for w in ("1", "2") for v in ("", "-v5")}
     assert set(ALL) == expected

@@ -10,9 +10,20 @@ from sqnxt_edge.pipeline import PipelineConfig, run_pipeline
 
 @pytest.mark.slow
 def test_pipeline_writes_a_report_with_every_artifact(digits_checkpoint, tmp_path):
-    result = run_pipeline(digits_checkpoint, PipelineConfig(
-        formats=["onnx"], int8=True, export_dir=tmp_path / "export", output_dir=tmp_path / "report",
-        threads=1, warmup=1, runs=5, min_seconds=0.0), progress=False)
+    result = run_pipeline(
+        digits_checkpoint,
+        PipelineConfig(
+            formats=["onnx"],
+            int8=True,
+            export_dir=tmp_path / "export",
+            output_dir=tmp_path / "report",
+            threads=1,
+            warmup=1,
+            runs=5,
+            min_seconds=0.0,
+        ),
+        progress=False,
+    )
     assert result.ok
     names = {r["name"] for r in bench_report.rows(result.bench)}
     assert names == {"1.0-SqNxt-23.fp32.onnx", "1.0-SqNxt-23.int8.onnx", digits_checkpoint.name}

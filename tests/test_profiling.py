@@ -17,8 +17,16 @@ from sqnxt_edge import runner
 from sqnxt_edge.devices import PROFILES, add_device, get_calibration, load_calibrations, remove_device, set_calibration
 from sqnxt_edge.devices import Device, render_toml
 from sqnxt_edge.errors import DeviceError, SqnxtError
-from sqnxt_edge.profiling import (EstimateError, Factors, ProfileError, calibrate, estimate, model_layers, profile,
-                                  select)
+from sqnxt_edge.profiling import (
+    EstimateError,
+    Factors,
+    ProfileError,
+    calibrate,
+    estimate,
+    model_layers,
+    profile,
+    select,
+)
 from sqnxt_edge.profiling.costmodel import Hardware, fit, predict
 from sqnxt_edge.profiling.layers import module_path
 from sqnxt_edge.profiling.report import plot_pareto, plot_profile
@@ -32,14 +40,19 @@ RUNTIME_OPS = {"ReorderInput", "ReorderOutput", "Transpose", "QuantizeLinear", "
 
 # -- the model's layers and the names the export keeps --------------------------------------------------------
 
-@pytest.mark.parametrize("node, path", [
-    ("/stages/stages.0/stages.0.0/reduce1/reduce1.0/Conv", "stages.0.0.reduce1.0"),
-    ("/stem/stem.0/stem.0.2/Relu_output_0_nchwc", "stem.0.2"),  # onnxruntime's fused Conv+Relu (NCHWc)
-    ("/stages/stages.3/stages.3.0/sep2/sep2.0/Conv_token_368", "stages.3.0.sep2.0"),  # a fused int8 QLinearConv
-    ("/stages/stages.1/stages.1.2/Add", "stages.1.2"),
-    ("/features/features.3/expand3x3/expand3x3.0/Conv", "features.3.expand3x3.0"),
-    ("ReorderOutput_token_270", ""), ("/Flatten", ""),
-])
+
+@pytest.mark.parametrize(
+    "node, path",
+    [
+        ("/stages/stages.0/stages.0.0/reduce1/reduce1.0/Conv", "stages.0.0.reduce1.0"),
+        ("/stem/stem.0/stem.0.2/Relu_output_0_nchwc", "stem.0.2"),  # onnxruntime's fused Conv+Relu (NCHWc)
+        ("/stages/stages.3/stages.3.0/sep2/sep2.0/Conv_token_368", "stages.3.0.sep2.0"),  # a fused int8 QLinearConv
+        ("/stages/stages.1/stages.1.2/Add", "stages.1.2"),
+        ("/features/features.3/expand3x3/expand3x3.0/Conv", "features.3.expand3x3.0"),
+        ("ReorderOutput_token_270", ""),
+        ("/Flatten", ""),
+    ],
+)
 def test_module_path_reads_the_exporter_scopes(node, path):
     assert module_path(node) == path
 
@@ -64,6 +77,7 @@ def test_layer_table_matches_the_models_figures():
 
 
 # -- the cost model --------------------------------------------------------------------------------------------
+
 
 def _hw(**kw) -> Hardware:
     figs = dict(peak_gflops_fp32=50.0, peak_gops_int8=100.0, mem_bandwidth_gbs=5.0, layer_overhead_us=2.0)
@@ -93,8 +107,9 @@ def test_compute_scales_with_peak_and_memory_with_bandwidth():
     f = Factors({k: 0.5 for k in ("stem", "1x1", "3x1/1x3", "fc")}, 1.0, 0.0, 0.0, "test")
     base = predict(table, _hw(), f, "fp32")[1]
     compute_only = predict(table, _hw(mem_bandwidth_gbs=None), f, "fp32")[1]
-    assert predict(table, _hw(peak_gflops_fp32=100.0, mem_bandwidth_gbs=None), f, "fp32")[1] == \
-        pytest.approx(compute_only / 2)
+    assert predict(table, _hw(peak_gflops_fp32=100.0, mem_bandwidth_gbs=None), f, "fp32")[1] == pytest.approx(
+        compute_only / 2
+    )
     assert compute_only < base
     # int8 moves a quarter of the bytes and runs at the int8 peak
     assert predict(table, _hw(), f, "int8")[1] < base
@@ -123,6 +138,7 @@ def test_every_profile_figure_has_a_source():
 
 # -- estimates on profiles and registered boards ----------------------------------------------------------------
 
+
 def test_profile_only_estimate_is_labelled_with_its_sources(reg):
     e = estimate("1.0-SqNxt-23", "rpi4", 227, "fp32", devices_file=reg)
     assert not e.calibrated and e.basis.startswith("profile rpi4 only (uncalibrated)")
@@ -134,10 +150,13 @@ def test_profile_only_estimate_is_labelled_with_its_sources(reg):
     assert estimate("1.0-SqNxt-23", "rpi5", 227, "int8", devices_file=reg).ms < e.ms
 
 
-@pytest.mark.parametrize("device, match", [
-    ("generic-arm64", "no peak_gflops_fp32, mem_bandwidth_gbs to estimate from; register a board"),
-    ("nope", "unknown device or profile 'nope'"),
-])
+@pytest.mark.parametrize(
+    "device, match",
+    [
+        ("generic-arm64", "no peak_gflops_fp32, mem_bandwidth_gbs to estimate from; register a board"),
+        ("nope", "unknown device or profile 'nope'"),
+    ],
+)
 def test_estimate_refuses_without_figures(reg, device, match):
     with pytest.raises(EstimateError, match=match) as info:
         estimate("1.0-SqNxt-23", device, 32, devices_file=reg)
@@ -145,8 +164,19 @@ def test_estimate_refuses_without_figures(reg, device, match):
 
 
 def test_estimate_cli_json_and_table(cli, reg):
-    r = cli("estimate", "2.0-SqNxt-23v5", "--device", "rpi4", "--input-size", "32", "--precision", "int8",
-            "--devices", reg, "--json")
+    r = cli(
+        "estimate",
+        "2.0-SqNxt-23v5",
+        "--device",
+        "rpi4",
+        "--input-size",
+        "32",
+        "--precision",
+        "int8",
+        "--devices",
+        reg,
+        "--json",
+    )
     assert r.exit_code == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["label"] == "estimate" and data["precision"] == "int8" and data["input_size"] == 32
@@ -159,13 +189,24 @@ def test_estimate_cli_json_and_table(cli, reg):
 
 # -- calibrations in the registry -------------------------------------------------------------------------------
 
+
 def test_calibrations_live_in_the_registry_and_survive_rewrites(reg):
     reg.write_text("# my boards\n")
     add_device(Device(name="pi", host="pi.local", profile="rpi4"), reg)
-    record = {"basis": "calibrated on x", "model": "1.0-SqNxt-23", "input_size": 227, "measured_ms": 40.5,
-              "hardware": {"threads": 4, "peak_gflops_fp32": 48.0, "mem_bandwidth_gbs": 5.5},
-              "factors": {"efficiency": {"1x1": 0.4, "3x1/1x3": 0.3}, "memory_efficiency": 0.8, "overhead_us": 6.0,
-                          "other": 0.05, "fitted": ["1x1", "3x1/1x3"]}}
+    record = {
+        "basis": "calibrated on x",
+        "model": "1.0-SqNxt-23",
+        "input_size": 227,
+        "measured_ms": 40.5,
+        "hardware": {"threads": 4, "peak_gflops_fp32": 48.0, "mem_bandwidth_gbs": 5.5},
+        "factors": {
+            "efficiency": {"1x1": 0.4, "3x1/1x3": 0.3},
+            "memory_efficiency": 0.8,
+            "overhead_us": 6.0,
+            "other": 0.05,
+            "fitted": ["1x1", "3x1/1x3"],
+        },
+    }
     set_calibration("pi", "fp32", record, reg)
     set_calibration("local", "int8", {**record, "measured_ms": 3.0}, reg)
     assert reg.read_text().startswith("# my boards")  # appended: the user's comments stay
@@ -183,6 +224,7 @@ def test_calibrations_live_in_the_registry_and_survive_rewrites(reg):
 
 
 # -- select ------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_select_ranks_what_fits_by_published_accuracy(reg, tmp_path):
@@ -207,10 +249,26 @@ def test_select_ranks_what_fits_by_published_accuracy(reg, tmp_path):
 
 # -- the runner's profiling mode and profiles of real exports ---------------------------------------------------
 
+
 def test_runner_profile_mode_returns_raw_per_node_times(tmp_path, capsys):
     path = write_tiny_onnx(tmp_path / "tiny.onnx", batch=1, metadata=False, node_names=True)
-    code = runner.main(["--one", "--profile", "--runtime", "onnxruntime", "--threads", "1", "--warmup", "2",
-                        "--runs", "7", "--min-seconds", "0", str(path)])
+    code = runner.main(
+        [
+            "--one",
+            "--profile",
+            "--runtime",
+            "onnxruntime",
+            "--threads",
+            "1",
+            "--warmup",
+            "2",
+            "--runs",
+            "7",
+            "--min-seconds",
+            "0",
+            str(path),
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["latency_ms"]["p50"] > 0
     prof = out["profile"]
@@ -240,11 +298,20 @@ def sqnxt_exports(tmp_path_factory):
     folder = tmp_path_factory.mktemp("profiled")
     torch.manual_seed(0)
     model = create_model("1.0-SqNxt-23", 10, 32).eval()
-    ckpt = Checkpoint(model_name="1.0-SqNxt-23", num_classes=10, input_size=32, stem=model.stem_kind,
-                      classes=[str(i) for i in range(10)], state_dict=model.state_dict())
-    result = export(save_checkpoint(ckpt, folder / "m.pt"),
-                    ExportConfig(formats=["onnx"], int8=True, calib_data="digits", calib_size=16, verify=False,
-                                 output_dir=folder / "export"))
+    ckpt = Checkpoint(
+        model_name="1.0-SqNxt-23",
+        num_classes=10,
+        input_size=32,
+        stem=model.stem_kind,
+        classes=[str(i) for i in range(10)],
+        state_dict=model.state_dict(),
+    )
+    result = export(
+        save_checkpoint(ckpt, folder / "m.pt"),
+        ExportConfig(
+            formats=["onnx"], int8=True, calib_data="digits", calib_size=16, verify=False, output_dir=folder / "export"
+        ),
+    )
     return {a["precision"]: result.output_dir / a["path"] for a in result.artifacts}
 
 
@@ -302,8 +369,10 @@ def test_calibrate_stores_factors_and_the_estimate_then_stands_on_them(sqnxt_exp
 
 # -- boards: over SSH, unreachable, emulated ----------------------------------------------------------------------
 
-needs_sshd = pytest.mark.skipif(find_sshd() is None or shutil.which("ssh") is None,
-                                reason="needs OpenSSH (apt-get install openssh-server openssh-client)")
+needs_sshd = pytest.mark.skipif(
+    find_sshd() is None or shutil.which("ssh") is None,
+    reason="needs OpenSSH (apt-get install openssh-server openssh-client)",
+)
 
 
 @needs_sshd
@@ -334,8 +403,11 @@ def _fake_artifact(folder: Path, precision: str = "int8") -> Path:
 
 def test_bench_on_an_unreachable_board_offers_a_labelled_estimate(cli, tmp_path):
     devices = tmp_path / "devices.toml"
-    devices.write_text(render_toml(Device(name="gone", host="127.0.0.1", port=free_port(), profile="rpi4",
-                                          connect_timeout=3, timeout=20)))
+    devices.write_text(
+        render_toml(
+            Device(name="gone", host="127.0.0.1", port=free_port(), profile="rpi4", connect_timeout=3, timeout=20)
+        )
+    )
     art = _fake_artifact(tmp_path)
     r = cli("bench", art, "--device", "gone", "--devices", devices)
     assert r.exit_code == 1 and "Traceback" not in r.stderr
@@ -375,9 +447,16 @@ def test_bench_on_an_emulated_board_adds_the_estimate(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("argv", [["profile", "--help"], ["estimate", "--help"], ["select", "--help"]])
 def test_new_commands_help_without_torch(argv, tmp_path):
-    probe = ("import sys\nfrom sqnxt_edge.cli.main import app\n"
-             f"try:\n    app({argv!r})\nexcept SystemExit:\n    pass\n"
-             "print('TORCH' if 'torch' in sys.modules else 'CLEAN')")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parent.parent)})
+    probe = (
+        "import sys\nfrom sqnxt_edge.cli.main import app\n"
+        f"try:\n    app({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'CLEAN')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
     assert out.stdout.strip().splitlines()[-1] == "CLEAN", out.stderr

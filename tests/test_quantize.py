@@ -18,8 +18,17 @@ from sqnxt_edge.runner import open_model
 from sqnxt_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from sqnxt_edge.data import load_dataset
 from sqnxt_edge.errors import DataError, ExportError
-from sqnxt_edge.quantize import (AccuracyReport, Int8Config, TuneError, accuracy_report, calibration_images,
-                                 default_int8_config, quantize_onnx, tune_onnx, warn_if_no_int8_dot)
+from sqnxt_edge.quantize import (
+    AccuracyReport,
+    Int8Config,
+    TuneError,
+    accuracy_report,
+    calibration_images,
+    default_int8_config,
+    quantize_onnx,
+    tune_onnx,
+    warn_if_no_int8_dot,
+)
 
 MODEL = "1.0-SqNxt-23"
 
@@ -36,12 +45,21 @@ def make_fp32_onnx(ckpt: Checkpoint, out: Path) -> Path:
         x = torch.zeros(1, ckpt.in_channels, ckpt.input_size, ckpt.input_size)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (x,), str(out), input_names=["input"], output_names=["logits"], dynamo=False,
-                              opset_version=17)
+            torch.onnx.export(
+                model, (x,), str(out), input_names=["input"], output_names=["logits"], dynamo=False, opset_version=17
+            )
         proto = onnx.load(str(out))
-        meta = {"model_name": ckpt.model_name, "classes": ckpt.class_names(), "mean": list(ckpt.mean),
-                "std": list(ckpt.std), "input_size": ckpt.input_size, "in_channels": ckpt.in_channels,
-                "layout": "NCHW", "precision": "fp32", "dataset": ckpt.dataset}
+        meta = {
+            "model_name": ckpt.model_name,
+            "classes": ckpt.class_names(),
+            "mean": list(ckpt.mean),
+            "std": list(ckpt.std),
+            "input_size": ckpt.input_size,
+            "in_channels": ckpt.in_channels,
+            "layout": "NCHW",
+            "precision": "fp32",
+            "dataset": ckpt.dataset,
+        }
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=json.dumps(value))
     else:
@@ -54,8 +72,22 @@ def make_fp32_onnx(ckpt: Checkpoint, out: Path) -> Path:
 def _random_ckpt(in_channels: int = 3) -> Checkpoint:
     torch.manual_seed(0)
     model = __import__("sqnxt_edge.models", fromlist=["create_model"]).create_model(MODEL, 10, 32, in_channels)
-    return Checkpoint(MODEL, 10, 32, in_channels, model.stem_kind, [str(i) for i in range(10)], (0.5,) * in_channels,
-                      (0.5,) * in_channels, "digits", None, 0, {}, {}, model.state_dict())
+    return Checkpoint(
+        MODEL,
+        10,
+        32,
+        in_channels,
+        model.stem_kind,
+        [str(i) for i in range(10)],
+        (0.5,) * in_channels,
+        (0.5,) * in_channels,
+        "digits",
+        None,
+        0,
+        {},
+        {},
+        model.state_dict(),
+    )
 
 
 def _train_digits(path: Path, epochs: int = 12) -> Path:
@@ -73,14 +105,28 @@ def _train_digits(path: Path, epochs: int = 12) -> Path:
         model.train()
         perm = torch.randperm(len(y))
         for i in range(0, len(y), 64):
-            idx = perm[i:i + 64]
+            idx = perm[i : i + 64]
             loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-    ckpt = Checkpoint(MODEL, 10, 32, 3, model.stem_kind, data.classes, data.mean, data.std, "digits", None, epochs,
-                      {}, {}, model.eval().state_dict())
+    ckpt = Checkpoint(
+        MODEL,
+        10,
+        32,
+        3,
+        model.stem_kind,
+        data.classes,
+        data.mean,
+        data.std,
+        "digits",
+        None,
+        epochs,
+        {},
+        {},
+        model.eval().state_dict(),
+    )
     return save_checkpoint(ckpt, path)
 
 
@@ -164,8 +210,11 @@ def test_per_channel_and_fp32_stem(rand, tmp_path):
 
     def weight_scale_sizes(model):
         inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-        return [inits[n.input[1]].size for n in model.graph.node
-                if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].ndim == 4]
+        return [
+            inits[n.input[1]].size
+            for n in model.graph.node
+            if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].ndim == 4
+        ]
 
     assert max(weight_scale_sizes(per_tensor)) == 1
     assert max(weight_scale_sizes(per_channel)) > 1
@@ -178,8 +227,10 @@ def test_per_channel_and_fp32_stem(rand, tmp_path):
 
 def test_entropy_and_percentile_differ_from_minmax(rand, tmp_path):
     _, fp32, calib = rand
-    files = {m: quantize_onnx(fp32, tmp_path / f"{m}.onnx", calib, Int8Config(calib_method=m, num_bins=192))
-             for m in ("minmax", "entropy", "percentile")}
+    files = {
+        m: quantize_onnx(fp32, tmp_path / f"{m}.onnx", calib, Int8Config(calib_method=m, num_bins=192))
+        for m in ("minmax", "entropy", "percentile")
+    }
     assert files["minmax"].read_bytes() != files["entropy"].read_bytes()
     minmax, entropy, pct = (_scales(files[m]) for m in ("minmax", "entropy", "percentile"))
     assert not np.allclose(minmax, entropy)
@@ -231,23 +282,32 @@ def _grey(tmp: Path) -> str:
     return str(tmp / "grey")
 
 
-@pytest.mark.parametrize("make,match", [
-    (_empty, "no images"), (_unreadable, "cannot read image"), (_grey, "grayscale"),
-    (lambda tmp: str(tmp / "missing" / "dir"), "not found"), (lambda tmp: "no-such-dataset", "unknown dataset"),
-])
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (_empty, "no images"),
+        (_unreadable, "cannot read image"),
+        (_grey, "grayscale"),
+        (lambda tmp: str(tmp / "missing" / "dir"), "not found"),
+        (lambda tmp: "no-such-dataset", "unknown dataset"),
+    ],
+)
 def test_bad_calibration_data_is_one_line(tmp_path, make, match):
     with pytest.raises(DataError, match=match) as err:
         calibration_images(_random_ckpt(), make(tmp_path), calib_size=8)
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("images,match", [
-    (np.zeros((4, 16, 16, 3), np.uint8), "16x16"),
-    (np.zeros((4, 32, 32, 1), np.uint8), "channel"),
-    (np.zeros((4, 32, 32), np.uint8), "uint8 array"),
-    (np.zeros((4, 32, 32, 3), np.float32), "uint8 array"),
-    (np.zeros((0, 32, 32, 3), np.uint8), "no images"),
-])
+@pytest.mark.parametrize(
+    "images,match",
+    [
+        (np.zeros((4, 16, 16, 3), np.uint8), "16x16"),
+        (np.zeros((4, 32, 32, 1), np.uint8), "channel"),
+        (np.zeros((4, 32, 32), np.uint8), "uint8 array"),
+        (np.zeros((4, 32, 32, 3), np.float32), "uint8 array"),
+        (np.zeros((0, 32, 32, 3), np.uint8), "no images"),
+    ],
+)
 def test_wrong_calibration_array_writes_nothing(rand, tmp_path, images, match):
     _, fp32, _ = rand
     out = tmp_path / "m.int8.onnx"
@@ -271,8 +331,17 @@ def test_tune_picks_a_candidate_within_budget(rand, tmp_path):
     ckpt, fp32, calib = rand
     test = load_dataset("digits", "test").sample(40, seed=0)
     cands = [Int8Config(), Int8Config(exclude=("stem",))]
-    result = tune_onnx(fp32, tmp_path / "t.int8.onnx", calib, test.images, test.labels, max_drop=100.0,
-                       candidates=cands, rounds=2, reps=2)
+    result = tune_onnx(
+        fp32,
+        tmp_path / "t.int8.onnx",
+        calib,
+        test.images,
+        test.labels,
+        max_drop=100.0,
+        candidates=cands,
+        rounds=2,
+        reps=2,
+    )
     assert [r.label for r in result.rows] == [c.label for c in cands]
     assert sum(r.chosen for r in result.rows) == 1 and result.chosen in cands
     chosen = next(r for r in result.rows if r.chosen)
@@ -280,8 +349,17 @@ def test_tune_picks_a_candidate_within_budget(rand, tmp_path):
     assert result.path.is_file() and open_model(str(result.path)).meta["quantization"]["label"] == chosen.label
     assert json.dumps(result.to_dict())
     with pytest.raises(TuneError, match="budget") as err:
-        tune_onnx(fp32, tmp_path / "none.int8.onnx", calib, test.images, test.labels, max_drop=-1.0,
-                  candidates=cands[:1], rounds=1, reps=1)
+        tune_onnx(
+            fp32,
+            tmp_path / "none.int8.onnx",
+            calib,
+            test.images,
+            test.labels,
+            max_drop=-1.0,
+            candidates=cands[:1],
+            rounds=1,
+            reps=1,
+        )
     assert len(err.value.result.rows) == 1 and not (tmp_path / "none.int8.onnx").exists()
 
 
@@ -292,12 +370,18 @@ PI5 = {"arch": "aarch64", "model": "Cortex-A76", "int8_dot": True}
 PI4 = {"arch": "aarch64", "model": "Cortex-A72", "int8_dot": False}
 
 
-@pytest.mark.parametrize("cpu,act,reduce", [(X86_VNNI, "uint8", False), (X86_OLD, "uint8", True),
-                                            (PI5, "int8", False), (PI4, "int8", False)])
+@pytest.mark.parametrize(
+    "cpu,act,reduce", [(X86_VNNI, "uint8", False), (X86_OLD, "uint8", True), (PI5, "int8", False), (PI4, "int8", False)]
+)
 def test_default_config_per_target(cpu, act, reduce):
     cfg = default_int8_config(cpu)
-    assert (cfg.activation_type, cfg.weight_type, cfg.quant_format, cfg.per_channel, cfg.reduce_range) == \
-        (act, "int8", "qdq", True, reduce)
+    assert (cfg.activation_type, cfg.weight_type, cfg.quant_format, cfg.per_channel, cfg.reduce_range) == (
+        act,
+        "int8",
+        "qdq",
+        True,
+        reduce,
+    )
 
 
 @pytest.mark.parametrize("cpu,word", [(X86_VNNI, None), (PI5, None), (X86_OLD, "VNNI"), (PI4, "dot-product")])

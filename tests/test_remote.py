@@ -25,13 +25,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from procs import processes_running  # noqa: E402
 from sshd import LoopbackSshd, find_sshd, free_port  # noqa: E402
 
-needs_sshd = pytest.mark.skipif(find_sshd() is None or shutil.which("ssh") is None,
-                                reason="needs OpenSSH (apt-get install openssh-server openssh-client)")
+needs_sshd = pytest.mark.skipif(
+    find_sshd() is None or shutil.which("ssh") is None,
+    reason="needs OpenSSH (apt-get install openssh-server openssh-client)",
+)
 QUICK = ["--warmup", "1", "--runs", "3", "--min-seconds", "0"]
 FAST = Settings(warmup=1, runs=3, min_seconds=0, runtime="onnxruntime")
 
 
 # -- argv construction (no server) ------------------------------------------------------------------------------
+
 
 def test_ssh_argv_is_safe_and_leaves_host_keys_to_the_user():
     dev = Device(name="x", host="pi@board", port=2222, user="pi", identity="/k/id", ssh_options=("ProxyJump=j",))
@@ -52,20 +55,29 @@ def test_scp_argv_makes_local_paths_absolute(tmp_path, monkeypatch):
     assert "-B" in argv and argv[argv.index("--") - 1] != "--"
 
 
-@pytest.mark.parametrize("word, shell_sees", [
-    ("~/venv/bin/python", "{home}/venv/bin/python"),
-    ("/opt/py $(touch x)/python", "/opt/py $(touch x)/python"),
-    ("~/a b;c", "{home}/a b;c"),
-    ("~user/x", "~user/x"),
-])
+@pytest.mark.parametrize(
+    "word, shell_sees",
+    [
+        ("~/venv/bin/python", "{home}/venv/bin/python"),
+        ("/opt/py $(touch x)/python", "/opt/py $(touch x)/python"),
+        ("~/a b;c", "{home}/a b;c"),
+        ("~user/x", "~user/x"),
+    ],
+)
 def test_remote_word_quotes_but_keeps_home(word, shell_sees, tmp_path):
-    out = subprocess.run(["sh", "-c", "printf %s " + transport.remote_word(word)], capture_output=True, text=True,
-                         env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]}, cwd=tmp_path)
+    out = subprocess.run(
+        ["sh", "-c", "printf %s " + transport.remote_word(word)],
+        capture_output=True,
+        text=True,
+        env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]},
+        cwd=tmp_path,
+    )
     assert out.stdout == shell_sees.format(home=tmp_path)
     assert not (tmp_path / "x").exists()
 
 
 # -- a real server ----------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
@@ -92,9 +104,19 @@ def tiny_tflite(tmp_path_factory) -> Path:
         "litert_torch.convert(T().eval(), (torch.zeros(1, 8, 8, 3),)).export(sys.argv[1])\n"
     )
     subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, timeout=300)
-    Path(str(path) + ".meta.json").write_text(json.dumps(
-        {"model_name": "tiny", "input_size": 8, "layout": "NHWC", "mean": [0.5] * 3, "std": [0.25] * 3,
-         "classes": list("abcd"), "precision": "fp32"}))
+    Path(str(path) + ".meta.json").write_text(
+        json.dumps(
+            {
+                "model_name": "tiny",
+                "input_size": 8,
+                "layout": "NHWC",
+                "mean": [0.5] * 3,
+                "std": [0.25] * 3,
+                "classes": list("abcd"),
+                "precision": "fp32",
+            }
+        )
+    )
     return path
 
 
@@ -165,8 +187,9 @@ def test_run_runner_remote_onnx_with_nasty_name(board, tiny_onnx, tmp_path):
     weird.mkdir()
     art = weird / "tiny $(touch pwned4);'x'.onnx"
     shutil.copy(tiny_onnx, art)
-    Path(str(art) + ".meta.json").write_text(json.dumps({"input_size": 8, "layout": "NCHW", "mean": [0.5] * 3,
-                                                         "std": [0.25] * 3, "precision": "fp32"}))
+    Path(str(art) + ".meta.json").write_text(
+        json.dumps({"input_size": 8, "layout": "NCHW", "mean": [0.5] * 3, "std": [0.25] * 3, "precision": "fp32"})
+    )
     data = run_remote("loop", [art, tmp_path / "missing.onnx"], replace(FAST, threads=1), None, board.devices, 120)
     ok, missing = data["results"]
     assert ok["artifact"] == str(art) and "error" not in ok, ok
@@ -190,7 +213,6 @@ def test_run_runner_remote_onnx_and_tflite(board, tiny_onnx, tiny_tflite):
     assert all("error" not in r for r in data["results"]), data["results"]
     assert by_name[str(tiny_tflite)]["runtime"] in ("litert", "tflite-runtime")
     assert data["env"]["device"]["name"] == "loop" and board.leftovers() == []
-
 
 
 @needs_sshd
@@ -266,15 +288,21 @@ def test_hung_board_times_out_and_leaves_nothing(board, tiny_onnx, tmp_path, mon
 
 @needs_sshd
 @pytest.mark.ssh
-@pytest.mark.parametrize("python, match", [
-    ("/nonexistent/python3", "not found on the board"),
-    ("SCRIPT:echo hello; exit 0", "runner output is not JSON"),
-    ("SCRIPT:echo 'Traceback (most recent call last):' >&2; echo \"ModuleNotFoundError: No module named 'numpy'\" >&2;"
-     " exit 1", "No module named 'numpy'.*pip install numpy"),
-])
+@pytest.mark.parametrize(
+    "python, match",
+    [
+        ("/nonexistent/python3", "not found on the board"),
+        ("SCRIPT:echo hello; exit 0", "runner output is not JSON"),
+        (
+            "SCRIPT:echo 'Traceback (most recent call last):' >&2; echo \"ModuleNotFoundError: No module named 'numpy'\" >&2;"
+            " exit 1",
+            "No module named 'numpy'.*pip install numpy",
+        ),
+    ],
+)
 def test_broken_remote_python(board, tiny_onnx, tmp_path, python, match):
     if python.startswith("SCRIPT:"):
-        python = _script(tmp_path / "fakepy", python[len("SCRIPT:"):] + "\n")
+        python = _script(tmp_path / "fakepy", python[len("SCRIPT:") :] + "\n")
     board.add("broken", python=python)
     with pytest.raises(DeviceError, match=match) as info:
         run_remote("broken", [tiny_onnx], FAST, None, board.devices, 60)
@@ -332,9 +360,18 @@ def test_silent_host_times_out_at_connect(tmp_path):
         srv.bind(("127.0.0.1", 0))
         srv.listen(5)
         devices = tmp_path / "devices.toml"
-        devices.write_text(render_toml(Device(name="mute", host="127.0.0.1", port=srv.getsockname()[1],
-                                              connect_timeout=1, timeout=20,
-                                              ssh_options=("UserKnownHostsFile=/dev/null",))))
+        devices.write_text(
+            render_toml(
+                Device(
+                    name="mute",
+                    host="127.0.0.1",
+                    port=srv.getsockname()[1],
+                    connect_timeout=1,
+                    timeout=20,
+                    ssh_options=("UserKnownHostsFile=/dev/null",),
+                )
+            )
+        )
         started = time.monotonic()
         with pytest.raises(DeviceError, match="unreachable|timed out") as info:
             check_device("mute", devices)

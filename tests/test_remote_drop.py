@@ -29,11 +29,12 @@ class Board:
         self.workdir.mkdir()
         self.marker = f"board-{os.getpid()}-{time.monotonic_ns()}"
         python = folder / "python"
-        python.write_text(f"#!/bin/sh\n{MARKER_VAR}={self.marker} exec {sys.executable} \"$@\"\n")
+        python.write_text(f'#!/bin/sh\n{MARKER_VAR}={self.marker} exec {sys.executable} "$@"\n')
         python.chmod(0o755)
         self.devices = folder / "devices.toml"
-        self.devices.write_text(self.server.device_toml("loop", python=str(python), workdir=str(self.workdir),
-                                                        timeout=600.0) + "\n")
+        self.devices.write_text(
+            self.server.device_toml("loop", python=str(python), workdir=str(self.workdir), timeout=600.0) + "\n"
+        )
 
     def measuring(self) -> list[str]:
         return [p for p in processes_with(self.marker) if b"--one" in Path(f"/proc/{p}/cmdline").read_bytes()]
@@ -52,7 +53,7 @@ def _sshd_ancestors(pid: int, listener: int) -> list[int]:
     found, cur = [], pid
     while cur > 1 and cur != listener:
         stat = Path(f"/proc/{cur}/stat").read_text()
-        name, parent = stat[stat.index("(") + 1:stat.rindex(")")], int(stat.rsplit(")", 1)[1].split()[1])
+        name, parent = stat[stat.index("(") + 1 : stat.rindex(")")], int(stat.rsplit(")", 1)[1].split()[1])
         if name.startswith("sshd"):
             found.append(cur)
         cur = parent

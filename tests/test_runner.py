@@ -18,8 +18,17 @@ from sqnxt_edge.models import create_model
 
 RUNNER = Path(runner.__file__)
 FAST = ["--warmup", "1", "--runs", "3", "--min-seconds", "0", "--runtime", "onnxruntime"]
-META = {"model_name": "1.0-SqNxt-23", "classes": [str(i) for i in range(10)], "mean": [0.5] * 3, "std": [0.5] * 3,
-        "input_size": 32, "in_channels": 3, "layout": "NCHW", "precision": "fp32", "dataset": "digits"}
+META = {
+    "model_name": "1.0-SqNxt-23",
+    "classes": [str(i) for i in range(10)],
+    "mean": [0.5] * 3,
+    "std": [0.5] * 3,
+    "input_size": 32,
+    "in_channels": 3,
+    "layout": "NCHW",
+    "precision": "fp32",
+    "dataset": "digits",
+}
 
 
 def export_onnx(model: torch.nn.Module, path: Path, size: int = 32, dynamic: bool = True) -> Path:
@@ -30,8 +39,15 @@ def export_onnx(model: torch.nn.Module, path: Path, size: int = 32, dynamic: boo
     axes = {"input": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model.eval(), (x,), str(path), input_names=["input"], output_names=["logits"],
-                          dynamic_axes=axes, dynamo=False)
+        torch.onnx.export(
+            model.eval(),
+            (x,),
+            str(path),
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_axes=axes,
+            dynamo=False,
+        )
     path.with_name(path.name + ".meta.json").write_text(json.dumps({**META, "input_size": size}))
     return path
 
@@ -41,13 +57,16 @@ def onnx_models(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("runner-models")
     torch.manual_seed(0)
     model = create_model("1.0-SqNxt-23", 10, 32)
-    return {"dynamic": export_onnx(model, folder / "dyn.onnx"),
-            "fixed": export_onnx(model, folder / "fixed.onnx", dynamic=False)}
+    return {
+        "dynamic": export_onnx(model, folder / "dyn.onnx"),
+        "fixed": export_onnx(model, folder / "fixed.onnx", dynamic=False),
+    }
 
 
 def run(*args, cwd=None, script=RUNNER) -> tuple[int, dict | None, str]:
-    proc = subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
     try:
         data = json.loads(proc.stdout)
     except ValueError:
@@ -68,8 +87,13 @@ def test_runner_imports_only_stdlib_numpy_and_runtimes():
     assert "sqnxt_edge" not in imported
     assert imported <= allowed, imported - allowed
     # runtimes are imported by name from the runtime table; the package only as the PyTorch baseline's plugin
-    assert {row[1] for row in runner.RUNTIMES.values()} == {"onnxruntime", "openvino", "ai_edge_litert",
-                                                           "tflite_runtime", "torch"}
+    assert {row[1] for row in runner.RUNTIMES.values()} == {
+        "onnxruntime",
+        "openvino",
+        "ai_edge_litert",
+        "tflite_runtime",
+        "torch",
+    }
     assert "sqnxt_edge." not in RUNNER.read_text()  # PyTorch comes in as a plugin the harness names
 
 
@@ -153,6 +177,7 @@ def test_runtime_not_installed_is_that_artifacts_error(onnx_models, tmp_path):
     pytest.importorskip("onnxruntime")
     try:
         import tflite_runtime  # noqa: F401
+
         pytest.skip("tflite-runtime is installed here")
     except ImportError:
         pass
@@ -165,8 +190,16 @@ def test_runtime_not_installed_is_that_artifacts_error(onnx_models, tmp_path):
     assert "tflite-runtime cannot run onnx" in second["error"]  # the chosen runtime applies to every artifact
 
 
-@pytest.mark.parametrize("args", [["--runtime", "nope", "x.onnx"], ["--runs", "0", "x.onnx"], [],
-                                  ["--batch", "0", "x.onnx"], ["--data", "missing.npz", "x.onnx"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--runtime", "nope", "x.onnx"],
+        ["--runs", "0", "x.onnx"],
+        [],
+        ["--batch", "0", "x.onnx"],
+        ["--data", "missing.npz", "x.onnx"],
+    ],
+)
 def test_usage_errors_exit_2(args):
     code, data, err = run(*args)
     assert code == 2 and data is None and "usage" in err

@@ -42,8 +42,9 @@ class BasicBlock(nn.Module):
         self.bn5 = nn.BatchNorm2d(out_channels)
         self.shortcut = nn.Sequential()
         if 2 == stride or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=True),
-                                          nn.BatchNorm2d(out_channels))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=True), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, input):
         output = F.relu(self.bn1(self.conv1(input)))
@@ -87,8 +88,10 @@ class SqueezeNext(nn.Module):
 
 
 SEED = {  # the notebook's constructors
-    "SqNxt_23_1x": (1.0, [6, 6, 8, 1]), "SqNxt_23_1x_v5": (1.0, [2, 4, 14, 1]),
-    "SqNxt_23_2x": (2.0, [6, 6, 8, 1]), "SqNxt_23_2x_v5": (2.0, [2, 4, 14, 1]),
+    "SqNxt_23_1x": (1.0, [6, 6, 8, 1]),
+    "SqNxt_23_1x_v5": (1.0, [2, 4, 14, 1]),
+    "SqNxt_23_2x": (2.0, [6, 6, 8, 1]),
+    "SqNxt_23_2x_v5": (2.0, [2, 4, 14, 1]),
 }
 
 
@@ -96,12 +99,19 @@ SEED = {  # the notebook's constructors
 class Fire(nn.Module):
     def __init__(self, in_channel, out_channel, squzee_channel):
         super().__init__()
-        self.squeeze = nn.Sequential(nn.Conv2d(in_channel, squzee_channel, 1), nn.BatchNorm2d(squzee_channel),
-                                     nn.ReLU(inplace=True))
-        self.expand_1x1 = nn.Sequential(nn.Conv2d(squzee_channel, int(out_channel / 2), 1),
-                                        nn.BatchNorm2d(int(out_channel / 2)), nn.ReLU(inplace=True))
-        self.expand_3x3 = nn.Sequential(nn.Conv2d(squzee_channel, int(out_channel / 2), 3, padding=1),
-                                        nn.BatchNorm2d(int(out_channel / 2)), nn.ReLU(inplace=True))
+        self.squeeze = nn.Sequential(
+            nn.Conv2d(in_channel, squzee_channel, 1), nn.BatchNorm2d(squzee_channel), nn.ReLU(inplace=True)
+        )
+        self.expand_1x1 = nn.Sequential(
+            nn.Conv2d(squzee_channel, int(out_channel / 2), 1),
+            nn.BatchNorm2d(int(out_channel / 2)),
+            nn.ReLU(inplace=True),
+        )
+        self.expand_3x3 = nn.Sequential(
+            nn.Conv2d(squzee_channel, int(out_channel / 2), 3, padding=1),
+            nn.BatchNorm2d(int(out_channel / 2)),
+            nn.ReLU(inplace=True),
+        )
 
     def forward(self, x):
         x = self.squeeze(x)
@@ -111,8 +121,9 @@ class Fire(nn.Module):
 class SqueezeNet(nn.Module):
     def __init__(self, class_num=100):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 96, 3, padding=1), nn.BatchNorm2d(96), nn.ReLU(inplace=True),
-                                  nn.MaxPool2d(2, 2))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 96, 3, padding=1), nn.BatchNorm2d(96), nn.ReLU(inplace=True), nn.MaxPool2d(2, 2)
+        )
         self.fire2 = Fire(96, 128, 16)
         self.fire3 = Fire(128, 128, 16)
         self.fire4 = Fire(128, 256, 32)
@@ -175,12 +186,15 @@ def _max_diff(ckpt, oracle: nn.Module, size: int, n: int = 6) -> float:
 
 
 # -- the seed family -------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("seed_name, canonical, params", [
-    ("SqNxt_23_1x", "seed-SqNxt-23-1x", 588_666),
-    ("SqNxt_23_2x", "seed-SqNxt-23-2x", 2_313_962),
-    ("SqNxt_23_1x_v5", "seed-SqNxt-23-1x-v5", 786_426),
-    ("SqNxt_23_2x_v5", "seed-SqNxt-23-2x-v5", 3_096_554),
-])
+@pytest.mark.parametrize(
+    "seed_name, canonical, params",
+    [
+        ("SqNxt_23_1x", "seed-SqNxt-23-1x", 588_666),
+        ("SqNxt_23_2x", "seed-SqNxt-23-2x", 2_313_962),
+        ("SqNxt_23_1x_v5", "seed-SqNxt-23-1x-v5", 786_426),
+        ("SqNxt_23_2x_v5", "seed-SqNxt-23-2x-v5", 3_096_554),
+    ],
+)
 def test_seed_family_is_the_reimplementation(seed_name, canonical, params):
     assert resolve_name(seed_name) == canonical
     width, blocks = SEED[seed_name]
@@ -266,10 +280,14 @@ def test_hostile_pickle_is_refused_in_one_line_and_runs_nothing(tmp_path, cli):
     for i, obj in enumerate(({"net": Evil(), "acc": 1.0}, {"state_dict": {"w": torch.zeros(1)}, "x": Evil()})):
         path = tmp_path / f"evil{i}.ckpt"
         torch.save(obj, path, _use_new_zipfile_serialization=bool(i == 0))  # zip and legacy formats
-        with pytest.raises(CheckpointError, match=r"not a safe checkpoint: it needs posix\.system.*nothing from it was run"):
+        with pytest.raises(
+            CheckpointError, match=r"not a safe checkpoint: it needs posix\.system.*nothing from it was run"
+        ):
             load_checkpoint(path, model="SqNxt_23_1x")
-        for argv in (("import", path, "--model", "SqNxt_23_1x", "-o", tmp_path / "out.pt"),
-                     ("eval", path, "--model", "SqNxt_23_1x", "--data", "digits")):
+        for argv in (
+            ("import", path, "--model", "SqNxt_23_1x", "-o", tmp_path / "out.pt"),
+            ("eval", path, "--model", "SqNxt_23_1x", "--data", "digits"),
+        ):
             result = cli(*argv)
             assert result.exit_code == 1 and "Traceback" not in result.stderr
             assert len(result.stderr.strip().splitlines()) == 1 and "not a safe checkpoint" in result.stderr
@@ -289,7 +307,9 @@ def test_unknown_module_classes_are_not_on_the_allow_list(tmp_path):
 
 
 def test_legacy_whole_module_pickle_gets_a_way_out(tmp_path):
-    torch.save({"net": _seed_net("SqNxt_23_1x"), "acc": 0.5}, tmp_path / "old.ckpt", _use_new_zipfile_serialization=False)
+    torch.save(
+        {"net": _seed_net("SqNxt_23_1x"), "acc": 0.5}, tmp_path / "old.ckpt", _use_new_zipfile_serialization=False
+    )
     with pytest.raises(CheckpointError, match=r"PyTorch < 1\.6 .*state_dict\(\) and import that file"):
         load_checkpoint(tmp_path / "old.ckpt", model="SqNxt_23_1x")
 
@@ -342,8 +362,23 @@ def test_foreign_file_exports_verifies_and_benchmarks(tmp_path, cli):
     assert entry["parity"]["passed"] and entry["parity"]["max_abs_diff"] <= 1e-4
     assert manifest["checkpoint"]["model"] == "seed-SqNxt-23-1x"
     onnx = tmp_path / "x" / entry["path"]
-    bench = cli("bench", src, onnx, *foreign, "--runs", 5, "--min-seconds", 0, "--warmup", 1, "--threads", 1,
-                "--data", "digits", "--json")
+    bench = cli(
+        "bench",
+        src,
+        onnx,
+        *foreign,
+        "--runs",
+        5,
+        "--min-seconds",
+        0,
+        "--warmup",
+        1,
+        "--threads",
+        1,
+        "--data",
+        "digits",
+        "--json",
+    )
     assert bench.exit_code == 0, bench.stderr
     results = json.loads(bench.stdout)["results"]
     (pt,) = [r for r in results if r["artifact"] == str(src)]

@@ -47,8 +47,13 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
                 base = ".".join(anchor + ([base] if base else []))
             targets.add(base)
             targets |= {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in known}
-        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
-              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             targets.add(node.args[0].value)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.split(":")[0] in known:
             targets.add(node.value.split(":")[0])  # a module named by a string ("module:Class" plugins)
@@ -119,31 +124,44 @@ def test_runner_and_devices_stand_alone():
     assert graph["sqnxt_edge.runner"] == set()
     for name, deps in graph.items():
         if name.startswith("sqnxt_edge.devices"):
-            assert not {d for d in deps if d.startswith(("sqnxt_edge.bench", "sqnxt_edge.export", "sqnxt_edge.training"))}
+            assert not {
+                d for d in deps if d.startswith(("sqnxt_edge.bench", "sqnxt_edge.export", "sqnxt_edge.training"))
+            }
 
 
-@pytest.mark.parametrize("code", [
-    "import sqnxt_edge",
-    "from sqnxt_edge.cli.main import app",
-    "import sqnxt_edge.devices, sqnxt_edge.formats, sqnxt_edge.artifacts",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import sqnxt_edge",
+        "from sqnxt_edge.cli.main import app",
+        "import sqnxt_edge.devices, sqnxt_edge.formats, sqnxt_edge.artifacts",
+    ],
+)
 def test_importing_loads_no_framework_and_changes_no_setting(code):
-    probe = (f"import os, sys, logging; before = dict(os.environ); level = logging.getLogger().level\n{code}\n"
-             "import json; print(json.dumps({'heavy': sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'matplotlib',"
-             " 'litert_torch') if m in sys.modules), 'env': sorted(set(os.environ.items()) ^ set(before.items())),"
-             " 'level': logging.getLogger().level == level}))")
+    probe = (
+        f"import os, sys, logging; before = dict(os.environ); level = logging.getLogger().level\n{code}\n"
+        "import json; print(json.dumps({'heavy': sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'matplotlib',"
+        " 'litert_torch') if m in sys.modules), 'env': sorted(set(os.environ.items()) ^ set(before.items())),"
+        " 'level': logging.getLogger().level == level}))"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(out.stdout) == {"heavy": [], "env": [], "level": True}
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["devices", "list"], ["devices", "--help"], ["bench", "--help"]])
 def test_cli_help_and_devices_never_import_torch(argv, tmp_path):
-    probe = ("import sys\nfrom sqnxt_edge.cli.main import app\n"
-             f"try:\n    app({argv!r})\nexcept SystemExit:\n    pass\n"
-             "print('TORCH' if 'torch' in sys.modules else 'CLEAN')")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin", "SQNXT_EDGE_DEVICES": str(tmp_path / "d.toml"),
-                              "PYTHONPATH": str(ROOT)})
+    probe = (
+        "import sys\nfrom sqnxt_edge.cli.main import app\n"
+        f"try:\n    app({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'CLEAN')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "SQNXT_EDGE_DEVICES": str(tmp_path / "d.toml"), "PYTHONPATH": str(ROOT)},
+    )
     assert out.stdout.strip().splitlines()[-1] == "CLEAN", out.stderr
 
 

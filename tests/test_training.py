@@ -8,7 +8,7 @@ import torch
 
 from sqnxt_edge.checkpoint import load_checkpoint
 from sqnxt_edge.errors import SqnxtError
-from sqnxt_edge.training import (RECIPES, EvalResult, TrainConfig, evaluate, get_recipe, resolve_config, train)
+from sqnxt_edge.training import RECIPES, EvalResult, TrainConfig, evaluate, get_recipe, resolve_config, train
 from sqnxt_edge.training.recipes import lr_factor
 
 from builders import write_color_folder
@@ -21,8 +21,19 @@ def tiny_folder(tmp_path_factory):
 
 
 def _cfg(root, out, **kw):
-    base = dict(model="1.0-SqNxt-23", data="folder", data_dir=root, input_size=16, epochs=3, batch_size=8,
-                recipe="seed-cifar", lr=0.05, out=out, seed=0, threads=1)  # one summation order for every run
+    base = dict(
+        model="1.0-SqNxt-23",
+        data="folder",
+        data_dir=root,
+        input_size=16,
+        epochs=3,
+        batch_size=8,
+        recipe="seed-cifar",
+        lr=0.05,
+        out=out,
+        seed=0,
+        threads=1,
+    )  # one summation order for every run
     base.update(kw)
     return TrainConfig(**base)
 
@@ -61,7 +72,9 @@ def test_paper_recipe_warms_up_linearly_then_decays_poly2():
 
 
 def test_flags_override_and_lr_scales_with_batch():
-    cfg, recipe = resolve_config(TrainConfig(model="SqNxt_23_1x", data="cifar10", recipe="paper-imagenet", batch_size=256))
+    cfg, recipe = resolve_config(
+        TrainConfig(model="SqNxt_23_1x", data="cifar10", recipe="paper-imagenet", batch_size=256)
+    )
     assert cfg.model == "seed-SqNxt-23-1x" and cfg.input_size == 32 and cfg.stem == "cifar"
     assert recipe.lr == pytest.approx(0.1) and recipe.warmup_start_lr == pytest.approx(0.025)
     assert recipe.warmup_iters == 780 * 4  # the same number of warm-up images
@@ -120,8 +133,9 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tiny_folder, tm
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(_cfg(tiny_folder, tmp_path / "cut", model=model, input_size=size), progress=False,
-              on_epoch=stop_after_two)
+        train(
+            _cfg(tiny_folder, tmp_path / "cut", model=model, input_size=size), progress=False, on_epoch=stop_after_two
+        )
     assert load_checkpoint(tmp_path / "cut" / "last.pt").epoch == 2
     resumed = train(TrainConfig(out=tmp_path / "cut", resume=True), progress=False)
     assert _stable(resumed.history) == _stable(full.history)
@@ -152,8 +166,28 @@ def test_bare_state_dict_evaluates_with_model_named(tiny_folder, tmp_path):
 # -- the CLI ---------------------------------------------------------------------------------------------------------
 def test_cli_train_then_eval_json(cli, tiny_folder, tmp_path):
     out = tmp_path / "cli-run"
-    res = cli("train", "--model", "1.0-SqNxt-23", "--data", "folder", "--data-dir", tiny_folder, "--input-size", 16,
-              "--epochs", 2, "--batch-size", 8, "--lr", 0.05, "--recipe", "seed-cifar", "--out", out, "--json")
+    res = cli(
+        "train",
+        "--model",
+        "1.0-SqNxt-23",
+        "--data",
+        "folder",
+        "--data-dir",
+        tiny_folder,
+        "--input-size",
+        16,
+        "--epochs",
+        2,
+        "--batch-size",
+        8,
+        "--lr",
+        0.05,
+        "--recipe",
+        "seed-cifar",
+        "--out",
+        out,
+        "--json",
+    )
     assert res.exit_code == 0, res.stderr
     trained = json.loads(res.stdout)
     assert trained["epochs"] == 2 and trained["best_path"] == str(out / "best.pt")
@@ -166,14 +200,17 @@ def test_cli_train_then_eval_json(cli, tiny_folder, tmp_path):
     assert json.loads(res.stdout)["epochs"] == 3
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["train", "--data", "imagenet-21k"], "unknown dataset"),
-    (["train", "--model", "SqNxt-99", "--data", "digits"], "unknown model"),
-    (["train", "--data", "cifar10", "--data-dir", "{tmp}"], "cifar-10-batches-py"),
-    (["eval", "{tmp}/corrupt.pt", "--data", "digits"], "corrupt"),
-    (["eval", "{tmp}/missing.pt", "--data", "digits"], "not found"),
-    (["eval", "{tmp}/model.xyz", "--data", "digits"], "cannot evaluate"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["train", "--data", "imagenet-21k"], "unknown dataset"),
+        (["train", "--model", "SqNxt-99", "--data", "digits"], "unknown model"),
+        (["train", "--data", "cifar10", "--data-dir", "{tmp}"], "cifar-10-batches-py"),
+        (["eval", "{tmp}/corrupt.pt", "--data", "digits"], "corrupt"),
+        (["eval", "{tmp}/missing.pt", "--data", "digits"], "not found"),
+        (["eval", "{tmp}/model.xyz", "--data", "digits"], "cannot evaluate"),
+    ],
+)
 def test_cli_bad_input_is_one_line_and_exit_1(cli, tmp_path, args, needle):
     (tmp_path / "corrupt.pt").write_bytes(b"PK\x03\x04 this is no zip")
     (tmp_path / "model.xyz").write_bytes(b"x")
@@ -188,10 +225,26 @@ def test_eval_runs_an_onnx_export_through_the_runner(tiny_folder, tmp_path):
     ckpt = load_checkpoint(result.best_path)
     model = ckpt.build_model()
     onnx_path = tmp_path / "m.onnx"
-    torch.onnx.export(model, torch.zeros(1, 3, 16, 16), onnx_path, dynamo=False, input_names=["x"],
-                      output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
-    meta = {"model_name": ckpt.model_name, "classes": ckpt.classes, "mean": list(ckpt.mean), "std": list(ckpt.std),
-            "input_size": 16, "in_channels": 3, "layout": "NCHW", "precision": "fp32", "dataset": "folder"}
+    torch.onnx.export(
+        model,
+        torch.zeros(1, 3, 16, 16),
+        onnx_path,
+        dynamo=False,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+    )
+    meta = {
+        "model_name": ckpt.model_name,
+        "classes": ckpt.classes,
+        "mean": list(ckpt.mean),
+        "std": list(ckpt.std),
+        "input_size": 16,
+        "in_channels": 3,
+        "layout": "NCHW",
+        "precision": "fp32",
+        "dataset": "folder",
+    }
     (tmp_path / "m.onnx.meta.json").write_text(json.dumps(meta))
     got = evaluate(onnx_path, data_dir=tiny_folder)
     assert got.kind == "onnx" and got.runtime.startswith("onnxruntime") and got.n == 12

@@ -29,8 +29,27 @@ def folder(tmp_path_factory) -> Path:
 
 
 def _train_args(folder: Path, out: Path) -> list:
-    return ["train", "--model", "1.0-SqNxt-23", "--data", "folder", "--data-dir", folder, "--input-size", 16,
-            "--epochs", EPOCHS, "--batch-size", 8, "--lr", 0.05, "--recipe", "seed-cifar", "--out", out]
+    return [
+        "train",
+        "--model",
+        "1.0-SqNxt-23",
+        "--data",
+        "folder",
+        "--data-dir",
+        folder,
+        "--input-size",
+        16,
+        "--epochs",
+        EPOCHS,
+        "--batch-size",
+        8,
+        "--lr",
+        0.05,
+        "--recipe",
+        "seed-cifar",
+        "--out",
+        out,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +85,10 @@ def test_training_cut_by_a_signal_resumes_to_the_same_weights(folder, uninterrup
     assert child.leftovers() == []
     if sig == signal.SIGTERM:  # one line naming the signal and how to continue, exit 128+15
         assert child.proc.returncode == 143
-        assert child.lines[-1] == (f"stopped by SIGTERM: the last finished epoch is saved; continue with "
-                                   f"`sqnxt-edge train --resume --out {out}`")
+        assert child.lines[-1] == (
+            f"stopped by SIGTERM: the last finished epoch is saved; continue with "
+            f"`sqnxt-edge train --resume --out {out}`"
+        )
         assert not any("Traceback" in ln for ln in child.lines)
     else:
         assert child.proc.returncode == -signal.SIGKILL

@@ -45,14 +45,20 @@ print(statistics.median(times))
 
 
 def plain_p50(ckpt: Path, threads: int, runs: int) -> float:
-    out = subprocess.run([sys.executable, "-c", PLAIN, str(threads), str(runs), str(ckpt)], capture_output=True,
-                         text=True, check=True, env={k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"})
+    out = subprocess.run(
+        [sys.executable, "-c", PLAIN, str(threads), str(runs), str(ckpt)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"},
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def bench_p50(ckpt: Path, threads: int, runs: int) -> float:
-    run = run_bench([ckpt], BenchConfig(runtime="torch", threads=threads, runs=runs, min_seconds=0, warmup=10),
-                    progress=False)
+    run = run_bench(
+        [ckpt], BenchConfig(runtime="torch", threads=threads, runs=runs, min_seconds=0, warmup=10), progress=False
+    )
     if not run.ok:
         raise SystemExit(run.errors)
     return run.results[0]["latency_ms"]["p50"]
@@ -71,8 +77,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
         model = create_model(args.model, 10, args.input_size).eval()
-        ckpt = save_checkpoint(Checkpoint(args.model, 10, args.input_size, mean=(0.5,) * 3, std=(0.5,) * 3,
-                                          state_dict=model.state_dict()), Path(tmp) / "m.pt")
+        ckpt = save_checkpoint(
+            Checkpoint(args.model, 10, args.input_size, mean=(0.5,) * 3, std=(0.5,) * 3, state_dict=model.state_dict()),
+            Path(tmp) / "m.pt",
+        )
         rows = []
         for threads in args.threads:
             bench, plain = [], []
@@ -81,15 +89,32 @@ def main() -> None:
                 for name, fn in pair:
                     (bench if name == "bench" else plain).append(fn(ckpt, threads, args.runs))
             ratios = [b / q for b, q in zip(bench, plain)]
-            rows.append({"threads": threads, "bench_p50_ms": bench, "plain_p50_ms": plain,
-                         "ratio_per_round": ratios, "median_ratio": statistics.median(ratios),
-                         "bench_median_ms": statistics.median(bench), "plain_median_ms": statistics.median(plain)})
-            print(f"threads {threads}: bench {statistics.median(bench):.3f} ms, plain loop "
-                  f"{statistics.median(plain):.3f} ms, ratio {statistics.median(ratios):.3f}")
-    result = {"command": " ".join(["python", *sys.argv]), "model": args.model, "input_size": args.input_size,
-              "batch": 1, "loadavg_before": [round(v, 2) for v in load_before],
-              "loadavg_after": [round(v, 2) for v in os.getloadavg()], "env": environment(),
-              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}
+            rows.append(
+                {
+                    "threads": threads,
+                    "bench_p50_ms": bench,
+                    "plain_p50_ms": plain,
+                    "ratio_per_round": ratios,
+                    "median_ratio": statistics.median(ratios),
+                    "bench_median_ms": statistics.median(bench),
+                    "plain_median_ms": statistics.median(plain),
+                }
+            )
+            print(
+                f"threads {threads}: bench {statistics.median(bench):.3f} ms, plain loop "
+                f"{statistics.median(plain):.3f} ms, ratio {statistics.median(ratios):.3f}"
+            )
+    result = {
+        "command": " ".join(["python", *sys.argv]),
+        "model": args.model,
+        "input_size": args.input_size,
+        "batch": 1,
+        "loadavg_before": [round(v, 2) for v in load_before],
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        "env": environment(),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "rows": rows,
+    }
     atomic_write(args.output, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
 
 

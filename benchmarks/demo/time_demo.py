@@ -29,19 +29,37 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             load = [round(v, 2) for v in os.getloadavg()]
             t0 = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "sqnxt_edge", "demo", "-o", f"{tmp}/demo", "--json"],
-                                  cwd=tmp, capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "sqnxt_edge", "demo", "-o", f"{tmp}/demo", "--json"],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+            )
             wall = time.perf_counter() - t0
             if done.returncode != 0:
                 raise SystemExit(done.stderr.strip().splitlines()[-1])
             report = json.loads(done.stdout)
-            runs.append({"wall_s": round(wall, 1), "loadavg_before": load, "stages": report.get("stages"),
-                         "export_steps": report.get("export_steps"),
-                         "summary": report.get("summary")})
-            print(f"demo: {wall:.1f} s wall; " + ", ".join(f"{s['stage']} {s['seconds']:.0f} s"
-                                                          for s in report.get("stages") or []), flush=True)
-    result = {"command": " ".join(["python", *sys.argv]), "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "loadavg_after": [round(v, 2) for v in os.getloadavg()], "env": environment(), "runs": runs}
+            runs.append(
+                {
+                    "wall_s": round(wall, 1),
+                    "loadavg_before": load,
+                    "stages": report.get("stages"),
+                    "export_steps": report.get("export_steps"),
+                    "summary": report.get("summary"),
+                }
+            )
+            print(
+                f"demo: {wall:.1f} s wall; "
+                + ", ".join(f"{s['stage']} {s['seconds']:.0f} s" for s in report.get("stages") or []),
+                flush=True,
+            )
+    result = {
+        "command": " ".join(["python", *sys.argv]),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        "env": environment(),
+        "runs": runs,
+    }
     atomic_write(args.output, lambda t: t.write_text(json.dumps(result, indent=2) + "\n"))
 
 

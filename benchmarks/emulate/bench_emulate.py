@@ -30,8 +30,14 @@ def step(name: str, argv: list[str], env: dict) -> dict:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if res.returncode != 0:
         raise SystemExit(f"{name} failed: {res.stderr.strip()[-500:]}")
-    out = {"step": name, "command": "sqnxt-edge " + " ".join(argv), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-           "load1_before": round(load, 2), "load1_after": round(os.getloadavg()[0], 2)}
+    out = {
+        "step": name,
+        "command": "sqnxt-edge " + " ".join(argv),
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "load1_before": round(load, 2),
+        "load1_after": round(os.getloadavg()[0], 2),
+    }
     print(json.dumps(out), flush=True)
     return {**out, "stdout": res.stdout}
 
@@ -46,27 +52,53 @@ def main() -> None:
     devices = args.cache / "devices.toml"
     env = {**os.environ, "SQNXT_EDGE_CACHE": str(args.cache), "PIP_NO_CACHE_DIR": "1"}  # a true first set-up
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    steps = [step("first set-up (empty cache)", ["devices", "emulate", "pi", "--profile", "rpi4",
-                                                 "--devices", str(devices)], env)]
-    steps.append(step("second board (cached)", ["devices", "emulate", "pi5", "--profile", "rpi5",
-                                                "--devices", str(devices)], env))
+    steps = [
+        step(
+            "first set-up (empty cache)",
+            ["devices", "emulate", "pi", "--profile", "rpi4", "--devices", str(devices)],
+            env,
+        )
+    ]
+    steps.append(
+        step(
+            "second board (cached)", ["devices", "emulate", "pi5", "--profile", "rpi5", "--devices", str(devices)], env
+        )
+    )
     steps.append(step("devices check", ["devices", "check", "pi", "--devices", str(devices)], env))
     evals = []
     for art in args.artifacts:
-        board = step(f"eval {art.name} on the emulated Pi 4",
-                     ["eval", str(art), "--device", "pi", "--devices", str(devices), "--data", "digits", "--json"], env)
+        board = step(
+            f"eval {art.name} on the emulated Pi 4",
+            ["eval", str(art), "--device", "pi", "--devices", str(devices), "--data", "digits", "--json"],
+            env,
+        )
         here = step(f"eval {art.name} here", ["eval", str(art), "--data", "digits", "--json"], env)
         b, h = json.loads(board.pop("stdout")), json.loads(here.pop("stdout"))
         steps += [board, here]
-        evals.append({"artifact": art.name, "images": b["n"], "top1_board": round(b["top1"], 3),
-                      "top1_here": round(h["top1"], 3), "board_runtime": b["runtime"], "here_runtime": h["runtime"],
-                      "board_wall_s": board["wall_s"], "board_cpu_s": board["cpu_s"], "here_wall_s": here["wall_s"],
-                      "board_cpu_ms_per_image": round(1000 * board["cpu_s"] / b["n"], 1)})
+        evals.append(
+            {
+                "artifact": art.name,
+                "images": b["n"],
+                "top1_board": round(b["top1"], 3),
+                "top1_here": round(h["top1"], 3),
+                "board_runtime": b["runtime"],
+                "here_runtime": h["runtime"],
+                "board_wall_s": board["wall_s"],
+                "board_cpu_s": board["cpu_s"],
+                "here_wall_s": here["wall_s"],
+                "board_cpu_ms_per_image": round(1000 * board["cpu_s"] / b["n"], 1),
+            }
+        )
     for s in steps:
         s.pop("stdout", None)
-    result = {"uptime_at_start": uptime, "uptime_at_end": subprocess.run(["uptime"], capture_output=True,
-                                                                         text=True).stdout.strip(),
-              "host": os.uname().machine, "cpus": os.cpu_count(), "steps": steps, "eval": evals}
+    result = {
+        "uptime_at_start": uptime,
+        "uptime_at_end": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
+        "host": os.uname().machine,
+        "cpus": os.cpu_count(),
+        "steps": steps,
+        "eval": evals,
+    }
     text = json.dumps(result, indent=1) + "\n"
     if args.output:
         args.output.write_text(text)

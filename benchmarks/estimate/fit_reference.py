@@ -45,9 +45,15 @@ def main() -> None:
     load_before = os.getloadavg()
     artifacts = export_all(args.models, [args.size], Path(args.work), 16)
     hw, _ = hardware_for("local", args.threads)
-    out = {"created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "command": "python benchmarks/estimate/fit_reference.py " + " ".join(sys.argv[1:]),
-           "models": args.models, "input_size": args.size, "hardware": hw.to_dict(), "factors": {}, "profiles": {}}
+    out = {
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "python benchmarks/estimate/fit_reference.py " + " ".join(sys.argv[1:]),
+        "models": args.models,
+        "input_size": args.size,
+        "hardware": hw.to_dict(),
+        "factors": {},
+        "profiles": {},
+    }
     for precision in ("fp32", "int8"):
         paths = [artifacts[(m, args.size, precision)] for m in args.models] * args.repeats
         results = profile(paths, "local", args.threads, runs=args.runs, progress=False)
@@ -55,11 +61,22 @@ def main() -> None:
         dispatch = float(np.median([r.dispatch_us for r in results]))  # as calibrate() does
         for path, r in zip(paths, results):
             scale = min(1.0, r.latency_ms / r.sum_ms) if r.sum_ms else 1.0  # as calibrate() does
-            samples.append((artifact_layers(path)[0], {k: v * scale for k, v in r.measured_us().items()},
-                            sum(n.us for n in r.runtime_nodes) * scale))
+            samples.append(
+                (
+                    artifact_layers(path)[0],
+                    {k: v * scale for k, v in r.measured_us().items()},
+                    sum(n.us for n in r.runtime_nodes) * scale,
+                )
+            )
             out["profiles"].setdefault(f"{r.model} {precision}", []).append(
-                {"e2e_ms": r.e2e_ms, "sum_ms": r.sum_ms, "agreement_pct": r.agreement_pct,
-                 "stem_share": r.stem_share, "loadavg": r.env.get("loadavg")})
+                {
+                    "e2e_ms": r.e2e_ms,
+                    "sum_ms": r.sum_ms,
+                    "agreement_pct": r.agreement_pct,
+                    "stem_share": r.stem_share,
+                    "loadavg": r.env.get("loadavg"),
+                }
+            )
         factors = fit(samples, hw, precision, "reference", overhead_us=dispatch).to_dict()
         factors.pop("basis")
         out["factors"][precision] = factors

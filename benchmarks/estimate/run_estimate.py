@@ -51,11 +51,26 @@ def export_all(models: list[str], sizes: list[int], work: Path, calib_size: int)
                 print(f"== export {name} @ {size} px", file=sys.stderr, flush=True)
                 torch.manual_seed(0)
                 model = create_model(name, SIZES[size], size).eval()
-                ckpt = Checkpoint(model_name=name, num_classes=SIZES[size], input_size=size, stem=model.stem_kind,
-                                  classes=[str(i) for i in range(SIZES[size])], state_dict=model.state_dict())
+                ckpt = Checkpoint(
+                    model_name=name,
+                    num_classes=SIZES[size],
+                    input_size=size,
+                    stem=model.stem_kind,
+                    classes=[str(i) for i in range(SIZES[size])],
+                    state_dict=model.state_dict(),
+                )
                 pt = save_checkpoint(ckpt, work / f"{name}-{size}.pt")
-                export(pt, ExportConfig(formats=["onnx"], int8=True, calib_data="digits", calib_size=calib_size,
-                                        verify=False, output_dir=folder))
+                export(
+                    pt,
+                    ExportConfig(
+                        formats=["onnx"],
+                        int8=True,
+                        calib_data="digits",
+                        calib_size=calib_size,
+                        verify=False,
+                        output_dir=folder,
+                    ),
+                )
             out.update({(name, size, p): path for p, path in paths.items()})
     return out
 
@@ -69,17 +84,25 @@ def spearman(a, b) -> float:
 def scores(rows: list[dict], estimated: str) -> dict:
     """Agreement of the `estimated` column with the measured p50: share within +-10 % / +-20 %, rank correlation."""
     errs = np.array([100 * (r[estimated] - r["measured_ms"]) / r["measured_ms"] for r in rows])
-    return {"n": len(rows), "within_10pct": float(np.mean(np.abs(errs) <= 10)),
-            "within_20pct": float(np.mean(np.abs(errs) <= 20)), "median_abs_error_pct": float(np.median(np.abs(errs))),
-            "spearman": spearman([r["measured_ms"] for r in rows], [r[estimated] for r in rows])}
+    return {
+        "n": len(rows),
+        "within_10pct": float(np.mean(np.abs(errs) <= 10)),
+        "within_20pct": float(np.mean(np.abs(errs) <= 20)),
+        "median_abs_error_pct": float(np.median(np.abs(errs))),
+        "spearman": spearman([r["measured_ms"] for r in rows], [r[estimated] for r in rows]),
+    }
 
 
 def _agreement(profiles: list[dict]) -> dict | None:
     if not profiles:
         return None
     a = np.abs([p["agreement_pct"] for p in profiles])
-    return {"n": len(profiles), "within_15pct": float(np.mean(a <= 15)), "median_abs_pct": float(np.median(a)),
-            "p90_abs_pct": float(np.percentile(a, 90))}
+    return {
+        "n": len(profiles),
+        "within_15pct": float(np.mean(a <= 15)),
+        "median_abs_pct": float(np.median(a)),
+        "p90_abs_pct": float(np.percentile(a, 90)),
+    }
 
 
 def run(args) -> dict:
@@ -103,19 +126,40 @@ def run(args) -> dict:
         calib = [artifacts[(args.calib_model, s, p)] for s in args.calib_sizes for p in args.precisions]
         calib = calib * args.calib_repeats
         print(f"== calibrate on {', '.join(str(a.relative_to(work)) for a in calib)}", file=sys.stderr, flush=True)
-        fitted = calibrate(calib, "local", args.threads, runs=args.profile_runs, devices_file=calibrated_reg,
-                           progress=False)
-        calibrations = {f"{c.model} @{c.input_size} px {c.precision}": {
-            "basis": c.basis, "factors": c.factors, "hardware": c.hardware, "measured_ms": c.measured_ms,
-            "estimated_ms": c.ms} for c in fitted}
+        fitted = calibrate(
+            calib, "local", args.threads, runs=args.profile_runs, devices_file=calibrated_reg, progress=False
+        )
+        calibrations = {
+            f"{c.model} @{c.input_size} px {c.precision}": {
+                "basis": c.basis,
+                "factors": c.factors,
+                "hardware": c.hardware,
+                "measured_ms": c.measured_ms,
+                "estimated_ms": c.ms,
+            }
+            for c in fitted
+        }
         todo = [a for (m, s, p), a in artifacts.items() if p in args.precisions]
         passes: dict[str, list] = {}
         for i in range(args.passes):  # each pass in a new order: the load hits different artifacts each time
             order = [todo[j] for j in np.random.default_rng(i).permutation(len(todo))]
-            print(f"== bench pass {i + 1}/{args.passes}: {len(todo)} artifacts, {args.threads} thread(s), load "
-                  f"{os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
-            bench = run_bench(order, BenchConfig(threads=args.threads, runtime="onnxruntime", runs=args.runs,
-                                                 warmup=args.warmup, min_seconds=args.min_seconds), progress=False)
+            print(
+                f"== bench pass {i + 1}/{args.passes}: {len(todo)} artifacts, {args.threads} thread(s), load "
+                f"{os.getloadavg()[0]:.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
+            bench = run_bench(
+                order,
+                BenchConfig(
+                    threads=args.threads,
+                    runtime="onnxruntime",
+                    runs=args.runs,
+                    warmup=args.warmup,
+                    min_seconds=args.min_seconds,
+                ),
+                progress=False,
+            )
             for r in bench.results:
                 passes.setdefault(str(r["artifact"]), []).append(r["latency_ms"]["p50"])
         p50 = {a: float(min(v)) for a, v in passes.items()}
@@ -123,8 +167,13 @@ def run(args) -> dict:
         if args.agreement:
             print(f"== profile {len(todo)} artifacts once, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
             for art, r in zip(todo, profile(todo, "local", args.threads, runs=args.profile_runs, progress=False)):
-                agreement[str(art)] = {"sum_ms": r.sum_ms, "e2e_ms": r.e2e_ms, "agreement_pct": r.agreement_pct,
-                                       "stem_share": r.stem_share, "loadavg": r.env.get("loadavg")}
+                agreement[str(art)] = {
+                    "sum_ms": r.sum_ms,
+                    "e2e_ms": r.e2e_ms,
+                    "agreement_pct": r.agreement_pct,
+                    "stem_share": r.stem_share,
+                    "loadavg": r.env.get("loadavg"),
+                }
         rows = []
         for (model, size, precision), art in artifacts.items():
             if precision not in args.precisions or str(art) not in p50:
@@ -132,62 +181,107 @@ def run(args) -> dict:
             cal = estimate(art, "local", threads=args.threads, devices_file=calibrated_reg)
             ref = estimate(art, "local", threads=args.threads, devices_file=plain_reg)
             measured = p50[str(art)]
-            rows.append({"model": model, "input_size": size, "precision": precision, "macs": cal.macs,
-                         "measured_ms": measured, "measured_passes_ms": passes[str(art)],
-                         "median_pass_ms": float(np.median(passes[str(art)])), "profile": agreement.get(str(art)),
-                         "estimated_ms": cal.ms, "uncalibrated_ms": ref.ms,
-                         "error_pct": 100 * (cal.ms - measured) / measured,
-                         "uncalibrated_error_pct": 100 * (ref.ms - measured) / measured,
-                         "calibration_model": model == args.calib_model and size in args.calib_sizes})
+            rows.append(
+                {
+                    "model": model,
+                    "input_size": size,
+                    "precision": precision,
+                    "macs": cal.macs,
+                    "measured_ms": measured,
+                    "measured_passes_ms": passes[str(art)],
+                    "median_pass_ms": float(np.median(passes[str(art)])),
+                    "profile": agreement.get(str(art)),
+                    "estimated_ms": cal.ms,
+                    "uncalibrated_ms": ref.ms,
+                    "error_pct": 100 * (cal.ms - measured) / measured,
+                    "uncalibrated_error_pct": 100 * (ref.ms - measured) / measured,
+                    "calibration_model": model == args.calib_model and size in args.calib_sizes,
+                }
+            )
     (work / "last-rows.json").write_text(json.dumps({"rows": rows, "calibrations": calibrations}), encoding="utf-8")
     scored = [r for r in rows if not r["calibration_model"]]
-    by = {"all": scored, **{f"{s} px": [r for r in scored if r["input_size"] == s] for s in args.sizes},
-          **{p: [r for r in scored if r["precision"] == p] for p in args.precisions}}
+    by = {
+        "all": scored,
+        **{f"{s} px": [r for r in scored if r["input_size"] == s] for s in args.sizes},
+        **{p: [r for r in scored if r["precision"] == p] for p in args.precisions},
+    }
     return {
-        "toolkit_version": __version__, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "toolkit_version": __version__,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": "python benchmarks/estimate/run_estimate.py " + " ".join(sys.argv[1:]),
         "threads": args.threads,
         "calibration_model": f"{args.calib_model} @ {' and '.join(map(str, args.calib_sizes))} px",
-        "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "env": environment(),
-        "calibrations": calibrations, "rows": rows, "passes": args.passes,
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+        "env": environment(),
+        "calibrations": calibrations,
+        "rows": rows,
+        "passes": args.passes,
         # how much the measurement itself moves between passes: the floor under any estimate's error
-        "measurement_spread_pct": float(np.median([100 * (max(r["measured_passes_ms"]) - min(r["measured_passes_ms"]))
-                                                   / r["median_pass_ms"] for r in rows])),
+        "measurement_spread_pct": float(
+            np.median(
+                [
+                    100 * (max(r["measured_passes_ms"]) - min(r["measured_passes_ms"])) / r["median_pass_ms"]
+                    for r in rows
+                ]
+            )
+        ),
         "scores": {k: scores(v, "estimated_ms") for k, v in by.items() if v},
-        "scores_vs_median_pass": {k: scores([{**r, "measured_ms": r["median_pass_ms"]} for r in v], "estimated_ms")
-                                  for k, v in by.items() if v},
+        "scores_vs_median_pass": {
+            k: scores([{**r, "measured_ms": r["median_pass_ms"]} for r in v], "estimated_ms")
+            for k, v in by.items()
+            if v
+        },
         "profile_agreement": _agreement([r["profile"] for r in rows if r["profile"]]),
         "scores_uncalibrated": {k: scores(v, "uncalibrated_ms") for k, v in by.items() if v},
     }
 
 
 def markdown(res: dict) -> str:
-    lines = [f"Command: `{res['command']}`  ", f"Recorded {res['created_utc']}, {res['threads']} thread(s), load "
-             f"average before {[round(v, 2) for v in res['loadavg_before']]}, after "
-             f"{[round(v, 2) for v in res['loadavg_after']]}; calibrated on {res['calibration_model']}; measured = "
-             f"lowest p50 of {res['passes']} bench passes, which differ by {res['measurement_spread_pct']:.1f}% "
-             "(median max-min spread).", ""]
+    lines = [
+        f"Command: `{res['command']}`  ",
+        f"Recorded {res['created_utc']}, {res['threads']} thread(s), load "
+        f"average before {[round(v, 2) for v in res['loadavg_before']]}, after "
+        f"{[round(v, 2) for v in res['loadavg_after']]}; calibrated on {res['calibration_model']}; measured = "
+        f"lowest p50 of {res['passes']} bench passes, which differ by {res['measurement_spread_pct']:.1f}% "
+        "(median max-min spread).",
+        "",
+    ]
     agree = res.get("profile_agreement")
     if agree:
-        lines += [f"Profiles: the per-layer sum is within 15% of the end-to-end median for "
-                  f"{100 * agree['within_15pct']:.0f}% of {agree['n']} artifacts (median |difference| "
-                  f"{agree['median_abs_pct']:.1f}%, 90th percentile {agree['p90_abs_pct']:.1f}%).", ""]
-    lines += ["| scored set | n | within +-10% | within +-20% | median abs error | Spearman | vs median pass: +-20% | "
-              "uncalibrated: +-20% / Spearman |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"Profiles: the per-layer sum is within 15% of the end-to-end median for "
+            f"{100 * agree['within_15pct']:.0f}% of {agree['n']} artifacts (median |difference| "
+            f"{agree['median_abs_pct']:.1f}%, 90th percentile {agree['p90_abs_pct']:.1f}%).",
+            "",
+        ]
+    lines += [
+        "| scored set | n | within +-10% | within +-20% | median abs error | Spearman | vs median pass: +-20% | "
+        "uncalibrated: +-20% / Spearman |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for key, s in res["scores"].items():
         u, m = res["scores_uncalibrated"][key], res["scores_vs_median_pass"][key]
-        lines.append(f"| {key} | {s['n']} | {100 * s['within_10pct']:.0f}% | {100 * s['within_20pct']:.0f}% | "
-                     f"{s['median_abs_error_pct']:.1f}% | {s['spearman']:.3f} | {100 * m['within_20pct']:.0f}% | "
-                     f"{100 * u['within_20pct']:.0f}% / {u['spearman']:.3f} |")
-    lines += ["", "| model | px | precision | MMACs | measured p50 ms (passes) | estimated ms | error | uncalibrated ms | "
-              "error | profile: layers vs e2e |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {key} | {s['n']} | {100 * s['within_10pct']:.0f}% | {100 * s['within_20pct']:.0f}% | "
+            f"{s['median_abs_error_pct']:.1f}% | {s['spearman']:.3f} | {100 * m['within_20pct']:.0f}% | "
+            f"{100 * u['within_20pct']:.0f}% / {u['spearman']:.3f} |"
+        )
+    lines += [
+        "",
+        "| model | px | precision | MMACs | measured p50 ms (passes) | estimated ms | error | uncalibrated ms | "
+        "error | profile: layers vs e2e |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in sorted(res["rows"], key=lambda r: (r["input_size"], r["precision"], r["measured_ms"])):
         mark = " (calibration)" if r["calibration_model"] else ""
         spread = "/".join(f"{v:.2f}" for v in sorted(r["measured_passes_ms"]))
         agree = f"{r['profile']['agreement_pct']:+.1f}%" if r.get("profile") else "-"
-        lines.append(f"| {r['model']}{mark} | {r['input_size']} | {r['precision']} | {r['macs'] / 1e6:.1f} | "
-                     f"{r['measured_ms']:.3f} ({spread}) | {r['estimated_ms']:.3f} | {r['error_pct']:+.1f}% | "
-                     f"{r['uncalibrated_ms']:.3f} | {r['uncalibrated_error_pct']:+.1f}% | {agree} |")
+        lines.append(
+            f"| {r['model']}{mark} | {r['input_size']} | {r['precision']} | {r['macs'] / 1e6:.1f} | "
+            f"{r['measured_ms']:.3f} ({spread}) | {r['estimated_ms']:.3f} | {r['error_pct']:+.1f}% | "
+            f"{r['uncalibrated_ms']:.3f} | {r['uncalibrated_error_pct']:+.1f}% | {agree} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -199,8 +293,13 @@ def plot(res: dict, path: Path) -> None:
     for (size, precision), marker in zip([(s, p) for s in SIZES for p in ("fp32", "int8")], "osov"):
         pts = [r for r in res["rows"] if r["input_size"] == size and r["precision"] == precision]
         if pts:
-            ax.scatter([r["measured_ms"] for r in pts], [r["estimated_ms"] for r in pts], marker=marker,
-                       label=f"{size} px {precision}", alpha=0.8)
+            ax.scatter(
+                [r["measured_ms"] for r in pts],
+                [r["estimated_ms"] for r in pts],
+                marker=marker,
+                label=f"{size} px {precision}",
+                alpha=0.8,
+            )
     lo = min(min(r["measured_ms"], r["estimated_ms"]) for r in res["rows"]) * 0.8
     hi = max(max(r["measured_ms"], r["estimated_ms"]) for r in res["rows"]) * 1.2
     ax.plot([lo, hi], [lo, hi], "k-", lw=1)
@@ -226,8 +325,12 @@ def main() -> None:
     parser.add_argument("--calib-sizes", nargs="+", type=int, default=[32, 227])
     parser.add_argument("--calib-repeats", type=int, default=3, help="profiles of the calibration model")
     parser.add_argument("--passes", type=int, default=4, help="bench passes; the lowest p50 is compared")
-    parser.add_argument("--no-agreement", dest="agreement", action="store_false",
-                        help="skip profiling every artifact (the per-layer sum vs end-to-end check)")
+    parser.add_argument(
+        "--no-agreement",
+        dest="agreement",
+        action="store_false",
+        help="skip profiling every artifact (the per-layer sum vs end-to-end check)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)

@@ -39,11 +39,19 @@ def export_fp32(model_name: str, size: int, num_classes: int, out: Path) -> Path
     x = torch.zeros(1, 3, size, size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(out), input_names=["input"], output_names=["logits"], dynamo=False,
-                          opset_version=17)
+        torch.onnx.export(
+            model, (x,), str(out), input_names=["input"], output_names=["logits"], dynamo=False, opset_version=17
+        )
     proto = onnx.load(str(out))
-    meta = {"model_name": model_name, "input_size": size, "in_channels": 3, "layout": "NCHW", "precision": "fp32",
-            "mean": [0.5] * 3, "std": [0.5] * 3}
+    meta = {
+        "model_name": model_name,
+        "input_size": size,
+        "in_channels": 3,
+        "layout": "NCHW",
+        "precision": "fp32",
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+    }
     for key, value in meta.items():
         proto.metadata_props.add(key=key, value=json.dumps(value))
     onnx.save(proto, str(out))
@@ -85,25 +93,50 @@ def main() -> int:
                 inputs = {k: m.prepare(image) for k, m in models.items()}
                 t0 = time.time()
                 samples = interleaved_latency(models, inputs, rounds=args.rounds, reps=args.reps, warmup=10)
-                row = {"model": name, "input_size": size, "num_classes": classes,
-                       "fp32_ms": round(samples["fp32"].p50, 4), "int8_ms": round(samples["int8"].p50, 4),
-                       "s8s8_ms": round(samples["s8s8"].p50, 4),
-                       "fp32_p90_ms": round(samples["fp32"].p90, 4), "int8_p90_ms": round(samples["int8"].p90, 4),
-                       "s8s8_p90_ms": round(samples["s8s8"].p90, 4), "runs_each": len(samples["fp32"].ms),
-                       "fp32_bytes": fp32.stat().st_size, "int8_bytes": files["int8"].stat().st_size,
-                       "seconds": round(time.time() - t0, 1)}
+                row = {
+                    "model": name,
+                    "input_size": size,
+                    "num_classes": classes,
+                    "fp32_ms": round(samples["fp32"].p50, 4),
+                    "int8_ms": round(samples["int8"].p50, 4),
+                    "s8s8_ms": round(samples["s8s8"].p50, 4),
+                    "fp32_p90_ms": round(samples["fp32"].p90, 4),
+                    "int8_p90_ms": round(samples["int8"].p90, 4),
+                    "s8s8_p90_ms": round(samples["s8s8"].p90, 4),
+                    "runs_each": len(samples["fp32"].ms),
+                    "fp32_bytes": fp32.stat().st_size,
+                    "int8_bytes": files["int8"].stat().st_size,
+                    "seconds": round(time.time() - t0, 1),
+                }
                 row["speedup_int8"] = round(row["fp32_ms"] / row["int8_ms"], 3)
                 row["speedup_s8s8"] = round(row["fp32_ms"] / row["s8s8_ms"], 3)
                 rows.append(row)
-                print(f"{name} @{size}: fp32 {row['fp32_ms']:.3f} ms, int8 {row['int8_ms']:.3f} ms "
-                      f"({row['speedup_int8']:.2f}x), S8S8 {row['s8s8_ms']:.3f} ms", file=sys.stderr)
+                print(
+                    f"{name} @{size}: fp32 {row['fp32_ms']:.3f} ms, int8 {row['int8_ms']:.3f} ms "
+                    f"({row['speedup_int8']:.2f}x), S8S8 {row['s8s8_ms']:.3f} ms",
+                    file=sys.stderr,
+                )
     result = {
         "command": "python benchmarks/int8/bench_int8.py " + " ".join(sys.argv[1:]),
-        "settings": {"batch": 1, "intra_op_threads": 1, "inter_op_threads": 1, "rounds": args.rounds,
-                     "reps_per_round": args.reps, "interleaved": True, "statistic": "median",
-                     "int8_default": default.label, "int8_contrast": contrast.label, "calibration": "64 digits images"},
-        "machine": {**cpu, "onnxruntime": ort.__version__, "torch": torch.__version__,
-                    "numpy": np.__version__, "platform": platform.platform()},
+        "settings": {
+            "batch": 1,
+            "intra_op_threads": 1,
+            "inter_op_threads": 1,
+            "rounds": args.rounds,
+            "reps_per_round": args.reps,
+            "interleaved": True,
+            "statistic": "median",
+            "int8_default": default.label,
+            "int8_contrast": contrast.label,
+            "calibration": "64 digits images",
+        },
+        "machine": {
+            **cpu,
+            "onnxruntime": ort.__version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "platform": platform.platform(),
+        },
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "rows": rows,
     }
@@ -111,8 +144,10 @@ def main() -> int:
     print(f"| model | input | fp32 ms | int8 ({default.label}) ms | speed-up | {contrast.label} ms | speed-up |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['input_size']} | {r['fp32_ms']:.3f} | {r['int8_ms']:.3f} | "
-              f"{r['speedup_int8']:.2f}x | {r['s8s8_ms']:.3f} | {r['speedup_s8s8']:.2f}x |")
+        print(
+            f"| {r['model']} | {r['input_size']} | {r['fp32_ms']:.3f} | {r['int8_ms']:.3f} | "
+            f"{r['speedup_int8']:.2f}x | {r['s8s8_ms']:.3f} | {r['speedup_s8s8']:.2f}x |"
+        )
     return 0
 
 

@@ -30,8 +30,12 @@ from sqnxt_edge.quantize import Int8Config, quantize_onnx
 from sqnxt_edge.quantize.latency import interleaved_latency
 from sqnxt_edge.runner import environment, installed, open_model
 
-CONFIGS = [Int8Config(a, "int8", f, per_channel=pc) for a in ("uint8", "int8") for f in ("qdq", "qoperator")
-           for pc in (True, False)]
+CONFIGS = [
+    Int8Config(a, "int8", f, per_channel=pc)
+    for a in ("uint8", "int8")
+    for f in ("qdq", "qoperator")
+    for pc in (True, False)
+]
 
 
 def fp32_model(name: str, size: int, folder: Path) -> Path:
@@ -41,8 +45,14 @@ def fp32_model(name: str, size: int, folder: Path) -> Path:
         for _ in range(2):
             model(torch.randn(8, 3, size, size))
     path = save_onnx(simplify_onnx(export_onnx(model.eval(), size, 3, 17, 1), dynamic=False), folder / "fp32.onnx")
-    meta = {"input_size": size, "in_channels": 3, "layout": "NCHW", "mean": [0.5] * 3, "std": [0.5] * 3,
-            "precision": "fp32"}
+    meta = {
+        "input_size": size,
+        "in_channels": 3,
+        "layout": "NCHW",
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "precision": "fp32",
+    }
     Path(str(path) + ".meta.json").write_text(json.dumps(meta))
     return path
 
@@ -71,17 +81,33 @@ def main() -> None:
                 for k in ("fp32", "QDQ U8S8 per-channel", "QDQ S8S8 per-channel"):
                     models[f"openvino {k}"] = open_model(str(files[k]), "openvino", 1)
             x = calib[:1]
-            times = interleaved_latency(models, {k: m.prepare(x) for k, m in models.items()}, rounds=args.rounds,
-                                        reps=args.reps, warmup=10)
+            times = interleaved_latency(
+                models, {k: m.prepare(x) for k, m in models.items()}, rounds=args.rounds, reps=args.reps, warmup=10
+            )
             base = times["ort fp32"].p50
             for key, t in times.items():
-                rows.append({"input_size": size, "config": key, "p50_ms": round(t.p50, 4),
-                             "vs_ort_fp32": round(base / t.p50, 3)})
+                rows.append(
+                    {
+                        "input_size": size,
+                        "config": key,
+                        "p50_ms": round(t.p50, 4),
+                        "vs_ort_fp32": round(base / t.p50, 3),
+                    }
+                )
                 print(f"{size:>4} px  {key:42s} {t.p50:8.3f} ms  {base / t.p50:5.2f}x", flush=True)
-    result = {"command": "python " + " ".join(sys.argv), "model": args.model, "threads": 1, "batch": 1,
-              "rounds": args.rounds, "reps": args.reps, "loadavg_before": load_before,
-              "loadavg_after": [round(v, 2) for v in os.getloadavg()], "env": environment(),
-              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}
+    result = {
+        "command": "python " + " ".join(sys.argv),
+        "model": args.model,
+        "threads": 1,
+        "batch": 1,
+        "rounds": args.rounds,
+        "reps": args.reps,
+        "loadavg_before": load_before,
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        "env": environment(),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "rows": rows,
+    }
     atomic_write(args.output, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
 
 

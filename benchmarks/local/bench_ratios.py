@@ -34,8 +34,16 @@ MODEL = "1.0-SqNxt-23"
 def make_artifacts(size: int, folder: Path) -> dict[str, Path]:
     torch.manual_seed(0)
     model = create_model(MODEL, 10, size).eval()
-    ckpt = Checkpoint(MODEL, 10, size, classes=[str(i) for i in range(10)], mean=(0.5,) * 3, std=(0.5,) * 3,
-                      dataset="digits", state_dict=model.state_dict())
+    ckpt = Checkpoint(
+        MODEL,
+        10,
+        size,
+        classes=[str(i) for i in range(10)],
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        dataset="digits",
+        state_dict=model.state_dict(),
+    )
     pt = save_checkpoint(ckpt, folder / f"sqnxt23_{size}.pt")
     from sqnxt_edge.export import ExportConfig, export
 
@@ -53,8 +61,11 @@ def measure(arts: dict[str, Path], threads: int, repeats: int, min_seconds: floa
     p50s: dict[str, list[float]] = {k: [] for k in arts}
     env = None
     for _ in range(repeats):
-        run = run_bench(list(arts.values()), BenchConfig(threads=threads, batch=1, warmup=20, runs=runs,
-                                                         min_seconds=min_seconds), progress=False)
+        run = run_bench(
+            list(arts.values()),
+            BenchConfig(threads=threads, batch=1, warmup=20, runs=runs, min_seconds=min_seconds),
+            progress=False,
+        )
         if run.errors:
             sys.exit(f"error: {run.errors}")
         env = run.env
@@ -71,14 +82,18 @@ def measure(arts: dict[str, Path], threads: int, repeats: int, min_seconds: floa
 
 
 def markdown(data: dict) -> str:
-    lines = ["| input | threads | PyTorch eager p50 ms | ONNX fp32 p50 ms | ONNX int8 p50 ms | ratio eager : fp32 : int8 |"
-             " run-to-run spread (eager/fp32/int8) |", "|---:|---:|---:|---:|---:|---|---|"]
+    lines = [
+        "| input | threads | PyTorch eager p50 ms | ONNX fp32 p50 ms | ONNX int8 p50 ms | ratio eager : fp32 : int8 |"
+        " run-to-run spread (eager/fp32/int8) |",
+        "|---:|---:|---:|---:|---:|---|---|",
+    ]
     for r in data["rows"]:
         ms = [r[k]["p50_ms"] for k in ("pytorch", "onnx_fp32", "onnx_int8")]
         ratio = " : ".join(f"{r['ratio'][k]:.2f}" for k in ("pytorch", "onnx_fp32", "onnx_int8"))
         spread = " / ".join(f"{r[k]['spread_pct']:.0f}%" for k in ("pytorch", "onnx_fp32", "onnx_int8"))
-        lines.append(f"| {r['input_size']} px | {r['threads']} | {ms[0]:.3f} | {ms[1]:.3f} | {ms[2]:.3f} | {ratio} |"
-                     f" {spread} |")
+        lines.append(
+            f"| {r['input_size']} px | {r['threads']} | {ms[0]:.3f} | {ms[1]:.3f} | {ms[2]:.3f} | {ratio} | {spread} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -98,11 +113,18 @@ def main() -> int:
             for threads in args.threads:
                 row = measure(arts, threads, args.repeats, args.min_seconds, args.runs)
                 rows.append({"model": MODEL, "input_size": size, "batch": 1, "threads": threads, **row})
-                print(f"{size} px, {threads} thread(s): eager : fp32 : int8 = "
-                      + " : ".join(f"{row['ratio'][k]:.2f}" for k in arts), file=sys.stderr)
-    data = {"command": "python benchmarks/local/bench_ratios.py " + " ".join(sys.argv[1:]),
-            "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpu": cpu_info(),
-            "torch": torch.__version__, "rows": rows}
+                print(
+                    f"{size} px, {threads} thread(s): eager : fp32 : int8 = "
+                    + " : ".join(f"{row['ratio'][k]:.2f}" for k in arts),
+                    file=sys.stderr,
+                )
+    data = {
+        "command": "python benchmarks/local/bench_ratios.py " + " ".join(sys.argv[1:]),
+        "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpu": cpu_info(),
+        "torch": torch.__version__,
+        "rows": rows,
+    }
     atomic_write(args.output, lambda t: t.write_text(json.dumps(data, indent=2) + "\n"))
     atomic_write(args.output.with_suffix(".md"), lambda t: t.write_text(markdown(data)))
     sys.stdout.write(markdown(data))

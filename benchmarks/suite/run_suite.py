@@ -70,9 +70,13 @@ def ort_peak_gflops(threads: int, precision: str, n: int = 1536, seconds: float 
         b = numpy_helper.from_array(rng.standard_normal((n, n), dtype=np.float32), "B")
         a = rng.standard_normal((n, n), dtype=np.float32)
         op, types = "MatMul", (TensorProto.FLOAT, TensorProto.FLOAT)
-    graph = helper.make_graph([helper.make_node(op, ["A", "B"], ["Y"])], "peak",
-                              [helper.make_tensor_value_info("A", types[0], [n, n])],
-                              [helper.make_tensor_value_info("Y", types[1], [n, n])], [b])
+    graph = helper.make_graph(
+        [helper.make_node(op, ["A", "B"], ["Y"])],
+        "peak",
+        [helper.make_tensor_value_info("A", types[0], [n, n])],
+        [helper.make_tensor_value_info("Y", types[1], [n, n])],
+        [b],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
@@ -103,8 +107,14 @@ class Peaks:
 def make_checkpoint(name: str, size: int, classes: int, folder: Path) -> Path:
     torch.manual_seed(0)
     model = create_model(name, classes, size).eval()
-    ckpt = Checkpoint(model_name=name, num_classes=classes, input_size=size, stem=model.stem_kind,
-                      classes=[str(i) for i in range(classes)], state_dict=model.state_dict())
+    ckpt = Checkpoint(
+        model_name=name,
+        num_classes=classes,
+        input_size=size,
+        stem=model.stem_kind,
+        classes=[str(i) for i in range(classes)],
+        state_dict=model.state_dict(),
+    )
     return save_checkpoint(ckpt, folder / f"{name}-{size}.pt")
 
 
@@ -117,56 +127,103 @@ def run(args) -> dict:
         for size, classes in SIZES.items():
             for name in args.models:
                 peaks.sample()
-                print(f"peak bursts so far: fp32 {peaks.best('fp32'):.1f} GFLOP/s, int8 {peaks.best('int8'):.1f} "
-                      f"GOP/s", file=sys.stderr)
+                print(
+                    f"peak bursts so far: fp32 {peaks.best('fp32'):.1f} GFLOP/s, int8 {peaks.best('int8'):.1f} GOP/s",
+                    file=sys.stderr,
+                )
                 macs = model_stats(create_model(name, classes, size), size).macs
                 ckpt = make_checkpoint(name, size, classes, tmp)
                 print(f"== {name} @ {size}px: export {'+'.join(formats)} fp32+int8", file=sys.stderr)
                 # parity is checked on trained checkpoints (tests, demo); random weights give logits in the
                 # hundreds, where float32 summation order alone moves them by more than the 1e-4 fp32 tolerance
-                exported = export(ckpt, ExportConfig(formats=formats, int8=True, calib_data="digits", verify=False,
-                                                     calib_size=args.calib_size, output_dir=tmp / f"{name}-{size}"))
+                exported = export(
+                    ckpt,
+                    ExportConfig(
+                        formats=formats,
+                        int8=True,
+                        calib_data="digits",
+                        verify=False,
+                        calib_size=args.calib_size,
+                        output_dir=tmp / f"{name}-{size}",
+                    ),
+                )
                 artifacts = exported.paths() + [ckpt]
-                bench = run_bench(artifacts, BenchConfig(threads=args.threads, batch=1, warmup=args.warmup,
-                                                         runs=args.runs, min_seconds=args.min_seconds), progress=False)
+                bench = run_bench(
+                    artifacts,
+                    BenchConfig(
+                        threads=args.threads, batch=1, warmup=args.warmup, runs=args.runs, min_seconds=args.min_seconds
+                    ),
+                    progress=False,
+                )
                 for e in bench.errors:
                     print(f"error: {Path(e['artifact']).name}: {e['error']}", file=sys.stderr)
                 for r in bench.results:
                     lat = r["latency_ms"]
                     gflops = 2 * macs / (lat["p50"] / 1e3) / 1e9
-                    rows.append({
-                        "model": name, "input_size": size, "num_classes": classes, "macs": macs,
-                        "format": r["format"], "precision": r["precision"], "runtime": r["runtime"],
-                        "size_bytes": r["size_bytes"], "p50_ms": lat["p50"], "p99_ms": lat["p99"],
-                        "mean_ms": lat["mean"], "std_ms": lat["std"], "runs": r.get("runs"),
-                        "peak_rss_mb": r.get("peak_rss_mb"), "model_peak_rss_mb": r.get("model_peak_rss_mb"),
-                        "achieved_gflops": gflops,
-                    })
-                    print(f"   {r['format']:8s} {r['precision']:5s} p50 {lat['p50']:8.3f} ms  {gflops:6.1f} GFLOP/s",
-                          file=sys.stderr)
+                    rows.append(
+                        {
+                            "model": name,
+                            "input_size": size,
+                            "num_classes": classes,
+                            "macs": macs,
+                            "format": r["format"],
+                            "precision": r["precision"],
+                            "runtime": r["runtime"],
+                            "size_bytes": r["size_bytes"],
+                            "p50_ms": lat["p50"],
+                            "p99_ms": lat["p99"],
+                            "mean_ms": lat["mean"],
+                            "std_ms": lat["std"],
+                            "runs": r.get("runs"),
+                            "peak_rss_mb": r.get("peak_rss_mb"),
+                            "model_peak_rss_mb": r.get("model_peak_rss_mb"),
+                            "achieved_gflops": gflops,
+                        }
+                    )
+                    print(
+                        f"   {r['format']:8s} {r['precision']:5s} p50 {lat['p50']:8.3f} ms  {gflops:6.1f} GFLOP/s",
+                        file=sys.stderr,
+                    )
     peaks.sample()
     for r in rows:  # against the best burst of the whole run, of the row's precision
         r["fraction_of_peak"] = r["achieved_gflops"] / peaks.best(r["precision"])
-    return {"toolkit_version": __version__, "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "command": "python benchmarks/suite/run_suite.py " + " ".join(sys.argv[1:]),
-            "threads": args.threads, "batch": 1, "matmul_peak_gflops": peaks.best("fp32"),
-            "int8_matmul_peak_gops": peaks.best("int8"), "peak_bursts": {"fp32": peaks.fp32, "int8": peaks.int8},
-            "loadavg_after": [round(v, 2) for v in os.getloadavg()], "env": environment(), "rows": rows}
+    return {
+        "toolkit_version": __version__,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "python benchmarks/suite/run_suite.py " + " ".join(sys.argv[1:]),
+        "threads": args.threads,
+        "batch": 1,
+        "matmul_peak_gflops": peaks.best("fp32"),
+        "int8_matmul_peak_gops": peaks.best("int8"),
+        "peak_bursts": {"fp32": peaks.fp32, "int8": peaks.int8},
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        "env": environment(),
+        "rows": rows,
+    }
 
 
-LABEL = {("pytorch", "fp32"): "PyTorch eager", ("onnx", "fp32"): "ONNX fp32", ("onnx", "int8"): "ONNX int8",
-         ("tflite", "fp32"): "TFLite fp32", ("tflite", "int8"): "TFLite int8"}
+LABEL = {
+    ("pytorch", "fp32"): "PyTorch eager",
+    ("onnx", "fp32"): "ONNX fp32",
+    ("onnx", "int8"): "ONNX int8",
+    ("tflite", "fp32"): "TFLite fp32",
+    ("tflite", "int8"): "TFLite int8",
+}
 
 
 def markdown(results: dict) -> str:
     lines = []
     for size in SIZES:
-        lines += [f"### {size}x{size} input, batch 1, {results['threads']} thread(s)", "",
-                  f"% of peak: fp32 rows against {results['matmul_peak_gflops']:.1f} GFLOP/s (fp32 GEMM), int8 rows "
-                  f"against {results['int8_matmul_peak_gops']:.1f} GOP/s (onnxruntime MatMulInteger), best bursts of "
-                  "this run.", "",
-                  "| model | MMACs | runtime | p50 ms | p99 ms | peak MB (model) | size MB | GFLOP/s | % of peak |",
-                  "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"### {size}x{size} input, batch 1, {results['threads']} thread(s)",
+            "",
+            f"% of peak: fp32 rows against {results['matmul_peak_gflops']:.1f} GFLOP/s (fp32 GEMM), int8 rows "
+            f"against {results['int8_matmul_peak_gops']:.1f} GOP/s (onnxruntime MatMulInteger), best bursts of "
+            "this run.",
+            "",
+            "| model | MMACs | runtime | p50 ms | p99 ms | peak MB (model) | size MB | GFLOP/s | % of peak |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for r in (r for r in results["rows"] if r["input_size"] == size):
             model_mb = r["model_peak_rss_mb"]
             lines.append(
@@ -174,7 +231,8 @@ def markdown(results: dict) -> str:
                 f"{' (OpenVINO)' if r['runtime'] == 'openvino' else ''} | "
                 f"{r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['peak_rss_mb']:.0f}"
                 f"{f' ({model_mb:+.0f})' if model_mb is not None else ''} | {r['size_bytes'] / 2**20:.2f} | "
-                f"{r['achieved_gflops']:.1f} | {100 * r['fraction_of_peak']:.1f} |")
+                f"{r['achieved_gflops']:.1f} | {100 * r['fraction_of_peak']:.1f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -194,8 +252,9 @@ def plots(results: dict) -> None:
                 ax.plot([r["macs"] / 1e6 for r in pts], [r["p50_ms"] for r in pts], "o", label=label)
         for r in rows:
             if r["input_size"] == size and r["format"] == "onnx" and r["precision"] == "fp32":
-                ax.annotate(r["model"], (r["macs"] / 1e6, r["p50_ms"]), fontsize=7, xytext=(4, -8),
-                            textcoords="offset points")
+                ax.annotate(
+                    r["model"], (r["macs"] / 1e6, r["p50_ms"]), fontsize=7, xytext=(4, -8), textcoords="offset points"
+                )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("MMACs")
@@ -208,12 +267,24 @@ def plots(results: dict) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), layout="constrained")
     for ax, size in zip(axes, SIZES):
-        labels = [label for key, label in LABEL.items()
-                  if any((r["format"], r["precision"]) == key and r["input_size"] == size for r in rows)]
+        labels = [
+            label
+            for key, label in LABEL.items()
+            if any((r["format"], r["precision"]) == key and r["input_size"] == size for r in rows)
+        ]
         keys = [k for k, v in LABEL.items() if v in labels]
         for i, name in enumerate(("1.0-SqNxt-23", "1.0-SqNxt-23v5")):
-            vals = [next((r["p50_ms"] for r in rows if r["model"] == name and r["input_size"] == size
-                          and (r["format"], r["precision"]) == k), 0) for k in keys]
+            vals = [
+                next(
+                    (
+                        r["p50_ms"]
+                        for r in rows
+                        if r["model"] == name and r["input_size"] == size and (r["format"], r["precision"]) == k
+                    ),
+                    0,
+                )
+                for k in keys
+            ]
             ax.bar([j + 0.4 * i for j in range(len(keys))], vals, width=0.4, label=name)
         ax.set_xticks([j + 0.2 for j in range(len(keys))], labels, fontsize=8, rotation=15)
         ax.set_ylabel("p50 latency (ms)")

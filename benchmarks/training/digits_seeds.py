@@ -31,8 +31,22 @@ def main() -> None:
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
             load = [round(v, 2) for v in os.getloadavg()]
-            cmd = [sys.executable, "-m", "sqnxt_edge", "train", "--model", args.model, "--data", "digits", "--seed",
-                   str(seed), "--out", f"{tmp}/run", "--json", *args.extra]
+            cmd = [
+                sys.executable,
+                "-m",
+                "sqnxt_edge",
+                "train",
+                "--model",
+                args.model,
+                "--data",
+                "digits",
+                "--seed",
+                str(seed),
+                "--out",
+                f"{tmp}/run",
+                "--json",
+                *args.extra,
+            ]
             t0 = time.perf_counter()
             done = subprocess.run(cmd, capture_output=True, text=True)
             wall = time.perf_counter() - t0
@@ -41,14 +55,31 @@ def main() -> None:
             res = json.loads(done.stdout)
             history = [json.loads(line) for line in Path(tmp, "run", "metrics.jsonl").read_text().splitlines()]
         correct = round(res["best_top1"] * 360 / 100)
-        rows.append({"seed": seed, "best_top1": res["best_top1"], "correct_of_360": correct,
-                     "best_epoch": res["best_epoch"], "epochs": len(history), "wall_s": round(wall, 1),
-                     "images_per_s": [h["images_per_s"] for h in history], "loadavg_before": load})
-        print(f"seed {seed}: {correct}/360 ({res['best_top1']:.2f}%) at epoch {res['best_epoch']}/{len(history)}, "
-              f"{wall:.0f} s", flush=True)
-    result = {"command": " ".join(["python", *sys.argv]), "extra_options": args.extra,
-              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "env": environment(), "rows": rows,
-              "min_correct": min(r["correct_of_360"] for r in rows)}
+        rows.append(
+            {
+                "seed": seed,
+                "best_top1": res["best_top1"],
+                "correct_of_360": correct,
+                "best_epoch": res["best_epoch"],
+                "epochs": len(history),
+                "wall_s": round(wall, 1),
+                "images_per_s": [h["images_per_s"] for h in history],
+                "loadavg_before": load,
+            }
+        )
+        print(
+            f"seed {seed}: {correct}/360 ({res['best_top1']:.2f}%) at epoch {res['best_epoch']}/{len(history)}, "
+            f"{wall:.0f} s",
+            flush=True,
+        )
+    result = {
+        "command": " ".join(["python", *sys.argv]),
+        "extra_options": args.extra,
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "env": environment(),
+        "rows": rows,
+        "min_correct": min(r["correct_of_360"] for r in rows),
+    }
     atomic_write(args.output, lambda t: t.write_text(json.dumps(result, indent=2) + "\n"))
 
 

@@ -48,17 +48,42 @@ print(json.dumps(rates))
 
 
 def bare(model: str, batch: int, epochs: int, env: dict) -> float:
-    out = subprocess.run([sys.executable, "-c", BARE, model, str(batch), str(epochs)], capture_output=True,
-                         text=True, check=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", BARE, model, str(batch), str(epochs)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])[-1]
 
 
 def cli(model: str, batch: int, epochs: int, env: dict) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "sqnxt_edge", "train", "--model", model, "--data", "digits", "--batch-size",
-               str(batch), "--epochs", str(epochs), "--out", f"{tmp}/run"]
-        subprocess.run(["script", "-qec", shlex.join(cmd), "/dev/null"], check=True, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        cmd = [
+            sys.executable,
+            "-m",
+            "sqnxt_edge",
+            "train",
+            "--model",
+            model,
+            "--data",
+            "digits",
+            "--batch-size",
+            str(batch),
+            "--epochs",
+            str(epochs),
+            "--out",
+            f"{tmp}/run",
+        ]
+        subprocess.run(
+            ["script", "-qec", shlex.join(cmd), "/dev/null"],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
         records = [json.loads(line) for line in Path(tmp, "run", "metrics.jsonl").read_text().splitlines()]
     return records[-1]["images_per_s"]
 
@@ -73,8 +98,13 @@ def main() -> None:
     p.add_argument("--threads", nargs="+", default=["default"], help="OMP_NUM_THREADS values (default: torch's)")
     p.add_argument("--loads", nargs="+", default=["idle", "busy"], help="idle, busy (one spinning process beside)")
     p.add_argument("--what", nargs="+", default=["bare", "cli"])
-    p.add_argument("--cells", nargs="+", default=None, metavar="POLICY:THREADS",
-                   help="instead of every policy x threads, only these pairs (e.g. default:default PASSIVE:2)")
+    p.add_argument(
+        "--cells",
+        nargs="+",
+        default=None,
+        metavar="POLICY:THREADS",
+        help="instead of every policy x threads, only these pairs (e.g. default:default PASSIVE:2)",
+    )
     p.add_argument("-o", "--output", type=Path, default=Path(__file__).with_name("loop_speed.json"))
     args = p.parse_args()
     from sqnxt_edge.artifacts import atomic_write
@@ -86,8 +116,11 @@ def main() -> None:
         try:
             time.sleep(1 if spinner else 0)
             for batch in args.batch:
-                pairs = [tuple(c.split(":")) for c in args.cells] if args.cells else \
-                    [(pol, th) for pol in args.policies for th in args.threads]
+                pairs = (
+                    [tuple(c.split(":")) for c in args.cells]
+                    if args.cells
+                    else [(pol, th) for pol in args.policies for th in args.threads]
+                )
                 cells = {(w, pol, th): [] for w in args.what for pol, th in pairs}
                 for r in range(args.rounds):
                     order = list(cells) if r % 2 == 0 else list(cells)[::-1]  # drift hits every cell alike
@@ -96,30 +129,56 @@ def main() -> None:
                         for var, value in (("OMP_WAIT_POLICY", pol), ("OMP_NUM_THREADS", th)):
                             if value != "default":
                                 env[var] = value
-                        cells[(what, pol, th)].append(round((bare if what == "bare" else cli)(
-                            args.model, batch, args.epochs, env), 1))
+                        cells[(what, pol, th)].append(
+                            round((bare if what == "bare" else cli)(args.model, batch, args.epochs, env), 1)
+                        )
                         print(load, batch, what, pol, th, cells[(what, pol, th)][-1], flush=True)
                 for (what, pol, th), rates in cells.items():
-                    rows.append({"load": load, "batch": batch, "what": what, "omp_wait_policy": pol,
-                                 "omp_num_threads": th, "images_per_s": rates, "median": statistics.median(rates)})
+                    rows.append(
+                        {
+                            "load": load,
+                            "batch": batch,
+                            "what": what,
+                            "omp_wait_policy": pol,
+                            "omp_num_threads": th,
+                            "images_per_s": rates,
+                            "median": statistics.median(rates),
+                        }
+                    )
         finally:
             if spinner:
                 spinner.kill()
                 spinner.wait()
     for row in rows:
         if row["what"] == "cli":
-            ref = next((b for b in rows if b["what"] == "bare" and all(b[k] == row[k] for k in
-                        ("load", "batch", "omp_wait_policy", "omp_num_threads"))), None)
+            ref = next(
+                (
+                    b
+                    for b in rows
+                    if b["what"] == "bare"
+                    and all(b[k] == row[k] for k in ("load", "batch", "omp_wait_policy", "omp_num_threads"))
+                ),
+                None,
+            )
             if ref:
                 row["vs_bare_same_policy"] = round(row["median"] / ref["median"], 3)
-    result = {"command": " ".join(["python", *sys.argv]), "model": args.model, "epochs": args.epochs,
-              "loadavg_before": load_before, "loadavg_after": [round(v, 2) for v in os.getloadavg()],
-              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "env": environment(), "rows": rows}
+    result = {
+        "command": " ".join(["python", *sys.argv]),
+        "model": args.model,
+        "epochs": args.epochs,
+        "loadavg_before": load_before,
+        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "env": environment(),
+        "rows": rows,
+    }
     atomic_write(args.output, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
     for row in rows:
-        print(f"{row['load']:5} b{row['batch']:<4} {row['what']:4} {row['omp_wait_policy']:8} "
-              f"t{row['omp_num_threads']:8} "
-              f"{row['median']:7.1f} img/s  {row.get('vs_bare_same_policy', '')}")
+        print(
+            f"{row['load']:5} b{row['batch']:<4} {row['what']:4} {row['omp_wait_policy']:8} "
+            f"t{row['omp_num_threads']:8} "
+            f"{row['median']:7.1f} img/s  {row.get('vs_bare_same_policy', '')}"
+        )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,15 @@ class BenchRun:
         return bool(self.env.get("emulated"))
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"env": self.env, "config": self.config, "baseline": self.baseline, "reference": self.reference,
-               "results": self.results, "errors": self.errors, "skipped": self.skipped}
+        out = {
+            "env": self.env,
+            "config": self.config,
+            "baseline": self.baseline,
+            "reference": self.reference,
+            "results": self.results,
+            "errors": self.errors,
+            "skipped": self.skipped,
+        }
         return {**out, "estimates": self.estimates} if self.estimates else out
 
 
@@ -60,8 +67,9 @@ def _runs_here(path: Path, config: BenchConfig) -> str | None:
     return None
 
 
-def run_bench(artifacts: list[str | Path] | None = None, config: BenchConfig | None = None,
-              progress: bool = True) -> BenchRun:
+def run_bench(
+    artifacts: list[str | Path] | None = None, config: BenchConfig | None = None, progress: bool = True
+) -> BenchRun:
     """Measure `artifacts` (default: the newest export manifest's) on `config.device`; failures become
     per-artifact errors, the rest are still measured."""
     config = config or BenchConfig()
@@ -113,9 +121,12 @@ def board_estimates(artifacts: list[Path], config: BenchConfig, env: dict | None
         found, problems = estimates_for(artifacts, device, config.threads, config.devices_file)
     else:
         problems.append("the emulated board names no hardware profile to estimate from")
-    return {"label": "ESTIMATE, not a measurement", "device": device or config.device,
-            "estimates": [{k: v for k, v in e.to_dict().items() if k != "layers"} for e in found],
-            "problems": problems}
+    return {
+        "label": "ESTIMATE, not a measurement",
+        "device": device or config.device,
+        "estimates": [{k: v for k, v in e.to_dict().items() if k != "layers"} for e in found],
+        "problems": problems,
+    }
 
 
 def _import_foreign(paths: list[Path], config: BenchConfig, tmp: Path, refused: dict) -> dict[str, Path]:
@@ -130,8 +141,14 @@ def _import_foreign(paths: list[Path], config: BenchConfig, tmp: Path, refused: 
         if fmt is None or fmt.name != "pytorch":
             continue
         try:
-            ckpt = load_checkpoint(path, model=config.model, num_classes=config.num_classes,
-                                   input_size=config.input_size, dataset=config.dataset, data_dir=config.data_dir)
+            ckpt = load_checkpoint(
+                path,
+                model=config.model,
+                num_classes=config.num_classes,
+                input_size=config.input_size,
+                dataset=config.dataset,
+                data_dir=config.data_dir,
+            )
             if ckpt.foreign:
                 imported[str(path)] = save_checkpoint(ckpt, tmp / f"{i}-{path.stem}.pt")
         except SqnxtError as exc:
@@ -177,5 +194,12 @@ def _finish(report: dict, refused: list[dict], paths: list[Path], config: BenchC
         if r.get("samples_ms"):
             r["p50_ci_ms"] = list(stats.median_ci(r["samples_ms"]))
     cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
-    return BenchRun(env=env, results=measured, errors=errors, baseline=report.get("baseline") or {}, config=cfg,
-                    reference=reference, skipped=skipped)
+    return BenchRun(
+        env=env,
+        results=measured,
+        errors=errors,
+        baseline=report.get("baseline") or {},
+        config=cfg,
+        reference=reference,
+        skipped=skipped,
+    )

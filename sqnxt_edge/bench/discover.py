@@ -18,8 +18,10 @@ def newest_manifest(root: str | Path = "export") -> Path:
     root = Path(root)
     found = [p for p in (*root.glob("manifest.json"), *root.glob("*/manifest.json")) if p.is_file()]
     if not found:
-        raise BenchError(f"no artifact given and no export manifest under {root}/: run `sqnxt-edge export CKPT` "
-                         "first or name the artifacts")
+        raise BenchError(
+            f"no artifact given and no export manifest under {root}/: run `sqnxt-edge export CKPT` "
+            "first or name the artifacts"
+        )
     return max(found, key=lambda p: p.stat().st_mtime)
 
 

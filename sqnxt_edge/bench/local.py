@@ -31,8 +31,15 @@ def run_local(artifacts: list[Path], settings: runner.Settings, progress: Progre
     with tempfile.TemporaryFile() as out:
         env = {**os.environ, runner.PLUGINS_VAR: json.dumps(PLUGINS)}
         # its own process group: when we are stopped, the runner and the measuring child it started go together
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, text=True, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
         try:
             for line in proc.stderr:
                 try:

@@ -11,8 +11,14 @@ from ..errors import BenchError
 __all__ = ["run_remote"]
 
 
-def run_remote(device_name: str, artifacts: list[Path], settings: runner.Settings, data_file: Path | None,
-               devices_file: Path | None = None, timeout: float | None = None) -> dict:
+def run_remote(
+    device_name: str,
+    artifacts: list[Path],
+    settings: runner.Settings,
+    data_file: Path | None,
+    devices_file: Path | None = None,
+    timeout: float | None = None,
+) -> dict:
     """The runner's report from the board, every result naming the local path the user gave."""
     device = get_device(device_name, devices_file)
     report = run_runner(device, artifacts, settings, data_file, timeout)

@@ -40,20 +40,36 @@ def rows(run: BenchRun) -> list[dict]:
     out = []
     for r in run.results:
         lat = r.get("latency_ms") or {}
-        out.append({
-            "name": Path(str(r["artifact"])).name, "artifact": r["artifact"], "format": r.get("format"),
-            "precision": r.get("precision"), "runtime": r.get("runtime"), "runtime_version": r.get("runtime_version"),
-            "threads": r.get("threads"), "batch": r.get("batch"), "size_bytes": r.get("size_bytes"),
-            "size_mb": r["size_bytes"] / 2**20 if r.get("size_bytes") is not None else None,
-            "top1": r.get("top1"), "top5": r.get("top5"), "n": r.get("n"),
-            "init_ms": r.get("init_ms"), "first_ms": r.get("first_ms"), "runs": r.get("runs"),
-            **{k: lat.get(k) for k in ("mean", "std", "min", "p50", "p90", "p99", "max")},
-            "noise_pct": r.get("noise_pct"), "throughput_ips": r.get("throughput_ips"),
-            "peak_rss_mb": r.get("peak_rss_mb"), "model_peak_rss_mb": r.get("model_peak_rss_mb"),
-            "speedup": r.get("speedup"), **({"emulated": True} if r.get("emulated") else {}),
-            "kind": f"{r.get('format')} {r.get('precision')}" + (f" b{r['batch']}" if (r.get("batch") or 1) > 1 else ""),
-            "peak": _peak(r),
-        })
+        out.append(
+            {
+                "name": Path(str(r["artifact"])).name,
+                "artifact": r["artifact"],
+                "format": r.get("format"),
+                "precision": r.get("precision"),
+                "runtime": r.get("runtime"),
+                "runtime_version": r.get("runtime_version"),
+                "threads": r.get("threads"),
+                "batch": r.get("batch"),
+                "size_bytes": r.get("size_bytes"),
+                "size_mb": r["size_bytes"] / 2**20 if r.get("size_bytes") is not None else None,
+                "top1": r.get("top1"),
+                "top5": r.get("top5"),
+                "n": r.get("n"),
+                "init_ms": r.get("init_ms"),
+                "first_ms": r.get("first_ms"),
+                "runs": r.get("runs"),
+                **{k: lat.get(k) for k in ("mean", "std", "min", "p50", "p90", "p99", "max")},
+                "noise_pct": r.get("noise_pct"),
+                "throughput_ips": r.get("throughput_ips"),
+                "peak_rss_mb": r.get("peak_rss_mb"),
+                "model_peak_rss_mb": r.get("model_peak_rss_mb"),
+                "speedup": r.get("speedup"),
+                **({"emulated": True} if r.get("emulated") else {}),
+                "kind": f"{r.get('format')} {r.get('precision')}"
+                + (f" b{r['batch']}" if (r.get("batch") or 1) > 1 else ""),
+                "peak": _peak(r),
+            }
+        )
     return out
 
 
@@ -91,8 +107,10 @@ def _title(run: BenchRun) -> str:
     if run.emulated:
         emu = env.get("emulation") or {}
         host = (emu.get("host") or {}).get("model") or "this machine"
-        return (f"{where} - EMULATED ({emu.get('emulator', 'emulator')} on {host}): latencies are the emulator's, "
-                "not the board's speed")
+        return (
+            f"{where} - EMULATED ({emu.get('emulator', 'emulator')} on {host}): latencies are the emulator's, "
+            "not the board's speed"
+        )
     return f"{where} - speed-up vs {Path(run.reference).name if run.reference else '-'}"
 
 
@@ -131,8 +149,12 @@ def to_markdown(run: BenchRun) -> str:
     data = rows(run)
     acc = any(r["top1"] is not None for r in data)
     headers = _headers(acc, run.emulated)
-    lines = [f"**{_title(run)}**", "", "| " + " | ".join(headers) + " |",
-             "|" + "|".join("---" if i < 3 else "---:" for i in range(len(headers))) + "|"]
+    lines = [
+        f"**{_title(run)}**",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" if i < 3 else "---:" for i in range(len(headers))) + "|",
+    ]
     lines += ["| " + " | ".join(_cells(row, acc, run.emulated)) + " |" for row in data]
     for e in run.errors:
         lines.append(f"\nerror: {Path(e['artifact']).name}: {e['error']}")

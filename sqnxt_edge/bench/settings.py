@@ -49,6 +49,14 @@ class BenchConfig:
 
     def measurement(self, data_file: str | Path | None = None, timeout: float | None = None) -> runner.Settings:
         """The runner's settings for this bench (`data_file`: the npz written from `data`)."""
-        return runner.Settings(runtime=self.runtime, threads=self.threads, batch=self.batch, warmup=self.warmup,
-                               runs=self.runs, min_seconds=self.min_seconds,
-                               data=str(data_file) if data_file else None, samples=self.samples, timeout=timeout)
+        return runner.Settings(
+            runtime=self.runtime,
+            threads=self.threads,
+            batch=self.batch,
+            warmup=self.warmup,
+            runs=self.runs,
+            min_seconds=self.min_seconds,
+            data=str(data_file) if data_file else None,
+            samples=self.samples,
+            timeout=timeout,
+        )

@@ -32,9 +32,17 @@ class TorchBackend:
         self.input_name, self.output_name = "input", "logits"
         self.input_shape = ["batch", ckpt.in_channels, ckpt.input_size, ckpt.input_size]
         self.input_dtype, self.quant, self.dynamic_batch = np.float32, None, True
-        self.embedded = {"model_name": ckpt.model_name, "classes": ckpt.class_names(), "mean": list(ckpt.mean),
-                         "std": list(ckpt.std), "input_size": ckpt.input_size, "in_channels": ckpt.in_channels,
-                         "layout": "NCHW", "precision": "fp32", "dataset": ckpt.dataset}
+        self.embedded = {
+            "model_name": ckpt.model_name,
+            "classes": ckpt.class_names(),
+            "mean": list(ckpt.mean),
+            "std": list(ckpt.std),
+            "input_size": ckpt.input_size,
+            "in_channels": ckpt.in_channels,
+            "layout": "NCHW",
+            "precision": "fp32",
+            "dataset": ckpt.dataset,
+        }
 
     def run(self, x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

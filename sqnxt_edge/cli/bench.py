@@ -13,20 +13,42 @@ from .importer import ClassesOpt, DatasetOpt, ModelOpt, SizeOpt
 
 
 def bench_cmd(
-    artifacts: Annotated[Optional[list[Path]], typer.Argument(
-        help="Artifacts (.onnx, .ort, .tflite) and .pt checkpoints; default: the newest export/*/manifest.json.")] = None,
-    device: Annotated[str, typer.Option("--device", "-d", help="'local' or a device name from devices.toml.")] = "local",
-    devices: Annotated[Optional[Path], typer.Option("--devices", help="Device registry TOML (default: ~/.config/sqnxt-edge/devices.toml).")] = None,
-    runtime: Annotated[str, typer.Option("--runtime", "-r", help="auto (every installed runtime), onnxruntime, openvino, litert, tflite-runtime or torch.")] = "auto",
-    threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="Threads per inference (default: physical cores).")] = None,
+    artifacts: Annotated[
+        Optional[list[Path]],
+        typer.Argument(
+            help="Artifacts (.onnx, .ort, .tflite) and .pt checkpoints; default: the newest export/*/manifest.json."
+        ),
+    ] = None,
+    device: Annotated[
+        str, typer.Option("--device", "-d", help="'local' or a device name from devices.toml.")
+    ] = "local",
+    devices: Annotated[
+        Optional[Path],
+        typer.Option("--devices", help="Device registry TOML (default: ~/.config/sqnxt-edge/devices.toml)."),
+    ] = None,
+    runtime: Annotated[
+        str,
+        typer.Option(
+            "--runtime",
+            "-r",
+            help="auto (every installed runtime), onnxruntime, openvino, litert, tflite-runtime or torch.",
+        ),
+    ] = "auto",
+    threads: Annotated[
+        Optional[int], typer.Option("--threads", "-t", help="Threads per inference (default: physical cores).")
+    ] = None,
     batch: Annotated[int, typer.Option("--batch", "-b", help="Images per inference.")] = 1,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs after the first.")] = 10,
     runs: Annotated[int, typer.Option("--runs", "-n", help="At least this many timed runs ...")] = 100,
     min_seconds: Annotated[float, typer.Option("--min-seconds", help="... and at least this many seconds.")] = 1.0,
-    data: Annotated[Optional[str], typer.Option("--data", help="Dataset whose test split gives top-1 (e.g. digits).")] = None,
+    data: Annotated[
+        Optional[str], typer.Option("--data", help="Dataset whose test split gives top-1 (e.g. digits).")
+    ] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where that dataset lives.")] = None,
     json_out: JsonOpt = False,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write results to FILE.json, .csv or .md.")] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write results to FILE.json, .csv or .md.")
+    ] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Latency distribution per artifact as a PNG.")] = None,
     model: ModelOpt = None,
     num_classes: ClassesOpt = None,
@@ -38,10 +60,23 @@ def bench_cmd(
     from ..bench.report import plot_latency, rich_table, to_json, write_report
     from ..errors import DeviceError
 
-    config = BenchConfig(device=device, runtime=runtime, threads=threads, batch=batch, warmup=warmup, runs=runs,
-                         min_seconds=min_seconds, data=data, data_dir=data_dir, samples=plot is not None,
-                         devices_file=devices, model=model, num_classes=num_classes, input_size=input_size,
-                         dataset=dataset)
+    config = BenchConfig(
+        device=device,
+        runtime=runtime,
+        threads=threads,
+        batch=batch,
+        warmup=warmup,
+        runs=runs,
+        min_seconds=min_seconds,
+        data=data,
+        data_dir=data_dir,
+        samples=plot is not None,
+        devices_file=devices,
+        model=model,
+        num_classes=num_classes,
+        input_size=input_size,
+        dataset=dataset,
+    )
     try:
         run = run_bench(artifacts or None, config, progress=not json_out or err.is_terminal)
     except DeviceError as exc:  # the board cannot be reached: say what it would do, labelled, then fail
@@ -61,8 +96,12 @@ def bench_cmd(
     if plot and run.results:
         plot_latency(run, plot)
     for k in run.skipped:
-        err.print(f"note: {Path(k['artifact']).name} not measured with {k['runtime']}: {k['why']}", highlight=False,
-                  soft_wrap=True, style="dim")
+        err.print(
+            f"note: {Path(k['artifact']).name} not measured with {k['runtime']}: {k['why']}",
+            highlight=False,
+            soft_wrap=True,
+            style="dim",
+        )
     for e in run.errors:
         err.print(f"[bold red]error:[/] {Path(e['artifact']).name}: {e['error']}", highlight=False, soft_wrap=True)
     if run.errors:
@@ -79,8 +118,12 @@ def _offer_estimates(artifacts, config, json_out: bool, why: str) -> None:
         paths = list(artifacts) if artifacts else discover_artifacts(config.export_dir)
         offer = board_estimates(paths, config)
     except SqnxtError as exc:
-        offer = {"label": "ESTIMATE, not a measurement", "device": config.device, "estimates": [],
-                 "problems": [str(exc)]}
+        offer = {
+            "label": "ESTIMATE, not a measurement",
+            "device": config.device,
+            "estimates": [],
+            "problems": [str(exc)],
+        }
     if json_out:
         print_json({"measured": False, "error": why, **offer})
     else:

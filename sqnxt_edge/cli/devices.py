@@ -10,15 +10,19 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..devices import (PROFILES, Device, add_device, devices_path, get_device, get_profile, list_profiles,
-                       load_devices)
+from ..devices import PROFILES, Device, add_device, devices_path, get_device, get_profile, list_profiles, load_devices
 from .common import JsonOpt, err, handle_errors, out, print_json
 
-devices_app = typer.Typer(help="Boards that `bench --device NAME` runs on: over SSH, or emulated on this machine.",
-                          no_args_is_help=True)
+devices_app = typer.Typer(
+    help="Boards that `bench --device NAME` runs on: over SSH, or emulated on this machine.", no_args_is_help=True
+)
 
-DevicesOpt = Annotated[Optional[Path], typer.Option(
-    "--devices", help="Device registry TOML (default: $SQNXT_EDGE_DEVICES, else ~/.config/sqnxt-edge/devices.toml).")]
+DevicesOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--devices", help="Device registry TOML (default: $SQNXT_EDGE_DEVICES, else ~/.config/sqnxt-edge/devices.toml)."
+    ),
+]
 NameArg = Annotated[str, typer.Argument(help="Device name, as registered.")]
 
 
@@ -42,20 +46,28 @@ def list_cmd(devices: DevicesOpt = None, json_out: JsonOpt = False) -> None:
     registered = load_devices(devices)
     profiles = [PROFILES[n] if n in PROFILES else get_profile(n) for n in list_profiles()]
     if json_out:
-        print_json({"devices_file": str(path), "devices": [d.to_dict() for d in registered.values()],
-                    "profiles": [_profile_row(p) for p in profiles]})
+        print_json(
+            {
+                "devices_file": str(path),
+                "devices": [d.to_dict() for d in registered.values()],
+                "profiles": [_profile_row(p) for p in profiles],
+            }
+        )
         return
     table = Table(title=f"Devices in {escape(str(path))}")
     for col in ("name", "host", "port", "profile", "python", "threads"):
         table.add_column(col)
     for d in registered.values():
-        table.add_row(escape(d.name), escape(d.target), _fmt(d.port), _fmt(d.profile), escape(d.python),
-                      _fmt(d.default_threads))
+        table.add_row(
+            escape(d.name), escape(d.target), _fmt(d.port), _fmt(d.profile), escape(d.python), _fmt(d.default_threads)
+        )
     if registered:
         out.print(table)
     else:
-        err.print(f"no devices registered in {escape(str(path))}; add one with: "
-                  "sqnxt-edge devices add rpi4 --host pi@raspberrypi.local --profile rpi4")
+        err.print(
+            f"no devices registered in {escape(str(path))}; add one with: "
+            "sqnxt-edge devices add rpi4 --host pi@raspberrypi.local --profile rpi4"
+        )
     pt = Table(title="Built-in hardware profiles")
     pt.add_column("profile", no_wrap=True)
     for col in ("CPU", "arch", "dotprod", "memory GB", "fp32 GFLOP/s"):
@@ -84,8 +96,17 @@ def show_cmd(name: NameArg, devices: DevicesOpt = None, json_out: JsonOpt = Fals
         if key not in hidden:
             table.add_row(key, _fmt(value))
     if prof:
-        for key in ("description", "cpu", "cores", "clock_ghz", "neon", "dotprod", "memory_gb", "peak_gflops_fp32",
-                    "notes"):
+        for key in (
+            "description",
+            "cpu",
+            "cores",
+            "clock_ghz",
+            "neon",
+            "dotprod",
+            "memory_gb",
+            "peak_gflops_fp32",
+            "notes",
+        ):
             table.add_row(f"profile.{key}", _fmt(getattr(prof, key)))
     out.print(table)
 
@@ -96,8 +117,13 @@ def add_cmd(
     user: Annotated[Optional[str], typer.Option(help="SSH user (else from --host or your ssh config).")] = None,
     port: Annotated[Optional[int], typer.Option(help="SSH port.")] = None,
     identity: Annotated[Optional[str], typer.Option(help="Private key file for ssh -i.")] = None,
-    python: Annotated[str, typer.Option(help="Python on the board with numpy + runtimes, e.g. '~/venv/bin/python' "
-                                                    "(quote it: ~ means the board's home).")] = "python3",
+    python: Annotated[
+        str,
+        typer.Option(
+            help="Python on the board with numpy + runtimes, e.g. '~/venv/bin/python' "
+            "(quote it: ~ means the board's home)."
+        ),
+    ] = "python3",
     threads: Annotated[Optional[int], typer.Option(help="Default threads (else the profile's cores).")] = None,
     profile: Annotated[Optional[str], typer.Option(help=f"Hardware profile: {', '.join(list_profiles())}.")] = None,
     workdir: Annotated[str, typer.Option(help="Remote base folder for the temp folder.")] = "/tmp",
@@ -107,18 +133,28 @@ def add_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Register a board (nothing is contacted; run `devices check NAME` next)."""
-    fields = {"user": user, "port": port, "identity": identity, "threads": threads, "profile": profile,
-              "timeout": timeout}
-    dev = Device(name=name, host=host, python=python, workdir=workdir,
-                 **{k: v for k, v in fields.items() if v is not None})
+    fields = {
+        "user": user,
+        "port": port,
+        "identity": identity,
+        "threads": threads,
+        "profile": profile,
+        "timeout": timeout,
+    }
+    dev = Device(
+        name=name, host=host, python=python, workdir=workdir, **{k: v for k, v in fields.items() if v is not None}
+    )
     path = add_device(dev, devices, force=force)
     saved = load_devices(path)[name]
     if json_out:
         print_json({"devices_file": str(path), "device": saved.to_dict()})
         return
-    err.print(f"added device {escape(name)} ({escape(saved.target)}) to {escape(str(path))}; "
-              f"check it with: sqnxt-edge devices check {escape(shlex.quote(name))}"
-              + (f" --devices {escape(shlex.quote(str(path)))}" if devices else ""), highlight=False)
+    err.print(
+        f"added device {escape(name)} ({escape(saved.target)}) to {escape(str(path))}; "
+        f"check it with: sqnxt-edge devices check {escape(shlex.quote(name))}"
+        + (f" --devices {escape(shlex.quote(str(path)))}" if devices else ""),
+        highlight=False,
+    )
 
 
 def remove_cmd(name: NameArg, devices: DevicesOpt = None, json_out: JsonOpt = False) -> None:
@@ -137,11 +173,15 @@ def remove_cmd(name: NameArg, devices: DevicesOpt = None, json_out: JsonOpt = Fa
 def emulate_cmd(
     name: NameArg,
     profile: Annotated[str, typer.Option(help="The board to emulate: rpi4, rpi5 or generic-arm64.")] = "rpi4",
-    threads: Annotated[Optional[int], typer.Option(help="Default threads (default 1: more only cost host CPU under emulation).")] = None,
+    threads: Annotated[
+        Optional[int], typer.Option(help="Default threads (default 1: more only cost host CPU under emulation).")
+    ] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Seconds one run may take (default 3600).")] = None,
     mirror: Annotated[Optional[str], typer.Option(help="Debian archive URL (default: the one apt uses here).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a device of that name.")] = False,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build the cached user space again (newest runtimes).")] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Build the cached user space again (newest runtimes).")
+    ] = False,
     devices: DevicesOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -154,22 +194,36 @@ def emulate_cmd(
     from ..progress import progress_bar
 
     with progress_bar(f"emulated {profile} board", total=None, enabled=not json_out or err.is_terminal) as step:
-        device, info = emulate_device(name, profile, devices, force=force, rebuild=rebuild, threads=threads,
-                                      timeout=timeout, mirror=mirror, say=lambda msg: step(0, msg))
+        device, info = emulate_device(
+            name,
+            profile,
+            devices,
+            force=force,
+            rebuild=rebuild,
+            threads=threads,
+            timeout=timeout,
+            mirror=mirror,
+            say=lambda msg: step(0, msg),
+        )
     if json_out:
         print_json({"devices_file": device.source, "device": device.to_dict(), **info})
         return
     how = f"built in {info['seconds']:.0f} s" if info["built"] else "from the cache"
     wheels = info["rootfs"]["wheels"]
-    err.print(f"emulated {escape(profile)} board {escape(name)} ({how}): Python {info['rootfs']['python']}, "
-              f"onnxruntime {wheels.get('onnxruntime')}, ai-edge-litert {wheels.get('ai-edge-litert')}; "
-              f"check it with: sqnxt-edge devices check {escape(shlex.quote(name))}"
-              + (f" --devices {escape(shlex.quote(str(devices)))}" if devices else ""), highlight=False)
+    err.print(
+        f"emulated {escape(profile)} board {escape(name)} ({how}): Python {info['rootfs']['python']}, "
+        f"onnxruntime {wheels.get('onnxruntime')}, ai-edge-litert {wheels.get('ai-edge-litert')}; "
+        f"check it with: sqnxt-edge devices check {escape(shlex.quote(name))}"
+        + (f" --devices {escape(shlex.quote(str(devices)))}" if devices else ""),
+        highlight=False,
+    )
 
 
 def check_cmd(
     name: NameArg,
-    timeout: Annotated[Optional[float], typer.Option(help="Seconds for the whole check (default: device's, max 120).")] = None,
+    timeout: Annotated[
+        Optional[float], typer.Option(help="Seconds for the whole check (default: device's, max 120).")
+    ] = None,
     devices: DevicesOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -190,24 +244,41 @@ def check_cmd(
     table.add_row("python", _fmt(env.get("python")))
     table.add_row("arch / os", f"{_fmt(env.get('arch'))} / {_fmt(env.get('os'))}")
     table.add_row("CPU", f"{_fmt(env.get('model'))} x{_fmt(env.get('cores'))}")
-    table.add_row("features", " ".join(f"{k.upper()}={'yes' if feats.get(k) else 'no'}"
-                                       for k in ("neon", "dotprod", "vnni", "avx512", "i8mm") if k in feats))
+    table.add_row(
+        "features",
+        " ".join(
+            f"{k.upper()}={'yes' if feats.get(k) else 'no'}"
+            for k in ("neon", "dotprod", "vnni", "avx512", "i8mm")
+            if k in feats
+        ),
+    )
     table.add_row("int8 dot product", _fmt(env.get("int8_dot")))
     if env.get("emulated"):
         emu = env.get("emulation") or {}
-        table.add_row("emulated", f"[yellow]yes[/]: {escape(str(emu.get('emulator')))} -cpu {escape(str(emu.get('cpu')))} "
-                                  f"on {escape(str((emu.get('host') or {}).get('model')))}; latencies are not the board's")
+        table.add_row(
+            "emulated",
+            f"[yellow]yes[/]: {escape(str(emu.get('emulator')))} -cpu {escape(str(emu.get('cpu')))} "
+            f"on {escape(str((emu.get('host') or {}).get('model')))}; latencies are not the board's",
+        )
     for rt in ("numpy", "onnxruntime", "litert", "tflite-runtime"):
         if rt in rts:
             table.add_row(rt, "[green]" + escape(str(rts[rt])) + "[/]" if rts[rt] else "[yellow]missing[/]")
     out.print(table)
     if report["pip_install"]:
-        err.print(f"missing on the board: {', '.join(report['missing'])}; install with:\n  "
-                  f"{escape(report['pip_install'])}", highlight=False)
+        err.print(
+            f"missing on the board: {', '.join(report['missing'])}; install with:\n  {escape(report['pip_install'])}",
+            highlight=False,
+        )
     for w in report["warnings"]:
         err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False)
 
 
-for _name, _fn in (("list", list_cmd), ("show", show_cmd), ("add", add_cmd), ("remove", remove_cmd),
-                   ("check", check_cmd), ("emulate", emulate_cmd)):
+for _name, _fn in (
+    ("list", list_cmd),
+    ("show", show_cmd),
+    ("add", add_cmd),
+    ("remove", remove_cmd),
+    ("check", check_cmd),
+    ("emulate", emulate_cmd),
+):
     devices_app.command(_name)(handle_errors(_fn))

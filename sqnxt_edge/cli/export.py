@@ -12,32 +12,60 @@ from .importer import ClassesOpt, DatasetOpt, ModelOpt, SizeOpt
 
 
 def export_cmd(
-    checkpoint: Annotated[Path, typer.Argument(
-        help="Checkpoint (.pt) written by sqnxt-edge train, or a foreign file with --model.")],
-    fmt: Annotated[Optional[list[str]], typer.Option(
-        "--format", "-f", help="onnx, ort, tflite or all; repeat or comma-separate. Default: onnx.")] = None,
-    int8: Annotated[bool, typer.Option("--int8", help="Also write int8 artifacts (calibrated, accuracy-checked).")] = False,
+    checkpoint: Annotated[
+        Path, typer.Argument(help="Checkpoint (.pt) written by sqnxt-edge train, or a foreign file with --model.")
+    ],
+    fmt: Annotated[
+        Optional[list[str]],
+        typer.Option("--format", "-f", help="onnx, ort, tflite or all; repeat or comma-separate. Default: onnx."),
+    ] = None,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also write int8 artifacts (calibrated, accuracy-checked).")
+    ] = False,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also write float16 artifacts (float32 I/O).")] = False,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 17,
     batch: Annotated[Optional[int], typer.Option("--batch", help="Fixed batch size (default 1).")] = None,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Dynamic batch dimension (ONNX/ORT).")] = False,
     no_simplify: Annotated[bool, typer.Option("--no-simplify", help="Skip onnxsim.")] = False,
-    no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the parity check against PyTorch (artifacts are kept unchecked).")] = False,
-    calib_data: Annotated[Optional[str], typer.Option("--calib-data", help="int8 calibration images: folder or dataset name.")] = None,
-    calib_size: Annotated[Optional[int], typer.Option("--calib-size", help="Calibration images (seeded sample, default 300).")] = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Skip the parity check against PyTorch (artifacts are kept unchecked).")
+    ] = False,
+    calib_data: Annotated[
+        Optional[str], typer.Option("--calib-data", help="int8 calibration images: folder or dataset name.")
+    ] = None,
+    calib_size: Annotated[
+        Optional[int], typer.Option("--calib-size", help="Calibration images (seeded sample, default 300).")
+    ] = None,
     calib_method: Annotated[str, typer.Option("--calib-method", help="minmax, entropy or percentile.")] = "minmax",
-    int8_tune: Annotated[bool, typer.Option("--int8-tune", help="Try int8 configurations, keep the fastest within --max-drop.")] = False,
+    int8_tune: Annotated[
+        bool, typer.Option("--int8-tune", help="Try int8 configurations, keep the fastest within --max-drop.")
+    ] = False,
     max_drop: Annotated[float, typer.Option("--max-drop", help="Largest allowed int8 top-1 drop, points.")] = 1.0,
-    eval_data: Annotated[Optional[str], typer.Option("--eval-data", help="Dataset whose test split judges int8 accuracy.")] = None,
+    eval_data: Annotated[
+        Optional[str], typer.Option("--eval-data", help="Dataset whose test split judges int8 accuracy.")
+    ] = None,
     float_io: Annotated[bool, typer.Option("--float-io", help="int8 TFLite with float32 input/output.")] = False,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where datasets live.")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (default export/<checkpoint>/).")] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Output folder (default export/<checkpoint>/).")
+    ] = None,
     model: ModelOpt = None,
     num_classes: ClassesOpt = None,
     input_size: SizeOpt = None,
     dataset: DatasetOpt = None,
-    lock_wait: Annotated[float, typer.Option("--lock-wait", help="Seconds to wait while another export writes into the same folder (0: refuse at once).")] = 600.0,
-    verify_on: Annotated[Optional[str], typer.Option("--verify-on", help="A registered board (real or emulated): every artifact must also pass there; int8 is made for its CPU.")] = None,
+    lock_wait: Annotated[
+        float,
+        typer.Option(
+            "--lock-wait", help="Seconds to wait while another export writes into the same folder (0: refuse at once)."
+        ),
+    ] = 600.0,
+    verify_on: Annotated[
+        Optional[str],
+        typer.Option(
+            "--verify-on",
+            help="A registered board (real or emulated): every artifact must also pass there; int8 is made for its CPU.",
+        ),
+    ] = None,
     devices: Annotated[Optional[Path], typer.Option("--devices", help="Device registry TOML for --verify-on.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -47,15 +75,34 @@ def export_cmd(
     from ..export.report import export_table
 
     config = ExportConfig(
-        formats=fmt or ["onnx"], int8=int8, fp16=fp16, opset=opset, batch=batch, dynamic_batch=dynamic_batch,
-        simplify=not no_simplify, verify=not no_verify, calib_data=calib_data, calib_size=calib_size,
-        calib_method=calib_method, int8_tune=int8_tune, max_drop=max_drop, eval_data=eval_data,
-        tflite_float_io=float_io, data_dir=str(data_dir) if data_dir else None, output_dir=output,
+        formats=fmt or ["onnx"],
+        int8=int8,
+        fp16=fp16,
+        opset=opset,
+        batch=batch,
+        dynamic_batch=dynamic_batch,
+        simplify=not no_simplify,
+        verify=not no_verify,
+        calib_data=calib_data,
+        calib_size=calib_size,
+        calib_method=calib_method,
+        int8_tune=int8_tune,
+        max_drop=max_drop,
+        eval_data=eval_data,
+        tflite_float_io=float_io,
+        data_dir=str(data_dir) if data_dir else None,
+        output_dir=output,
         lock_wait=lock_wait,
-        verify_on=verify_on, devices_file=devices,
+        verify_on=verify_on,
+        devices_file=devices,
     )
-    source = load_checkpoint(checkpoint, model=model, num_classes=num_classes, input_size=input_size, dataset=dataset,
-                             data_dir=data_dir) if model else checkpoint  # our own files: export() loads them
+    source = (
+        load_checkpoint(
+            checkpoint, model=model, num_classes=num_classes, input_size=input_size, dataset=dataset, data_dir=data_dir
+        )
+        if model
+        else checkpoint
+    )  # our own files: export() loads them
     result = export(source, config, progress=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
     if json_out:
         print_json({**result.manifest, "timings": result.timings})  # the manifest, and where this run's time went

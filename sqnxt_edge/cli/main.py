@@ -40,16 +40,25 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """SqueezeNext edge toolkit."""
 
 
 COMMANDS = {
-    "models": models_cmd, "train": train_cmd, "eval": eval_cmd, "export": export_cmd, "bench": bench_cmd,
-    "pipeline": pipeline_cmd, "demo": demo_cmd, "import": import_cmd,
-    "profile": profile_cmd, "estimate": estimate_cmd, "select": select_cmd,
+    "models": models_cmd,
+    "train": train_cmd,
+    "eval": eval_cmd,
+    "export": export_cmd,
+    "bench": bench_cmd,
+    "pipeline": pipeline_cmd,
+    "demo": demo_cmd,
+    "import": import_cmd,
+    "profile": profile_cmd,
+    "estimate": estimate_cmd,
+    "select": select_cmd,
 }
 for _name, _fn in COMMANDS.items():
     app.command(_name)(handle_errors(_fn))

@@ -12,11 +12,15 @@ from .common import JsonOpt, out, print_json
 
 def models_cmd(
     name: Annotated[Optional[str], typer.Argument(help="Show one model (any accepted spelling).")] = None,
-    input_size: Annotated[int, typer.Option("--input-size", "-s", help="Input side in pixels (32, 64, 227 ...).")] = 227,
+    input_size: Annotated[
+        int, typer.Option("--input-size", "-s", help="Input side in pixels (32, 64, 227 ...).")
+    ] = 227,
     num_classes: Annotated[int, typer.Option("--num-classes", "-k", help="Classifier outputs.")] = 1000,
     in_channels: Annotated[int, typer.Option("--in-channels", help="Input channels.")] = 3,
     stem: Annotated[Optional[str], typer.Option(help="Override the stem: imagenet, tiny or cifar.")] = None,
-    layers: Annotated[bool, typer.Option("--layers", help="Per-layer table: params, MACs, output shape, activation size.")] = False,
+    layers: Annotated[
+        bool, typer.Option("--layers", help="Per-layer table: params, MACs, output shape, activation size.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """List the model zoo with parameters and multiply-accumulates (MACs) at an input size."""
@@ -31,14 +35,27 @@ def models_cmd(
         stats = model_stats(model, input_size, in_channels, layers=layers)
         spec = get_spec(n)
         row = {
-            "name": n, "family": spec.family, "params": stats.params, "macs": stats.macs,
-            "input_size": input_size, "num_classes": num_classes, "stem": model.stem_kind,
-            "output_shape": list(stats.output_shape), "verified": spec.verified, "description": spec.description,
+            "name": n,
+            "family": spec.family,
+            "params": stats.params,
+            "macs": stats.macs,
+            "input_size": input_size,
+            "num_classes": num_classes,
+            "stem": model.stem_kind,
+            "output_shape": list(stats.output_shape),
+            "verified": spec.verified,
+            "description": spec.description,
         }
         if layers:
             row["layers"] = [
-                {"name": l.name, "kind": l.kind, "params": l.params, "macs": l.macs,
-                 "output_shape": list(l.output_shape), "activation_bytes": l.activation_bytes}
+                {
+                    "name": l.name,
+                    "kind": l.kind,
+                    "params": l.params,
+                    "macs": l.macs,
+                    "output_shape": list(l.output_shape),
+                    "activation_bytes": l.activation_bytes,
+                }
                 for l in stats.layers
             ]
         rows.append(row)
@@ -46,7 +63,13 @@ def models_cmd(
         print_json(rows if name is None else rows[0])
         return
     table = Table(title=f"Model zoo at {input_size}x{input_size}, {num_classes} classes")
-    for col, justify in (("model", "left"), ("params", "right"), ("MACs", "right"), ("stem", "left"), ("layout", "left")):
+    for col, justify in (
+        ("model", "left"),
+        ("params", "right"),
+        ("MACs", "right"),
+        ("stem", "left"),
+        ("layout", "left"),
+    ):
         table.add_column(col, justify=justify)
     for r in rows:
         desc = r["description"] + ("" if r["verified"] else " [yellow]*[/]")
@@ -60,6 +83,12 @@ def models_cmd(
             for col in ("layer", "kind", "params", "MACs", "output", "activation"):
                 lt.add_column(col, justify="left" if col in ("layer", "kind", "output") else "right")
             for l in r["layers"]:
-                lt.add_row(l["name"], l["kind"], f"{l['params']:,}", f"{l['macs']:,}",
-                           "x".join(map(str, l["output_shape"])), f"{l['activation_bytes'] / 1024:,.1f} KiB")
+                lt.add_row(
+                    l["name"],
+                    l["kind"],
+                    f"{l['params']:,}",
+                    f"{l['macs']:,}",
+                    "x".join(map(str, l["output_shape"])),
+                    f"{l['activation_bytes'] / 1024:,.1f} KiB",
+                )
             out.print(lt)

@@ -9,10 +9,17 @@ import typer
 
 from .common import JsonOpt, err, out, print_json
 
-DeviceOpt = Annotated[str, typer.Option("--device", "-d", help="'local', a device from devices.toml, or (estimate, "
-                                                              "select) a profile: rpi4, rpi5, jetson-nano.")]
-DevicesOpt = Annotated[Optional[Path], typer.Option("--devices", help="Device registry TOML (default: "
-                                                                      "~/.config/sqnxt-edge/devices.toml).")]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        "-d",
+        help="'local', a device from devices.toml, or (estimate, select) a profile: rpi4, rpi5, jetson-nano.",
+    ),
+]
+DevicesOpt = Annotated[
+    Optional[Path], typer.Option("--devices", help="Device registry TOML (default: ~/.config/sqnxt-edge/devices.toml).")
+]
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", "-t", help="Threads (default: the device's cores).")]
 
 
@@ -35,8 +42,9 @@ def profile_cmd(
     from ..profiling import profile
     from ..profiling.report import plot_profile, profile_tables
 
-    results = profile(artifacts, device, threads, runs=runs, devices_file=devices,
-                      progress=not json_out or err.is_terminal)
+    results = profile(
+        artifacts, device, threads, runs=runs, devices_file=devices, progress=not json_out or err.is_terminal
+    )
     if json_out:
         print_json([r.to_dict() for r in results])
     else:
@@ -50,10 +58,21 @@ def estimate_cmd(
     models: Annotated[list[str], typer.Argument(help="Zoo models (1.0-SqNxt-23 ...) and/or exported artifacts.")],
     device: DeviceOpt = "local",
     devices: DevicesOpt = None,
-    input_size: Annotated[Optional[int], typer.Option("--input-size", "-s", help="Input side for a zoo model (default 227).")] = None,
-    precision: Annotated[Optional[str], typer.Option("--precision", "-p", help="fp32, fp16 or int8 (default: the artifact's, else fp32).")] = None,
+    input_size: Annotated[
+        Optional[int], typer.Option("--input-size", "-s", help="Input side for a zoo model (default 227).")
+    ] = None,
+    precision: Annotated[
+        Optional[str],
+        typer.Option("--precision", "-p", help="fp32, fp16 or int8 (default: the artifact's, else fp32)."),
+    ] = None,
     threads: ThreadsOpt = None,
-    calibrate: Annotated[bool, typer.Option("--calibrate", help="Profile the ARTIFACTs on the device, fit the factors (per precision), store them in the registry.")] = False,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="Profile the ARTIFACTs on the device, fit the factors (per precision), store them in the registry.",
+        ),
+    ] = False,
     layers: Annotated[bool, typer.Option("--layers", help="Show every layer's estimate.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -77,7 +96,12 @@ def select_cmd(
     budget_ms: Annotated[float, typer.Option("--budget-ms", "-b", help="Latency budget per image, ms.")] = ...,
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, int8 or any.")] = "any",
     input_size: Annotated[int, typer.Option("--input-size", "-s", help="Input side in pixels.")] = 227,
-    checkpoints: Annotated[Optional[list[Path]], typer.Option("--checkpoint", "-c", help="Your checkpoint (.pt): its measured top-1 ranks its model. Repeatable.")] = None,
+    checkpoints: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--checkpoint", "-c", help="Your checkpoint (.pt): its measured top-1 ranks its model. Repeatable."
+        ),
+    ] = None,
     devices: DevicesOpt = None,
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
@@ -87,8 +111,16 @@ def select_cmd(
     from ..profiling import select
     from ..profiling.report import plot_pareto, selection_table
 
-    result = select(device, budget_ms, precision, input_size, threads, checkpoints or (), devices_file=devices,
-                    progress=not json_out or err.is_terminal)
+    result = select(
+        device,
+        budget_ms,
+        precision,
+        input_size,
+        threads,
+        checkpoints or (),
+        devices_file=devices,
+        progress=not json_out or err.is_terminal,
+    )
     if json_out:
         print_json(result.to_dict())
     else:

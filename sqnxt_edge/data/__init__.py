@@ -15,10 +15,18 @@ from .augment import Augment, augment_batch
 from .base import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, ImageSet, preprocess, resize_uint8
 
 __all__ = [
-    "ImageSet", "preprocess", "resize_uint8", "load_dataset", "DATASETS", "default_input_size",
-    "DatasetInfo", "DATASET_INFO", "dataset_info", "Augment", "augment_batch",
+    "ImageSet",
+    "preprocess",
+    "resize_uint8",
+    "load_dataset",
+    "DATASETS",
+    "default_input_size",
+    "DatasetInfo",
+    "DATASET_INFO",
+    "dataset_info",
+    "Augment",
+    "augment_batch",
 ]
-
 
 
 @dataclass(frozen=True)
@@ -37,25 +45,70 @@ class DatasetInfo:
 DATASET_INFO: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        DatasetInfo("digits", 32, (0.5,) * 3, (0.5,) * 3, Augment(pad=2, flip=False), "digits-fast",
-                    "digits:load_digits_split", needs_dir=False,
-                    description="scikit-learn's bundled 8x8 digits, 1,797 images, 10 classes (embedded)"),
-        DatasetInfo("cifar10", 32, CIFAR_MEAN, CIFAR_STD, Augment(pad=4, flip=True), "seed-cifar",
-                    "cifar:load_cifar10", description="CIFAR-10, python pickle batches (cifar-10-batches-py/)"),
-        DatasetInfo("cifar100", 32, CIFAR_MEAN, CIFAR_STD, Augment(pad=4, flip=True), "seed-cifar",
-                    "cifar:load_cifar100", description="CIFAR-100 fine labels, python pickles (cifar-100-python/)"),
-        DatasetInfo("tiny-imagenet", 64, IMAGENET_MEAN, IMAGENET_STD, Augment(pad=4, flip=True), "seed-cifar",
-                    "tiny_imagenet:load_tiny_imagenet", description="Tiny ImageNet-200 (tiny-imagenet-200/)"),
-        DatasetInfo("folder", 64, IMAGENET_MEAN, IMAGENET_STD, Augment(pad=4, flip=True), "seed-cifar",
-                    "folder:load_folder", description="any ImageFolder tree: root/<class>/*.png|jpg"),
+        DatasetInfo(
+            "digits",
+            32,
+            (0.5,) * 3,
+            (0.5,) * 3,
+            Augment(pad=2, flip=False),
+            "digits-fast",
+            "digits:load_digits_split",
+            needs_dir=False,
+            description="scikit-learn's bundled 8x8 digits, 1,797 images, 10 classes (embedded)",
+        ),
+        DatasetInfo(
+            "cifar10",
+            32,
+            CIFAR_MEAN,
+            CIFAR_STD,
+            Augment(pad=4, flip=True),
+            "seed-cifar",
+            "cifar:load_cifar10",
+            description="CIFAR-10, python pickle batches (cifar-10-batches-py/)",
+        ),
+        DatasetInfo(
+            "cifar100",
+            32,
+            CIFAR_MEAN,
+            CIFAR_STD,
+            Augment(pad=4, flip=True),
+            "seed-cifar",
+            "cifar:load_cifar100",
+            description="CIFAR-100 fine labels, python pickles (cifar-100-python/)",
+        ),
+        DatasetInfo(
+            "tiny-imagenet",
+            64,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            Augment(pad=4, flip=True),
+            "seed-cifar",
+            "tiny_imagenet:load_tiny_imagenet",
+            description="Tiny ImageNet-200 (tiny-imagenet-200/)",
+        ),
+        DatasetInfo(
+            "folder",
+            64,
+            IMAGENET_MEAN,
+            IMAGENET_STD,
+            Augment(pad=4, flip=True),
+            "seed-cifar",
+            "folder:load_folder",
+            description="any ImageFolder tree: root/<class>/*.png|jpg",
+        ),
     )
 }
 
 # name -> default model input size (the original public mapping)
 DATASETS: dict[str, int] = {name: info.input_size for name, info in DATASET_INFO.items()}
 
-_ALIASES = {"cifar-10": "cifar10", "cifar-100": "cifar100", "tinyimagenet": "tiny-imagenet",
-            "tiny-imagenet-200": "tiny-imagenet", "imagefolder": "folder"}
+_ALIASES = {
+    "cifar-10": "cifar10",
+    "cifar-100": "cifar100",
+    "tinyimagenet": "tiny-imagenet",
+    "tiny-imagenet-200": "tiny-imagenet",
+    "imagefolder": "folder",
+}
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -72,8 +125,13 @@ def default_input_size(name: str) -> int:
         return 224
 
 
-def load_dataset(name: str, split: str = "train", data_dir: str | Path | None = None, channels: int = 3,
-                 image_size: int | None = None) -> ImageSet:
+def load_dataset(
+    name: str,
+    split: str = "train",
+    data_dir: str | Path | None = None,
+    channels: int = 3,
+    image_size: int | None = None,
+) -> ImageSet:
     """Load `split` ("train" or "test"; "val" is an alias of "test") of a dataset by name.
 
     `image_size` is the side that `folder` images are resized to at load (so they stack); other datasets keep

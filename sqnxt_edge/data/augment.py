@@ -37,8 +37,8 @@ def augment_batch(images: torch.Tensor, aug: Augment | None, generator: torch.Ge
         x = F.pad(x, (pad, pad, pad, pad))
         dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
         dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-        rows = (dy[:, None] + torch.arange(h)[None, :])  # (n, h)
-        cols = (dx[:, None] + torch.arange(w)[None, :])  # (n, w)
+        rows = dy[:, None] + torch.arange(h)[None, :]  # (n, h)
+        cols = dx[:, None] + torch.arange(w)[None, :]  # (n, w)
         c = x.shape[1]
         x = torch.gather(x, 2, rows[:, None, :, None].expand(n, c, h, x.shape[3]))
         x = torch.gather(x, 3, cols[:, None, None, :].expand(n, c, h, w))

@@ -14,8 +14,17 @@ import torch.nn.functional as F
 
 from ..errors import DataError
 
-__all__ = ["ImageSet", "preprocess", "resize_uint8", "to_channels", "normalization", "IMAGENET_MEAN", "IMAGENET_STD",
-           "CIFAR_MEAN", "CIFAR_STD"]
+__all__ = [
+    "ImageSet",
+    "preprocess",
+    "resize_uint8",
+    "to_channels",
+    "normalization",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "CIFAR_MEAN",
+    "CIFAR_STD",
+]
 
 # Per-channel normalization of the datasets' families: (RGB mean, RGB std, grey mean, grey std).
 _NORMS = {
@@ -44,7 +53,9 @@ class ImageSet:
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
-            raise DataError(f"{self.name}/{self.split}: images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}")
+            raise DataError(
+                f"{self.name}/{self.split}: images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}"
+            )
         if len(self.images) != len(self.labels):
             raise DataError(f"{self.name}/{self.split}: {len(self.images)} images but {len(self.labels)} labels")
         if len(self.images) == 0:

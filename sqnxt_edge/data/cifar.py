@@ -17,14 +17,20 @@ from .base import ImageSet, normalization, to_channels
 
 __all__ = ["load_cifar10", "load_cifar100", "safe_pickle_load", "SafeUnpickler"]
 
-URLS = {"cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-        "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"}
+URLS = {
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+}
 FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 
 _ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
 }
 
 
@@ -55,7 +61,9 @@ def safe_pickle_load(path: Path) -> object:
     except pickle.UnpicklingError as exc:
         raise DataError(f"{path} is not a CIFAR batch: {exc}") from None
     except Exception as exc:  # truncated or garbage bytes raise many types
-        raise DataError(f"{path} is not a readable CIFAR batch (corrupt or truncated?): {type(exc).__name__}: {exc}") from None
+        raise DataError(
+            f"{path} is not a readable CIFAR batch (corrupt or truncated?): {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _str_keys(obj: object, path: Path) -> dict:
@@ -91,8 +99,16 @@ def _root(name: str, data_dir: Path | None, marker: str) -> Path:
     raise DataError(f"{name} not found: {where} must contain {folder}/ (download {URLS[name]} and extract it there)")
 
 
-def _load(name: str, split: str, data_dir: Path | None, files: list[str], label_key: str, meta: str,
-          names_key: str, channels: int) -> ImageSet:
+def _load(
+    name: str,
+    split: str,
+    data_dir: Path | None,
+    files: list[str],
+    label_key: str,
+    meta: str,
+    names_key: str,
+    channels: int,
+) -> ImageSet:
     root = _root(name, data_dir, meta)
     classes = _names(_str_keys(safe_pickle_load(root / meta), root / meta).get(names_key), root / meta)
     missing = [f for f in files if not (root / f).is_file()]
@@ -103,15 +119,33 @@ def _load(name: str, split: str, data_dir: Path | None, files: list[str], label_
     labels = np.concatenate([p[1] for p in parts])
     if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
         raise DataError(f"{name}: labels outside 0..{len(classes) - 1} in {root}")
-    return ImageSet(name, split, np.ascontiguousarray(to_channels(images, channels)), labels, classes,
-                    *normalization("cifar", channels))
+    return ImageSet(
+        name,
+        split,
+        np.ascontiguousarray(to_channels(images, channels)),
+        labels,
+        classes,
+        *normalization("cifar", channels),
+    )
 
 
-def load_cifar10(split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = None) -> ImageSet:
+def load_cifar10(
+    split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = None
+) -> ImageSet:
     files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     return _load("cifar10", split, data_dir, files, "labels", "batches.meta", "label_names", channels)
 
 
-def load_cifar100(split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = None) -> ImageSet:
-    return _load("cifar100", split, data_dir, ["train" if split == "train" else "test"], "fine_labels", "meta",
-                 "fine_label_names", channels)
+def load_cifar100(
+    split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = None
+) -> ImageSet:
+    return _load(
+        "cifar100",
+        split,
+        data_dir,
+        ["train" if split == "train" else "test"],
+        "fine_labels",
+        "meta",
+        "fine_label_names",
+        channels,
+    )

@@ -27,7 +27,9 @@ def load_digits(split: str = "train", channels: int = 3) -> ImageSet:
     )
     idx = np.sort(train_idx if split == "train" else test_idx)
     images = np.repeat(grey[idx, :, :, None], channels, axis=3)
-    return ImageSet("digits", split, np.ascontiguousarray(images), labels[idx], CLASSES, (0.5,) * channels, (0.5,) * channels)
+    return ImageSet(
+        "digits", split, np.ascontiguousarray(images), labels[idx], CLASSES, (0.5,) * channels, (0.5,) * channels
+    )
 
 
 def load_digits_split(split: str, data_dir=None, channels: int = 3, image_size: int | None = None) -> ImageSet:

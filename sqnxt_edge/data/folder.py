@@ -35,7 +35,9 @@ def _scan(root: Path) -> tuple[list[str], list[Path], list[int]]:
 
 def load_folder(split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = 64) -> ImageSet:
     if data_dir is None:
-        raise DataError("the folder dataset needs --data-dir DIR laid out as DIR/<class>/*.png|jpg (or DIR/train, DIR/test)")
+        raise DataError(
+            "the folder dataset needs --data-dir DIR laid out as DIR/<class>/*.png|jpg (or DIR/train, DIR/test)"
+        )
     root = Path(data_dir)
     if not root.is_dir():
         raise DataError(f"folder: {root} is not a directory; --data-dir must point at DIR/<class>/*.png|jpg")
@@ -43,7 +45,9 @@ def load_folder(split: str, data_dir: Path | None = None, channels: int = 3, ima
     if (root / "train").is_dir() and test_dir is not None:
         classes, paths, labels = _scan(root / "train" if split == "train" else test_dir)
         if split == "test":
-            train_classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir() and not p.name.startswith("."))
+            train_classes = sorted(
+                p.name for p in (root / "train").iterdir() if p.is_dir() and not p.name.startswith(".")
+            )
             if classes != train_classes:
                 raise DataError(f"folder: {test_dir} and {root / 'train'} have different class folders")
     else:
@@ -53,8 +57,14 @@ def load_folder(split: str, data_dir: Path | None = None, channels: int = 3, ima
         if not paths:
             raise DataError(f"folder: too few images in {root} for a {split} split")
     images = read_images(paths, image_size)
-    return ImageSet("folder", split, to_channels(images, channels), np.asarray(labels, np.int64), classes,
-                    *normalization("imagenet", channels))
+    return ImageSet(
+        "folder",
+        split,
+        to_channels(images, channels),
+        np.asarray(labels, np.int64),
+        classes,
+        *normalization("imagenet", channels),
+    )
 
 
 def _split(labels: np.ndarray, split: str) -> np.ndarray:

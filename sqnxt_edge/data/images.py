@@ -35,7 +35,9 @@ def read_image(path: Path, size: int | None) -> np.ndarray:
                 img = img.crop((left, top, left + size, top + size))
             return np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"cannot read image {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise DataError(
+            f"cannot read image {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
 
 
 def read_images(paths: list[Path], size: int | None, workers: int = 4) -> np.ndarray:

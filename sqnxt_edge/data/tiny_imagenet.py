@@ -1,6 +1,6 @@
 """Tiny ImageNet-200 in its published folder layout; `test` is the labelled `val/` split (test labels are secret).
 
-    tiny-imagenet-200/wnids.txt, words.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG, val/val_annotations.txt
+tiny-imagenet-200/wnids.txt, words.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG, val/val_annotations.txt
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ def _root(data_dir: Path | None) -> Path:
         if root is not None and (root / "wnids.txt").is_file():
             return root
     where = f"--data-dir {data_dir}" if data_dir is not None else "--data-dir DIR"
-    raise DataError(f"tiny-imagenet not found: {where} must contain {FOLDER}/ with wnids.txt (download {URL} and unzip it there)")
+    raise DataError(
+        f"tiny-imagenet not found: {where} must contain {FOLDER}/ with wnids.txt (download {URL} and unzip it there)"
+    )
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -45,7 +47,9 @@ def _class_names(root: Path, wnids: list[str]) -> list[str]:
     return [words.get(w) or w for w in wnids]
 
 
-def load_tiny_imagenet(split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = 64) -> ImageSet:
+def load_tiny_imagenet(
+    split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = 64
+) -> ImageSet:
     root = _root(data_dir)
     wnids = [w.strip() for w in _read_lines(root / "wnids.txt")]
     if not wnids or len(set(wnids)) != len(wnids):
@@ -74,5 +78,11 @@ def load_tiny_imagenet(split: str, data_dir: Path | None = None, channels: int =
     if not paths:
         raise DataError(f"tiny-imagenet: no {split} images under {root}")
     images = read_images(paths, image_size)
-    return ImageSet("tiny-imagenet", split, to_channels(images, channels), np.asarray(labels, np.int64),
-                    _class_names(root, wnids), *normalization("imagenet", channels))
+    return ImageSet(
+        "tiny-imagenet",
+        split,
+        to_channels(images, channels),
+        np.asarray(labels, np.int64),
+        _class_names(root, wnids),
+        *normalization("imagenet", channels),
+    )

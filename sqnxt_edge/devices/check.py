@@ -25,8 +25,9 @@ def pip_line(device: Device, env: dict, runtimes: dict) -> tuple[list[str], str 
     if not missing:
         return [], None
     if device.emulate:  # its runtimes come with the cached user space
-        return missing, (f"sqnxt-edge devices emulate {shlex.quote(device.name)} --profile {device.emulate} "
-                         "--force --rebuild")
+        return missing, (
+            f"sqnxt-edge devices emulate {shlex.quote(device.name)} --profile {device.emulate} --force --rebuild"
+        )
     return missing, f"{shlex.quote(device.python)} -m pip install {' '.join(missing)}"
 
 
@@ -35,8 +36,10 @@ def profile_warnings(device: Device, env: dict) -> list[str]:
     warnings = []
     arch = str(env.get("arch") or "")
     if arch.startswith("arm") and arch not in ("arm64",):
-        warnings.append(f"the board runs a 32-bit OS ({arch}): onnxruntime and ai-edge-litert publish no wheels for "
-                        "it; install a 64-bit OS (e.g. 64-bit Raspberry Pi OS)")
+        warnings.append(
+            f"the board runs a 32-bit OS ({arch}): onnxruntime and ai-edge-litert publish no wheels for "
+            "it; install a 64-bit OS (e.g. 64-bit Raspberry Pi OS)"
+        )
     prof = device.profile_info
     if prof is None:
         return warnings
@@ -46,8 +49,10 @@ def profile_warnings(device: Device, env: dict) -> list[str]:
     for what, expected, seen in checks:
         if expected is not None and seen is not None and expected != seen:
             show = {True: "yes", False: "no"}
-            warnings.append(f"profile {prof.name!r} says {what} = {show.get(expected, expected)}, "
-                            f"the board reports {show.get(seen, seen)}")
+            warnings.append(
+                f"profile {prof.name!r} says {what} = {show.get(expected, expected)}, "
+                f"the board reports {show.get(seen, seen)}"
+            )
     model = str(env.get("model") or "")
     if prof.cpu and model and prof.cpu.lower() not in model.lower():
         warnings.append(f"profile {prof.name!r} says CPU {prof.cpu}, the board reports {model}")

@@ -34,8 +34,7 @@ from .. import runner
 from ..errors import DeviceError
 from ..interrupts import kill_process_group
 from .registry import Device, add_device, devices_path, get_device, load_devices, remove_device
-from .rootfs import (MARKER, SITE, cache_dir, ensure_rootfs, locked, require_tools, rmtree, rootfs_info,
-                     rootfs_path)
+from .rootfs import MARKER, SITE, cache_dir, ensure_rootfs, locked, require_tools, rmtree, rootfs_info, rootfs_path
 
 __all__ = ["Core", "CORES", "core_for", "emulate_device", "command", "execute_emulated", "unregister", "board_info"]
 
@@ -65,12 +64,33 @@ class Core:
 
 CORES: dict[str, Core] = {
     # Raspberry Pi 4 Model B: BCM2711, 4x Cortex-A72 r0p3, ARMv8.0 (no crypto, no dotprod), 1.5 GHz
-    "rpi4": Core("cortex-a72", "0xd08", "0x0", 3, "fp asimd evtstrm crc32 cpuid", 4, 1500000, 600000,
-                 "Raspberry Pi 4 Model B Rev 1.4", "BCM2835", "c03114"),
+    "rpi4": Core(
+        "cortex-a72",
+        "0xd08",
+        "0x0",
+        3,
+        "fp asimd evtstrm crc32 cpuid",
+        4,
+        1500000,
+        600000,
+        "Raspberry Pi 4 Model B Rev 1.4",
+        "BCM2835",
+        "c03114",
+    ),
     # Raspberry Pi 5: BCM2712, 4x Cortex-A76 r4p1, ARMv8.2 with dotprod, 2.4 GHz
-    "rpi5": Core("cortex-a76", "0xd0b", "0x4", 1,
-                 "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp",
-                 4, 2400000, 1500000, "Raspberry Pi 5 Model B Rev 1.0", "BCM2835", "d04170"),
+    "rpi5": Core(
+        "cortex-a76",
+        "0xd0b",
+        "0x4",
+        1,
+        "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp",
+        4,
+        2400000,
+        1500000,
+        "Raspberry Pi 5 Model B Rev 1.0",
+        "BCM2835",
+        "d04170",
+    ),
     # any 64-bit ARM board: the lowest common core, 4x Cortex-A53 (ARMv8.0, the Pi 3 / Zero 2 W class), 1.2 GHz
     "generic-arm64": Core("cortex-a53", "0xd03", "0x0", 4, "fp asimd evtstrm crc32 cpuid", 4, 1200000, 600000),
 }
@@ -84,8 +104,10 @@ def core_for(profile: str | None) -> Core:
 
 def cpuinfo_text(core: Core) -> str:
     """/proc/cpuinfo as the board's arm64 Linux prints it."""
-    block = ("processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: {c.features}\nCPU implementer\t: 0x41\n"
-             "CPU architecture: 8\nCPU variant\t: {c.variant}\nCPU part\t: {c.part}\nCPU revision\t: {c.revision}\n\n")
+    block = (
+        "processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: {c.features}\nCPU implementer\t: 0x41\n"
+        "CPU architecture: 8\nCPU variant\t: {c.variant}\nCPU part\t: {c.part}\nCPU revision\t: {c.revision}\n\n"
+    )
     text = "".join(block.format(i=i, c=core) for i in range(core.cores))
     if core.hardware:
         text += f"Hardware\t: {core.hardware}\nRevision\t: {core.board_revision}\nModel\t\t: {core.model}\n"
@@ -102,19 +124,21 @@ def _view(core: Core) -> dict[str, str]:
     files.update({f"{cpu}/{n}": every + "\n" for n in ("possible", "present", "online")})
     files.update({f"{cpu}/kernel_max": f"{last}\n", f"{cpu}/offline": "\n"})
     for i in range(core.cores):
-        files.update({
-            f"{cpu}/cpu{i}/cpufreq/cpuinfo_max_freq": f"{core.max_khz}\n",
-            f"{cpu}/cpu{i}/cpufreq/cpuinfo_min_freq": f"{core.min_khz}\n",
-            f"{cpu}/cpu{i}/cpufreq/scaling_cur_freq": "",  # the emulator has no clock: unknown, not the host's
-            f"{cpu}/cpu{i}/cpufreq/scaling_governor": "",
-            f"{cpu}/cpu{i}/regs/identification/midr_el1": f"0x{midr:016x}\n",
-            f"{cpu}/cpu{i}/topology/physical_package_id": "0\n",
-            f"{cpu}/cpu{i}/topology/core_id": f"{i}\n",
-            f"{cpu}/cpu{i}/topology/core_siblings_list": every + "\n",
-            f"{cpu}/cpu{i}/topology/package_cpus_list": every + "\n",
-            f"{cpu}/cpu{i}/topology/thread_siblings_list": f"{i}\n",
-            f"{cpu}/cpu{i}/topology/core_cpus_list": f"{i}\n",
-        })
+        files.update(
+            {
+                f"{cpu}/cpu{i}/cpufreq/cpuinfo_max_freq": f"{core.max_khz}\n",
+                f"{cpu}/cpu{i}/cpufreq/cpuinfo_min_freq": f"{core.min_khz}\n",
+                f"{cpu}/cpu{i}/cpufreq/scaling_cur_freq": "",  # the emulator has no clock: unknown, not the host's
+                f"{cpu}/cpu{i}/cpufreq/scaling_governor": "",
+                f"{cpu}/cpu{i}/regs/identification/midr_el1": f"0x{midr:016x}\n",
+                f"{cpu}/cpu{i}/topology/physical_package_id": "0\n",
+                f"{cpu}/cpu{i}/topology/core_id": f"{i}\n",
+                f"{cpu}/cpu{i}/topology/core_siblings_list": every + "\n",
+                f"{cpu}/cpu{i}/topology/package_cpus_list": every + "\n",
+                f"{cpu}/cpu{i}/topology/thread_siblings_list": f"{i}\n",
+                f"{cpu}/cpu{i}/topology/core_cpus_list": f"{i}\n",
+            }
+        )
     files["/sys/firmware/devicetree/base/model"] = (core.model + "\x00") if core.model else ""
     return files
 
@@ -171,20 +195,33 @@ def command(device: Device, args: list[str], tmp: Path) -> tuple[list[str], dict
     board = Path(device.rootfs or "")
     info = board_info(board)
     if not info or not rootfs_info(board):
-        raise DeviceError(f"device {device.name!r}: the emulated board in {board} is missing or incomplete; build it "
-                          f"again with: sqnxt-edge devices emulate {shlex.quote(device.name)} --profile "
-                          f"{device.emulate} --force")
+        raise DeviceError(
+            f"device {device.name!r}: the emulated board in {board} is missing or incomplete; build it "
+            f"again with: sqnxt-edge devices emulate {shlex.quote(device.name)} --profile "
+            f"{device.emulate} --force"
+        )
     qemu = _qemu()
     python = device.python if device.python.startswith("/") else f"/usr/bin/{device.python}"
     launcher = [qemu, "-L", str(board), "-cpu", core.qemu_cpu]
     host = runner.cpu_info()
-    emulation = {"emulator": f"qemu-aarch64 {_qemu_version(qemu)} (user mode)", "cpu": core.qemu_cpu,
-                 "profile": device.emulate, "rootfs": f"Debian {rootfs_info(board).get('suite')} arm64",
-                 "host": {k: host.get(k) for k in ("arch", "model", "cores")},
-                 "note": "latency, memory and load are the emulator's on this host, not the board's"}
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp), "TMPDIR": str(tmp), "LANG": "C.UTF-8",
-           "PYTHONPATH": str(board / SITE), "PYTHONNOUSERSITE": "1",
-           runner.LAUNCHER_VAR: shlex.join(launcher), runner.EMULATION_VAR: json.dumps(emulation)}
+    emulation = {
+        "emulator": f"qemu-aarch64 {_qemu_version(qemu)} (user mode)",
+        "cpu": core.qemu_cpu,
+        "profile": device.emulate,
+        "rootfs": f"Debian {rootfs_info(board).get('suite')} arm64",
+        "host": {k: host.get(k) for k in ("arch", "model", "cores")},
+        "note": "latency, memory and load are the emulator's on this host, not the board's",
+    }
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp),
+        "TMPDIR": str(tmp),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(board / SITE),
+        "PYTHONNOUSERSITE": "1",
+        runner.LAUNCHER_VAR: shlex.join(launcher),
+        runner.EMULATION_VAR: json.dumps(emulation),
+    }
     return [*launcher, str(board) + python, *args], env
 
 
@@ -211,8 +248,15 @@ def execute_emulated(device: Device, job, timeout: float):
     argv, env = command(device, ["runner.py", *job.argv], tmp)
     bounded = shutil.which("timeout") is not None
     with tempfile.TemporaryFile(dir=tmp) as out, tempfile.TemporaryFile(dir=tmp) as err:
-        proc = subprocess.Popen(_bounded(argv, timeout), cwd=job.stage, env=env, stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            _bounded(argv, timeout),
+            cwd=job.stage,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
         try:
             proc.wait(timeout=timeout + 10)
         except subprocess.TimeoutExpired:
@@ -223,19 +267,30 @@ def execute_emulated(device: Device, job, timeout: float):
         finally:
             kill_process_group(proc, grace=3.0)  # whatever is left of the group goes with it
         if proc.returncode in (124, 137) or (proc.returncode == -signal.SIGKILL and not bounded):
-            raise DeviceError(f"device {device.name!r}: timed out after {timeout:.0f} s on the emulated board "
-                              "(emulation is 100-600x slower than this machine; raise timeout in devices.toml, "
-                              "or use fewer --runs or images)")
+            raise DeviceError(
+                f"device {device.name!r}: timed out after {timeout:.0f} s on the emulated board "
+                "(emulation is 100-600x slower than this machine; raise timeout in devices.toml, "
+                "or use fewer --runs or images)"
+            )
         out.seek(0)
         err.seek(0)
-        return SshResult(proc.returncode, out.read().decode("utf-8", "replace"),
-                         err.read().decode("utf-8", "replace")), None
+        return SshResult(
+            proc.returncode, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace")
+        ), None
 
 
-def emulate_device(name: str, profile: str = "rpi4", devices_file: str | os.PathLike | None = None,
-                   force: bool = False, rebuild: bool = False, threads: int | None = None,
-                   timeout: float | None = None, mirror: str | None = None, cache: str | os.PathLike | None = None,
-                   say: Say | None = None) -> tuple[Device, dict]:
+def emulate_device(
+    name: str,
+    profile: str = "rpi4",
+    devices_file: str | os.PathLike | None = None,
+    force: bool = False,
+    rebuild: bool = False,
+    threads: int | None = None,
+    timeout: float | None = None,
+    mirror: str | None = None,
+    cache: str | os.PathLike | None = None,
+    say: Say | None = None,
+) -> tuple[Device, dict]:
     """Build (once, cached) an emulated `profile` board and register it as `name`. Returns the device and what the
     set-up did ({"built": bool, "seconds", "rootfs": its record})."""
     say = say or (lambda message: None)
@@ -251,11 +306,21 @@ def emulate_device(name: str, profile: str = "rpi4", devices_file: str | os.Path
     say(f"writing the {profile} board's CPU view ({CORES[profile].qemu_cpu})")
     with locked(root):
         board = _make_board(_board_dir(root, name), profile, rootfs)
-    device = Device(name=name, emulate=profile, rootfs=str(board), profile=profile, threads=threads or 1,
-                    timeout=timeout or EMULATED_TIMEOUT)
+    device = Device(
+        name=name,
+        emulate=profile,
+        rootfs=str(board),
+        profile=profile,
+        threads=threads or 1,
+        timeout=timeout or EMULATED_TIMEOUT,
+    )
     add_device(device, path, force=force)
-    return get_device(name, path), {"built": fresh, "seconds": round(time.monotonic() - started, 1),
-                                    "board": str(board), "rootfs": rootfs_info(rootfs)}
+    return get_device(name, path), {
+        "built": fresh,
+        "seconds": round(time.monotonic() - started, 1),
+        "board": str(board),
+        "rootfs": rootfs_info(rootfs),
+    }
 
 
 def unregister(name: str, devices_file: str | os.PathLike | None = None) -> tuple[Path, list[str]]:

@@ -24,15 +24,15 @@ class Profile:
 
     name: str
     description: str
-    arch: str | None                  # platform.machine() of a 64-bit OS: aarch64, x86_64
-    cpu: str | None                   # core name as cpu_info() reports it (from the ARM "CPU part" id)
+    arch: str | None  # platform.machine() of a 64-bit OS: aarch64, x86_64
+    cpu: str | None  # core name as cpu_info() reports it (from the ARM "CPU part" id)
     cores: int | None
     clock_ghz: float | None
     neon: bool | None = None
-    dotprod: bool | None = None       # ARMv8.2 SDOT/UDOT: what makes int8 faster than fp32 on ARM
+    dotprod: bool | None = None  # ARMv8.2 SDOT/UDOT: what makes int8 faster than fp32 on ARM
     memory_gb: tuple[float, ...] = ()
     peak_gflops_fp32: float | None = None
-    peak_gops_int8: float | None = None     # int8 multiply-accumulates x 2 per second, all cores
+    peak_gops_int8: float | None = None  # int8 multiply-accumulates x 2 per second, all cores
     mem_bandwidth_gbs: float | None = None  # sustained DRAM bandwidth (read + write bytes)
     layer_overhead_us: float | None = None  # the runtime's fixed cost per layer (dispatch, thread hand-off)
     figure_sources: dict = field(default_factory=dict)  # figure -> where it comes from
@@ -51,59 +51,106 @@ class Profile:
         return {k: v for k, v in (("neon", self.neon), ("dotprod", self.dotprod)) if v is not None}
 
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (
-    Profile(
-        "rpi4", "Raspberry Pi 4 Model B (BCM2711)", "aarch64", "Cortex-A72", 4, 1.5, neon=True, dotprod=False,
-        memory_gb=(1, 2, 4, 8), peak_gflops_fp32=48.0, peak_gops_int8=96.0, mem_bandwidth_gbs=5.5,
-        layer_overhead_us=5.0, figure_sources={
-            "peak_gflops_fp32": "derived: 4 cores x 1.5 GHz x 8 FLOP/cycle (Cortex-A72 NEON FMA)",
-            "peak_gops_int8": "assumed 2x fp32: no int8 dot product on the A72, kernels widen 8-bit products to "
-                              "16 bits; measured Pi 4 int8 speed-ups over fp32 range 1.2x (ncnn SqueezeNet, "
-                              "Tencent/ncnn benchmark README) to 2.3x (XNNPACK MobileNetV2, google/XNNPACK README)",
-            "mem_bandwidth_gbs": "measured: STREAM copy/scale about 5.5 GB/s on a Pi 4 "
-                                 "(https://www.sci-pi.org.uk/bench/stream.html)",
-            "layer_overhead_us": "assumed: onnxruntime's per-node dispatch plus a 4-thread pool hand-off on a 1.5 GHz "
-                                 "core (no published figure; calibrate on the board)",
-        },
-        sources=("https://www.raspberrypi.com/products/raspberry-pi-4-model-b/specifications/",
-                 "https://github.com/google/XNNPACK (Raspberry Pi 4 latencies)",
-                 "https://github.com/geerlingguy/top500-benchmark"),
-        notes="No int8 dot product: int8 is often no faster than fp32. Use 64-bit Raspberry Pi OS.",
-    ),
-    Profile(
-        "rpi5", "Raspberry Pi 5 (BCM2712)", "aarch64", "Cortex-A76", 4, 2.4, neon=True, dotprod=True,
-        memory_gb=(2, 4, 8, 16), peak_gflops_fp32=154.0, peak_gops_int8=614.0, mem_bandwidth_gbs=17.1,
-        layer_overhead_us=3.0, figure_sources={
-            "peak_gflops_fp32": "derived: 4 cores x 2.4 GHz x 16 FLOP/cycle (Cortex-A76, 2x 128-bit NEON FMA)",
-            "peak_gops_int8": "derived: 4x fp32 (one SDOT does 16 int8 multiply-accumulates, one FMLA 4 fp32)",
-            "mem_bandwidth_gbs": "theoretical: LPDDR4X-4267 x 32-bit bus (raspberrypi.com product brief); "
-                                 "sustained STREAM is lower: calibrate on the board",
-            "layer_overhead_us": "assumed: onnxruntime's per-node dispatch plus a 4-thread pool hand-off on a 2.4 GHz "
-                                 "core (no published figure; calibrate on the board)",
-        },
-        sources=("https://www.raspberrypi.com/products/raspberry-pi-5/",
-                 "https://github.com/geerlingguy/top500-benchmark"),
-        notes="ARMv8.2 dotprod: int8 kernels can beat fp32.",
-    ),
-    Profile(
-        "jetson-nano", "NVIDIA Jetson Nano (CPU only: the GPU is not used)", "aarch64", "Cortex-A57", 4, 1.43,
-        neon=True, dotprod=False, memory_gb=(4,), peak_gflops_fp32=45.8, peak_gops_int8=91.6,
-        mem_bandwidth_gbs=25.6, layer_overhead_us=5.0, figure_sources={
-            "peak_gflops_fp32": "derived: 4 cores x 1.43 GHz x 8 FLOP/cycle (Cortex-A57 NEON FMA)",
-            "peak_gops_int8": "assumed 2x fp32: no int8 dot product on the A57 (as for the Pi 4's A72)",
-            "mem_bandwidth_gbs": "theoretical: 64-bit LPDDR4 at 1600 MHz (NVIDIA Jetson Nano module data sheet); "
-                                 "the GPU shares it; calibrate on the board",
-            "layer_overhead_us": "assumed: as the Pi 4 (similar cores and clock; calibrate on the board)",
-        },
-        sources=("https://developer.nvidia.com/embedded/jetson-nano",),
-        notes="JetPack 4 ships Python 3.6; install a newer Python (e.g. 3.10 from deadsnakes) for the runner.",
-    ),
-    Profile(
-        "generic-arm64", "Any 64-bit ARM Linux board", "aarch64", None, None, None, neon=True, dotprod=None,
-        notes="Threads default to the runner's choice; the real CPU is read from the board. No cost-model figures: "
-              "calibrate an estimate on the board (sqnxt-edge estimate ARTIFACT --device NAME --calibrate).",
-    ),
-)}
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            "rpi4",
+            "Raspberry Pi 4 Model B (BCM2711)",
+            "aarch64",
+            "Cortex-A72",
+            4,
+            1.5,
+            neon=True,
+            dotprod=False,
+            memory_gb=(1, 2, 4, 8),
+            peak_gflops_fp32=48.0,
+            peak_gops_int8=96.0,
+            mem_bandwidth_gbs=5.5,
+            layer_overhead_us=5.0,
+            figure_sources={
+                "peak_gflops_fp32": "derived: 4 cores x 1.5 GHz x 8 FLOP/cycle (Cortex-A72 NEON FMA)",
+                "peak_gops_int8": "assumed 2x fp32: no int8 dot product on the A72, kernels widen 8-bit products to "
+                "16 bits; measured Pi 4 int8 speed-ups over fp32 range 1.2x (ncnn SqueezeNet, "
+                "Tencent/ncnn benchmark README) to 2.3x (XNNPACK MobileNetV2, google/XNNPACK README)",
+                "mem_bandwidth_gbs": "measured: STREAM copy/scale about 5.5 GB/s on a Pi 4 "
+                "(https://www.sci-pi.org.uk/bench/stream.html)",
+                "layer_overhead_us": "assumed: onnxruntime's per-node dispatch plus a 4-thread pool hand-off on a 1.5 GHz "
+                "core (no published figure; calibrate on the board)",
+            },
+            sources=(
+                "https://www.raspberrypi.com/products/raspberry-pi-4-model-b/specifications/",
+                "https://github.com/google/XNNPACK (Raspberry Pi 4 latencies)",
+                "https://github.com/geerlingguy/top500-benchmark",
+            ),
+            notes="No int8 dot product: int8 is often no faster than fp32. Use 64-bit Raspberry Pi OS.",
+        ),
+        Profile(
+            "rpi5",
+            "Raspberry Pi 5 (BCM2712)",
+            "aarch64",
+            "Cortex-A76",
+            4,
+            2.4,
+            neon=True,
+            dotprod=True,
+            memory_gb=(2, 4, 8, 16),
+            peak_gflops_fp32=154.0,
+            peak_gops_int8=614.0,
+            mem_bandwidth_gbs=17.1,
+            layer_overhead_us=3.0,
+            figure_sources={
+                "peak_gflops_fp32": "derived: 4 cores x 2.4 GHz x 16 FLOP/cycle (Cortex-A76, 2x 128-bit NEON FMA)",
+                "peak_gops_int8": "derived: 4x fp32 (one SDOT does 16 int8 multiply-accumulates, one FMLA 4 fp32)",
+                "mem_bandwidth_gbs": "theoretical: LPDDR4X-4267 x 32-bit bus (raspberrypi.com product brief); "
+                "sustained STREAM is lower: calibrate on the board",
+                "layer_overhead_us": "assumed: onnxruntime's per-node dispatch plus a 4-thread pool hand-off on a 2.4 GHz "
+                "core (no published figure; calibrate on the board)",
+            },
+            sources=(
+                "https://www.raspberrypi.com/products/raspberry-pi-5/",
+                "https://github.com/geerlingguy/top500-benchmark",
+            ),
+            notes="ARMv8.2 dotprod: int8 kernels can beat fp32.",
+        ),
+        Profile(
+            "jetson-nano",
+            "NVIDIA Jetson Nano (CPU only: the GPU is not used)",
+            "aarch64",
+            "Cortex-A57",
+            4,
+            1.43,
+            neon=True,
+            dotprod=False,
+            memory_gb=(4,),
+            peak_gflops_fp32=45.8,
+            peak_gops_int8=91.6,
+            mem_bandwidth_gbs=25.6,
+            layer_overhead_us=5.0,
+            figure_sources={
+                "peak_gflops_fp32": "derived: 4 cores x 1.43 GHz x 8 FLOP/cycle (Cortex-A57 NEON FMA)",
+                "peak_gops_int8": "assumed 2x fp32: no int8 dot product on the A57 (as for the Pi 4's A72)",
+                "mem_bandwidth_gbs": "theoretical: 64-bit LPDDR4 at 1600 MHz (NVIDIA Jetson Nano module data sheet); "
+                "the GPU shares it; calibrate on the board",
+                "layer_overhead_us": "assumed: as the Pi 4 (similar cores and clock; calibrate on the board)",
+            },
+            sources=("https://developer.nvidia.com/embedded/jetson-nano",),
+            notes="JetPack 4 ships Python 3.6; install a newer Python (e.g. 3.10 from deadsnakes) for the runner.",
+        ),
+        Profile(
+            "generic-arm64",
+            "Any 64-bit ARM Linux board",
+            "aarch64",
+            None,
+            None,
+            None,
+            neon=True,
+            dotprod=None,
+            notes="Threads default to the runner's choice; the real CPU is read from the board. No cost-model figures: "
+            "calibrate an estimate on the board (sqnxt-edge estimate ARTIFACT --device NAME --calibrate).",
+        ),
+    )
+}
 
 
 def local_profile() -> Profile:
@@ -113,10 +160,16 @@ def local_profile() -> Profile:
     info = cpu_info()
     feats = info.get("features", {})
     return Profile(
-        "local", f"This machine ({info.get('model')})", info.get("arch"), info.get("model"), info.get("cores"), None,
-        neon=feats.get("neon"), dotprod=feats.get("dotprod"),
+        "local",
+        f"This machine ({info.get('model')})",
+        info.get("arch"),
+        info.get("model"),
+        info.get("cores"),
+        None,
+        neon=feats.get("neon"),
+        dotprod=feats.get("dotprod"),
         notes="Read from this machine with runner.cpu_info(); the cost model measures its figures when asked "
-              "(sqnxt_edge.profiling.probe.local_figures).",
+        "(sqnxt_edge.profiling.probe.local_figures).",
         extra={"vnni": feats.get("vnni"), "avx512": feats.get("avx512"), "os": info.get("os")},
     )
 

@@ -44,8 +44,18 @@ from ..artifacts import atomic_write
 from ..errors import DeviceError
 from .profiles import PROFILES, Profile, get_profile, list_profiles
 
-__all__ = ["Device", "devices_path", "load_devices", "get_device", "add_device", "remove_device", "render_toml",
-           "load_calibrations", "get_calibration", "set_calibration"]
+__all__ = [
+    "Device",
+    "devices_path",
+    "load_devices",
+    "get_device",
+    "add_device",
+    "remove_device",
+    "render_toml",
+    "load_calibrations",
+    "get_calibration",
+    "set_calibration",
+]
 
 ENV_VAR = "SQNXT_EDGE_DEVICES"
 DEFAULT_CONNECT_TIMEOUT = 10.0
@@ -69,9 +79,9 @@ class Device:
     ssh_config: str | None = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     timeout: float = DEFAULT_TIMEOUT
-    emulate: str | None = None   # an emulated board (devices/emulate.py): the profile it emulates
-    rootfs: str | None = None    # ... and its folder
-    source: str | None = field(default=None, compare=False)   # the devices.toml it came from
+    emulate: str | None = None  # an emulated board (devices/emulate.py): the profile it emulates
+    rootfs: str | None = None  # ... and its folder
+    source: str | None = field(default=None, compare=False)  # the devices.toml it came from
 
     @property
     def profile_info(self) -> Profile | None:
@@ -147,7 +157,9 @@ def make_device(name: str, data: dict, source: str | None = None) -> Device:
         raise DeviceError(f"device {name!r}: expected a table of settings")
     unknown = sorted(set(data) - _KEYS)
     if unknown:
-        raise DeviceError(f"device {name!r}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
+        raise DeviceError(
+            f"device {name!r}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})"
+        )
     if "emulate" in data:
         return _emulated(name, data, source)
     if "rootfs" in data:
@@ -178,10 +190,12 @@ def make_device(name: str, data: dict, source: str | None = None) -> Device:
         if isinstance(opts, str):
             opts = [opts]
         if not isinstance(opts, list) or not all(isinstance(o, str) and ("=" in o or " " in o.strip()) for o in opts):
-            raise DeviceError(f"device {name!r}: ssh_options must be a list like [\"Option=value\"]")
+            raise DeviceError(f'device {name!r}: ssh_options must be a list like ["Option=value"]')
         kw["ssh_options"] = tuple(_check_str(name, "ssh_options", o) for o in opts)
     if kw.get("profile") and kw["profile"] not in list_profiles():
-        raise DeviceError(f"device {name!r}: unknown profile {kw['profile']!r} (built in: {', '.join(list_profiles())})")
+        raise DeviceError(
+            f"device {name!r}: unknown profile {kw['profile']!r} (built in: {', '.join(list_profiles())})"
+        )
     if kw.get("workdir") and not re.fullmatch(r"/[A-Za-z0-9._/+-]*", kw["workdir"]):
         raise DeviceError(f"device {name!r}: workdir must be an absolute plain path (letters, digits, . _ - / +)")
     return Device(**kw)
@@ -199,8 +213,10 @@ def _emulated(name: str, data: dict, source: str | None) -> Device:
     if emulate not in PROFILES or PROFILES[emulate].arch != "aarch64":
         raise DeviceError(f"device {name!r}: emulate must name a built-in aarch64 profile, got {emulate!r}")
     if "rootfs" not in data or not os.path.isabs(os.path.expanduser(_check_str(name, "rootfs", data["rootfs"]))):
-        raise DeviceError(f"device {name!r}: an emulated board needs rootfs = its absolute folder "
-                          f"(rebuild it with: sqnxt-edge devices emulate {shlex.quote(name)} --profile {emulate} --force)")
+        raise DeviceError(
+            f"device {name!r}: an emulated board needs rootfs = its absolute folder "
+            f"(rebuild it with: sqnxt-edge devices emulate {shlex.quote(name)} --profile {emulate} --force)"
+        )
     rest = make_device(name, {"host": "emulated", **{k: v for k, v in data.items() if k not in ("emulate", "rootfs")}})
     return replace(rest, host="", emulate=emulate, rootfs=os.path.expanduser(data["rootfs"]), source=source)
 
@@ -248,6 +264,7 @@ def get_device(name: str, devices_file: str | os.PathLike | None = None) -> Devi
 
 
 # -- writing ------------------------------------------------------------------------------------------------------
+
 
 def _toml_str(value: str) -> str:
     out = []
@@ -301,8 +318,14 @@ def _write(path: Path, text: str) -> Path:
 def add_device(device: Device, devices_file: str | os.PathLike | None = None, force: bool = False) -> Path:
     """Register `device` (validated); an existing name needs force=True. Returns the file written."""
     defaults = {f.name: f.default for f in fields(Device)}
-    device = make_device(device.name, {k: v for k, v in device.to_dict().items() if k not in ("name", "source")
-                                       and v not in (None, [], (), "") and (k == "host" or v != defaults[k])})
+    device = make_device(
+        device.name,
+        {
+            k: v
+            for k, v in device.to_dict().items()
+            if k not in ("name", "source") and v not in (None, [], (), "") and (k == "host" or v != defaults[k])
+        },
+    )
     path = devices_path(devices_file)
     existing = load_devices(path)
     if device.name in existing and not force:
@@ -328,6 +351,7 @@ def remove_device(name: str, devices_file: str | os.PathLike | None = None) -> P
 
 
 # -- calibration ---------------------------------------------------------------------------------------------------
+
 
 def load_calibrations(devices_file: str | os.PathLike | None = None) -> dict[str, dict]:
     """{device or "local": {precision: factors}} from the registry's `[calibration.*]` tables."""
@@ -361,7 +385,9 @@ def set_calibration(name: str, precision: str, factors: dict, devices_file: str 
 
 def _render_table(keys: list[str], data: dict) -> list[str]:
     lines = ["[" + ".".join(_toml_key(k) for k in keys) + "]"]
-    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if v is not None and not isinstance(v, dict)]
+    lines += [
+        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if v is not None and not isinstance(v, dict)
+    ]
     for key, value in data.items():
         if isinstance(value, dict):
             lines += ["", *_render_table([*keys, key], value)]
@@ -369,5 +395,8 @@ def _render_table(keys: list[str], data: dict) -> list[str]:
 
 
 def _render_calibrations(calibrations: dict[str, dict]) -> str:
-    return "".join("\n".join(_render_table(["calibration", name, precision], factors)) + "\n\n"
-                   for name, by_precision in calibrations.items() for precision, factors in by_precision.items())
+    return "".join(
+        "\n".join(_render_table(["calibration", name, precision], factors)) + "\n\n"
+        for name, by_precision in calibrations.items()
+        for precision, factors in by_precision.items()
+    )

@@ -30,8 +30,20 @@ from typing import Callable
 from ..cache import cache_dir
 from ..errors import DeviceError
 
-__all__ = ["SUITE", "WHEELS", "SITE", "MARKER", "cache_dir", "require_tools", "debian_mirror", "ensure_rootfs",
-           "rootfs_info", "rootfs_path", "locked", "rmtree"]
+__all__ = [
+    "SUITE",
+    "WHEELS",
+    "SITE",
+    "MARKER",
+    "cache_dir",
+    "require_tools",
+    "debian_mirror",
+    "ensure_rootfs",
+    "rootfs_info",
+    "rootfs_path",
+    "locked",
+    "rmtree",
+]
 
 RECIPE = 1  # bump when the build steps change: a new cache entry is built
 SUITE = "bookworm"  # 64-bit Raspberry Pi OS bookworm = Debian bookworm arm64 + Raspberry Pi packages
@@ -53,8 +65,10 @@ def require_tools(tools: tuple[str, ...] = tuple(TOOLS)) -> dict[str, str]:
     found = {t: _which(t) for t in tools}
     missing = sorted({TOOLS[t] for t, p in found.items() if not p})
     if missing:
-        raise DeviceError(f"emulating an ARM board needs {', '.join(missing)} on this machine; install (as root): "
-                          f"apt-get install -y {' '.join(missing)}")
+        raise DeviceError(
+            f"emulating an ARM board needs {', '.join(missing)} on this machine; install (as root): "
+            f"apt-get install -y {' '.join(missing)}"
+        )
     return found  # type: ignore[return-value]
 
 
@@ -64,8 +78,10 @@ def _root_prefix() -> list[str]:
         return []
     fake = _which("fakeroot")
     if not fake:
-        raise DeviceError("building an emulated board runs debootstrap, which needs root: run this once as root, "
-                          "or install fakeroot (apt-get install -y fakeroot)")
+        raise DeviceError(
+            "building an emulated board runs debootstrap, which needs root: run this once as root, "
+            "or install fakeroot (apt-get install -y fakeroot)"
+        )
     return [fake]
 
 
@@ -97,13 +113,17 @@ def debian_mirror(override: str | None = None) -> str:
     """The Debian archive this host's apt already uses (never a hard-coded host), or $SQNXT_EDGE_DEBIAN_MIRROR."""
     if override or os.environ.get(MIRROR_VAR):
         return (override or os.environ[MIRROR_VAR]).rstrip("/")
-    candidates = [(uri, suites) for uri, suites, signed in _apt_sources()
-                  if "security" not in uri and ("debian-archive-keyring" in signed or uri.rstrip("/").endswith("/debian"))]
+    candidates = [
+        (uri, suites)
+        for uri, suites, signed in _apt_sources()
+        if "security" not in uri and ("debian-archive-keyring" in signed or uri.rstrip("/").endswith("/debian"))
+    ]
     for uri, suites in sorted(candidates, key=lambda c: SUITE not in c[1]):
         if any("-" not in s for s in suites):
             return uri.rstrip("/")
-    raise DeviceError(f"no Debian archive among this machine's apt sources; name one with --mirror URL "
-                      f"(or ${MIRROR_VAR})")
+    raise DeviceError(
+        f"no Debian archive among this machine's apt sources; name one with --mirror URL (or ${MIRROR_VAR})"
+    )
 
 
 def rootfs_path(cache: Path) -> Path:
@@ -122,6 +142,7 @@ def rootfs_info(root: Path) -> dict | None:
 
 def rmtree(path: Path) -> None:
     """Delete a folder whatever its modes (an unpacked rootfs has read-only folders when not built as root)."""
+
     def writable(func, name, _exc):
         try:
             os.chmod(os.path.dirname(name), 0o700)
@@ -152,21 +173,33 @@ def locked(cache: Path):
 
 def _run(argv: list[str], what: str, timeout: float, log: Path | None = None, **kw) -> str:
     try:
-        res = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
-                             timeout=timeout, **kw)
+        res = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=timeout, **kw
+        )
     except subprocess.TimeoutExpired:
         raise DeviceError(f"{what} timed out after {timeout:.0f} s") from None
     if res.returncode != 0:
         text = (log.read_text(errors="replace") if log and log.is_file() else "") + res.stderr + res.stdout
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        why = next((ln for ln in reversed(lines) if ln.startswith(("E:", "ERROR", "error"))), lines[-1] if lines else "")
+        why = next(
+            (ln for ln in reversed(lines) if ln.startswith(("E:", "ERROR", "error"))), lines[-1] if lines else ""
+        )
         raise DeviceError(f"{what} failed (exit {res.returncode}): {why[:300]}")
     return res.stdout
 
 
 def _debootstrap(root: Path, mirror: str, timeout: float) -> None:
-    argv = [*_root_prefix(), require_tools(("debootstrap",))["debootstrap"], "--arch=arm64", "--foreign",
-            "--variant=minbase", "--include=python3", SUITE, str(root), mirror]
+    argv = [
+        *_root_prefix(),
+        require_tools(("debootstrap",))["debootstrap"],
+        "--arch=arm64",
+        "--foreign",
+        "--variant=minbase",
+        "--include=python3",
+        SUITE,
+        str(root),
+        mirror,
+    ]
     _run(argv, f"debootstrap of Debian {SUITE} arm64 from {mirror}", timeout, root / "debootstrap" / "debootstrap.log")
 
 
@@ -205,9 +238,24 @@ def _python_version(root: Path) -> str:
 def _wheels(root: Path, python: str, glibc: str, timeout: float) -> dict[str, str]:
     site = root / SITE
     site.mkdir(parents=True)
-    argv = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-            "--target", str(site), "--only-binary=:all:", "--implementation", "cp", "--python-version", python,
-            *_platforms(glibc), *WHEELS]
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--target",
+        str(site),
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        python,
+        *_platforms(glibc),
+        *WHEELS,
+    ]
     try:
         _run(argv, f"pip install of the aarch64 wheels ({' '.join(WHEELS)})", timeout)
     except DeviceError as exc:
@@ -233,13 +281,18 @@ def _byte_compile(root: Path, python: str) -> bool:
     if f"{sys.version_info[0]}.{sys.version_info[1]}" != python:
         return False
     dirs = [str(root / f"usr/lib/python{python}"), str(root / SITE)]
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", *dirs], stdin=subprocess.DEVNULL,
-                   capture_output=True, timeout=900)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", *dirs],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=900,
+    )
     return True
 
 
-def ensure_rootfs(cache: Path, mirror: str | None = None, rebuild: bool = False, say: Say | None = None,
-                  timeout: float = 900.0) -> Path:
+def ensure_rootfs(
+    cache: Path, mirror: str | None = None, rebuild: bool = False, say: Say | None = None, timeout: float = 900.0
+) -> Path:
     """The cached rootfs for this recipe, built first when missing (or when `rebuild`). Returns its folder."""
     say = say or (lambda message: None)
     root = rootfs_path(cache)
@@ -263,11 +316,20 @@ def ensure_rootfs(cache: Path, mirror: str | None = None, rebuild: bool = False,
             wheels = _wheels(new, python, debs.get("libc6", ""), timeout)
             say("byte-compiling the board's Python files")
             compiled = _byte_compile(new, python)
-            info = {"recipe": RECIPE, "suite": SUITE, "arch": "arm64", "mirror": mirror, "python": python,
-                    "python_package": debs.get(f"python{python}-minimal"), "glibc": debs.get("libc6"),
-                    "wheels": wheels, "byte_compiled": compiled, "debian_packages": len(debs),
-                    "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "build_seconds": round(time.monotonic() - started, 1)}
+            info = {
+                "recipe": RECIPE,
+                "suite": SUITE,
+                "arch": "arm64",
+                "mirror": mirror,
+                "python": python,
+                "python_package": debs.get(f"python{python}-minimal"),
+                "glibc": debs.get("libc6"),
+                "wheels": wheels,
+                "byte_compiled": compiled,
+                "debian_packages": len(debs),
+                "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "build_seconds": round(time.monotonic() - started, 1),
+            }
             (new / MARKER).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
             if root.exists():  # --rebuild: the old one goes only now that the new one is complete
                 os.rename(root, tmp / "old")

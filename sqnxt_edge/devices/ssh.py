@@ -76,14 +76,30 @@ def scp_argv(device: Device, sources: list[Path], remote_dir: str, legacy: bool 
     """scp argv copying `sources` (made absolute, so a ':' in a name is never taken for a host) into remote_dir.
     `legacy` (-O) uses the old scp protocol, for servers without the SFTP subsystem (dropbear, stripped sshd)."""
     local = [str(Path(s).absolute()) for s in sources]
-    return [_client("scp"), "-B", "-q", "-r", *(["-O"] if legacy else []), *ssh_options(device), "--", *local,
-            f"{_scp_host(device.host)}:{remote_dir}/"]
+    return [
+        _client("scp"),
+        "-B",
+        "-q",
+        "-r",
+        *(["-O"] if legacy else []),
+        *ssh_options(device),
+        "--",
+        *local,
+        f"{_scp_host(device.host)}:{remote_dir}/",
+    ]
 
 
 def _run(argv: list[str], timeout: float) -> SshResult:
     """Run argv in its own process group; on timeout kill the whole group and raise TimeoutError."""
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, text=True, errors="replace")
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        text=True,
+        errors="replace",
+    )
     try:
         out, err = proc.communicate(timeout=max(0.1, timeout))
     except subprocess.TimeoutExpired:
@@ -110,13 +126,17 @@ def explain_ssh_failure(device: Device, stderr: str, what: str = "the command") 
     if "connection refused" in low:
         return f"{where}: connection refused (is sshd running there, and is the port right?)"
     if "permission denied" in low or "too many authentication failures" in low:
-        return (f"{where}: authentication refused; key-based login is needed (BatchMode, no password prompts): "
-                f"ssh-copy-id {device.target}, or set identity in devices.toml")
+        return (
+            f"{where}: authentication refused; key-based login is needed (BatchMode, no password prompts): "
+            f"ssh-copy-id {device.target}, or set identity in devices.toml"
+        )
     if "could not resolve hostname" in low or "name or service not known" in low:
         return f"{where}: unknown host name (check host, or the alias in your ssh config)"
     if "host key verification failed" in low or "remote host identification has changed" in low:
-        return (f"{where}: host key not trusted; connect once with `ssh {device.target}` to check and accept it "
-                "(host-key checking follows your ssh config)")
+        return (
+            f"{where}: host key not trusted; connect once with `ssh {device.target}` to check and accept it "
+            "(host-key checking follows your ssh config)"
+        )
     if "timed out" in low or "no route to host" in low or "network is unreachable" in low:
         return f"{where}: unreachable ({_first_message(stderr)})"
     if any(s in low for s in ("closed by remote host", "connection reset", "broken pipe", "server not responding")):
@@ -131,8 +151,10 @@ def run_ssh(device: Device, script: str, timeout: float, what: str = "command") 
     try:
         res = _run(ssh_argv(device, script), timeout)
     except TimeoutError:
-        raise DeviceError(f"device {device.name!r}: timed out after {timeout:.0f} s during {what} "
-                          "(board hung or too slow; raise timeout in devices.toml)") from None
+        raise DeviceError(
+            f"device {device.name!r}: timed out after {timeout:.0f} s during {what} "
+            "(board hung or too slow; raise timeout in devices.toml)"
+        ) from None
     if res.returncode == SSH_FAILED:
         raise DeviceError(explain_ssh_failure(device, res.stderr, what))
     return res
@@ -156,4 +178,6 @@ def scp_upload(device: Device, sources: list[Path], remote_dir: str, timeout: fl
         remote_side = [ln for ln in res.stderr.splitlines() if ln.startswith("scp: ")]
         if not remote_side:  # the connection or login failed, not the copy itself
             raise DeviceError(explain_ssh_failure(device, res.stderr, "copying files"))
-        raise DeviceError(f"device {device.name!r}: copying files failed: {_first_message(res.stderr) or res.returncode}")
+        raise DeviceError(
+            f"device {device.name!r}: copying files failed: {_first_message(res.stderr) or res.returncode}"
+        )

@@ -54,8 +54,9 @@ class RemoteJob:
     path_map: dict[str, str] = field(default_factory=dict)  # remote relative path -> the caller's local path
 
     @classmethod
-    def build(cls, stage: Path, artifacts: list[Path], settings: runner.Settings | None,
-              data_file: Path | None = None) -> "RemoteJob":
+    def build(
+        cls, stage: Path, artifacts: list[Path], settings: runner.Settings | None, data_file: Path | None = None
+    ) -> "RemoteJob":
         """`settings=None` stages the runner alone for `--env-only`."""
         job = stage / "job"
         job.mkdir()
@@ -126,12 +127,16 @@ def _preflight(device: Device, timeout: float) -> tuple[str, set[str]]:
     )
     res = run_ssh(device, script, timeout, "connect")
     if res.returncode == 127 or _NO_PYTHON in res.stderr:
-        raise DeviceError(f"device {device.name!r}: Python {device.python!r} not found on the board; install "
-                          "python3 there or set python = \"/path/to/venv/bin/python\" in devices.toml")
+        raise DeviceError(
+            f"device {device.name!r}: Python {device.python!r} not found on the board; install "
+            'python3 there or set python = "/path/to/venv/bin/python" in devices.toml'
+        )
     pairs = [ln.split("=", 1) for ln in res.stdout.splitlines() if "=" in ln]
     remote_dir = next((v for k, v in pairs if k == "dir"), "")
     if res.returncode != 0 or not re.fullmatch(r"/[A-Za-z0-9._/+-]+", remote_dir):
-        raise DeviceError(f"device {device.name!r}: cannot make a temp folder in {device.workdir}: {detail(res.stderr)}")
+        raise DeviceError(
+            f"device {device.name!r}: cannot make a temp folder in {device.workdir}: {detail(res.stderr)}"
+        )
     return remote_dir, {v for k, v in pairs if k == "tool"}
 
 
@@ -140,9 +145,11 @@ def _preflight(device: Device, timeout: float) -> tuple[str, set[str]]:
 # watchdog stops the runner's process group; the script then deletes the temp folder as usual. Without it the runner
 # would measure on, unseen, until its `timeout`, holding the folder. (A link that goes silent without closing is
 # caught by that `timeout`.)
-_WATCHDOG = ("(trap '' PIPE; while kill -0 $p 2>/dev/null; do sleep 1; printf '\\n' >&2 || { "
-             "kill -TERM -$p 2>/dev/null || kill -TERM $p 2>/dev/null; sleep 2; "
-             "kill -KILL -$p 2>/dev/null || kill -KILL $p 2>/dev/null; exit 0; }; done) </dev/null >/dev/null &\n")
+_WATCHDOG = (
+    "(trap '' PIPE; while kill -0 $p 2>/dev/null; do sleep 1; printf '\\n' >&2 || { "
+    "kill -TERM -$p 2>/dev/null || kill -TERM $p 2>/dev/null; sleep 2; "
+    "kill -KILL -$p 2>/dev/null || kill -KILL $p 2>/dev/null; exit 0; }; done) </dev/null >/dev/null &\n"
+)
 
 
 def _run_script(device: Device, remote_dir: str, args: list[str], limit: float | None, tools: set[str]) -> str:
@@ -155,27 +162,29 @@ def _run_script(device: Device, remote_dir: str, args: list[str], limit: float |
         cmd = f"timeout -k 2 {int(max(1, limit))} {cmd}"
     elif "setsid" in tools:
         cmd = f"setsid {cmd}"
-    return (f"cd {d}/job || exit 3\n"
-            f"{cmd} &\n"
-            "p=$!\n"
-            f"echo $p > {d}/pid\n"
-            + _WATCHDOG +
-            "w=$!\n"
-            # dash reports a job killed by a signal on stderr; on a lost connection that write would stop this
-            # shell (SIGPIPE) before it deletes the folder
-            "exec 2>/dev/null; trap '' PIPE\n"
-            "wait $p; rc=$?\n"
-            "kill $w 2>/dev/null\n"
-            f"cd / && rm -rf {d}\n"
-            "exit $rc\n")
+    return (
+        f"cd {d}/job || exit 3\n"
+        f"{cmd} &\n"
+        "p=$!\n"
+        f"echo $p > {d}/pid\n" + _WATCHDOG + "w=$!\n"
+        # dash reports a job killed by a signal on stderr; on a lost connection that write would stop this
+        # shell (SIGPIPE) before it deletes the folder
+        "exec 2>/dev/null; trap '' PIPE\n"
+        "wait $p; rc=$?\n"
+        "kill $w 2>/dev/null\n"
+        f"cd / && rm -rf {d}\n"
+        "exit $rc\n"
+    )
 
 
 def _cleanup(device: Device, remote_dir: str) -> None:
     """Kill what is left of the runner's process group and delete the temp folder, bounded, never raising."""
     d = shlex.quote(remote_dir)
-    script = (f"if [ -f {d}/pid ]; then p=$(cat {d}/pid); "
-              'kill -KILL "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; fi\n'  # no `--`: dash rejects it
-              f"rm -rf {d}\n")
+    script = (
+        f"if [ -f {d}/pid ]; then p=$(cat {d}/pid); "
+        'kill -KILL "-$p" 2>/dev/null || kill -KILL "$p" 2>/dev/null; fi\n'  # no `--`: dash rejects it
+        f"rm -rf {d}\n"
+    )
     try:
         run_ssh(device, script, timeout=device.connect_timeout + 10, what="cleanup")
     except DeviceError:
@@ -199,8 +208,10 @@ def execute_ssh(device: Device, job: RemoteJob, timeout: float) -> tuple[SshResu
         if not finished:
             _cleanup(device, remote_dir)
     if has_timeout and res.returncode in _TIMED_OUT and not res.stdout.strip():
-        raise DeviceError(f"device {device.name!r}: timed out after {timeout:.0f} s on the board "
-                          "(runner stopped there; raise timeout in devices.toml or use fewer --runs)")
+        raise DeviceError(
+            f"device {device.name!r}: timed out after {timeout:.0f} s on the board "
+            "(runner stopped there; raise timeout in devices.toml or use fewer --runs)"
+        )
     if res.returncode == 127:
         raise DeviceError(f"device {device.name!r}: Python {device.python!r} could not start: {detail(res.stderr)}")
     return res, remote_dir
@@ -209,7 +220,7 @@ def execute_ssh(device: Device, job: RemoteJob, timeout: float) -> tuple[SshResu
 def parse_output(device: Device, res: SshResult) -> dict:
     """The runner's one JSON object from a board's stdout, or a one-line DeviceError saying what went wrong."""
     text = res.stdout.strip()
-    for candidate in (text, text[text.find("{"):] if "{" in text else ""):
+    for candidate in (text, text[text.find("{") :] if "{" in text else ""):
         try:
             data = json.loads(candidate)
         except ValueError:
@@ -219,8 +230,9 @@ def parse_output(device: Device, res: SshResult) -> dict:
     hint = ""
     if "No module named 'numpy'" in res.stderr:
         hint = f"; install it there: {shlex.quote(device.python)} -m pip install numpy onnxruntime ai-edge-litert"
-    raise DeviceError(f"device {device.name!r}: runner output is not JSON (exit {res.returncode}): "
-                      f"{detail(res.stderr)}{hint}")
+    raise DeviceError(
+        f"device {device.name!r}: runner output is not JSON (exit {res.returncode}): {detail(res.stderr)}{hint}"
+    )
 
 
 def _map_paths(obj, names: dict[str, str]):
@@ -252,8 +264,13 @@ def _execute(device: Device, job: RemoteJob, timeout: float) -> tuple[SshResult,
     return execute_ssh(device, job, timeout)
 
 
-def run_runner(device: Device, artifacts: list[Path], settings: runner.Settings, data_file: Path | None = None,
-               timeout: float | None = None) -> dict:
+def run_runner(
+    device: Device,
+    artifacts: list[Path],
+    settings: runner.Settings,
+    data_file: Path | None = None,
+    timeout: float | None = None,
+) -> dict:
     """Run the runner with `settings` over `artifacts` on `device` and return its JSON.
 
     Results name the artifacts as the caller passed them; `env["device"]` = {name, host, profile}. Without threads
@@ -268,8 +285,9 @@ def run_runner(device: Device, artifacts: list[Path], settings: runner.Settings,
         res, remote_dir = _execute(device, job, timeout)
     data = parse_output(device, res)
     if res.returncode not in (0, 1) and not data.get("results"):
-        raise DeviceError(f"device {device.name!r}: runner failed (exit {res.returncode}): "
-                          f"{data.get('error') or detail(res.stderr)}")
+        raise DeviceError(
+            f"device {device.name!r}: runner failed (exit {res.returncode}): {data.get('error') or detail(res.stderr)}"
+        )
     data = _map_paths(data, job.local_names(remote_dir))
     env = data.setdefault("env", {})
     if isinstance(env, dict):
@@ -286,7 +304,8 @@ def runner_env(device: Device, timeout: float | None = None) -> dict:
         res, _ = _execute(device, job, timeout)
     data = parse_output(device, res)
     if res.returncode != 0:
-        raise DeviceError(f"device {device.name!r}: runner --env-only failed (exit {res.returncode}): "
-                          f"{detail(res.stderr)}")
+        raise DeviceError(
+            f"device {device.name!r}: runner --env-only failed (exit {res.returncode}): {detail(res.stderr)}"
+        )
     data.setdefault("env", {})["device"] = _device_info(device)
     return data

@@ -9,7 +9,22 @@ from .squeezenext import STEMS, SqueezeNext, SqueezeNextCfg, default_stem
 from .squeezenet import SqueezeNet, SqueezeNetCifar
 
 __all__ = [
-    "create_model", "list_models", "resolve_name", "get_spec", "ModelSpec", "supports", "default_size",
-    "SqueezeNext", "SqueezeNextCfg", "SqueezeNet", "SqueezeNetCifar", "SeedSqueezeNext", "STEMS", "default_stem",
-    "model_stats", "layer_table", "ModelStats", "LayerStats",
+    "create_model",
+    "list_models",
+    "resolve_name",
+    "get_spec",
+    "ModelSpec",
+    "supports",
+    "default_size",
+    "SqueezeNext",
+    "SqueezeNextCfg",
+    "SqueezeNet",
+    "SqueezeNetCifar",
+    "SeedSqueezeNext",
+    "STEMS",
+    "default_stem",
+    "model_stats",
+    "layer_table",
+    "ModelStats",
+    "LayerStats",
 ]

@@ -11,8 +11,16 @@ from torch import nn
 
 from ..errors import SqnxtError, UnknownModelError
 
-__all__ = ["ModelSpec", "register", "resolve_name", "get_spec", "list_models", "create_model", "supports",
-           "default_size"]
+__all__ = [
+    "ModelSpec",
+    "register",
+    "resolve_name",
+    "get_spec",
+    "list_models",
+    "create_model",
+    "supports",
+    "default_size",
+]
 
 
 @dataclass(frozen=True)

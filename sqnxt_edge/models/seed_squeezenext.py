@@ -34,13 +34,15 @@ SEED_VARIANTS = {
 
 
 class SeedSqueezeNext(StemStagesHead):
-    def __init__(self, width: float, depths: tuple[int, ...], num_classes: int = 10, in_channels: int = 3,
-                 stem: str = "cifar"):
+    def __init__(
+        self, width: float, depths: tuple[int, ...], num_classes: int = 10, in_channels: int = 3, stem: str = "cifar"
+    ):
         super().__init__()
         self.width, self.depths = width, tuple(depths)
         cin = int(64 * width)
-        self.stem = nn.Sequential(ConvBnReLU(in_channels, cin, 3, stride=2 if stem == "tiny" else 1, padding=1,
-                                             bias=True))
+        self.stem = nn.Sequential(
+            ConvBnReLU(in_channels, cin, 3, stride=2 if stem == "tiny" else 1, padding=1, bias=True)
+        )
         stages = []
         for index, (depth, base) in enumerate(zip(depths, STAGE_WIDTHS)):
             cout = int(base * width)
@@ -48,8 +50,17 @@ class SeedSqueezeNext(StemStagesHead):
             for b in range(depth):
                 stride = 2 if b == 0 and index > 0 else 1
                 c = cin if b == 0 else cout
-                blocks.append(SqueezeNextBlock(c, cout, stride, groups=1, sep_first="1x3", bias=True,
-                                               transition="projection" if stride == 2 or c != cout else None))
+                blocks.append(
+                    SqueezeNextBlock(
+                        c,
+                        cout,
+                        stride,
+                        groups=1,
+                        sep_first="1x3",
+                        bias=True,
+                        transition="projection" if stride == 2 or c != cout else None,
+                    )
+                )
             stages.append(nn.Sequential(*blocks))
             cin = cout
         self.stages = nn.Sequential(*stages)
@@ -92,11 +103,18 @@ def _create(width: float, depths: tuple[int, ...]):
 
 
 for _name, (_width, _depths, _seed_name) in SEED_VARIANTS.items():
-    register(ModelSpec(
-        name=_name, family="seed-squeezenext", build=_create(_width, _depths), stems=tuple(SIZES),
-        description=f"the PyTorch re-implementation's {_seed_name}: blocks {'-'.join(map(str, _depths))}, "
-                    f"width {_width}, conv biases, 1x3 then 3x1, stem 3x3/1 at 32 px or 3x3/2 at 64 px",
-        stem_for=lambda size: "tiny" if size == 64 else "cifar", sizes=SIZES, adapt_state=seed_state_dict,
-    ))
+    register(
+        ModelSpec(
+            name=_name,
+            family="seed-squeezenext",
+            build=_create(_width, _depths),
+            stems=tuple(SIZES),
+            description=f"the PyTorch re-implementation's {_seed_name}: blocks {'-'.join(map(str, _depths))}, "
+            f"width {_width}, conv biases, 1x3 then 3x1, stem 3x3/1 at 32 px or 3x3/2 at 64 px",
+            stem_for=lambda size: "tiny" if size == 64 else "cifar",
+            sizes=SIZES,
+            adapt_state=seed_state_dict,
+        )
+    )
     add_alias(_seed_name, _name)
     add_alias(re.sub(r"_(\d)x", r"_\1.0x", _seed_name), _name)  # SqNxt_23_1.0x: the width spelled out

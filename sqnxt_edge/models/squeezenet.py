@@ -39,12 +39,38 @@ def _pool() -> nn.MaxPool2d:
 
 # Architectures as data: a stem (out channels, kernel) then a sequence of "pool" or Fire arguments.
 _LAYOUTS = {
-    "1.0": ((96, 7), ["pool", (96, 16, 64, 64), (128, 16, 64, 64), (128, 32, 128, 128), "pool",
-                      (256, 32, 128, 128), (256, 48, 192, 192), (384, 48, 192, 192), (384, 64, 256, 256), "pool",
-                      (512, 64, 256, 256)]),
-    "1.1": ((64, 3), ["pool", (64, 16, 64, 64), (128, 16, 64, 64), "pool", (128, 32, 128, 128),
-                      (256, 32, 128, 128), "pool", (256, 48, 192, 192), (384, 48, 192, 192),
-                      (384, 64, 256, 256), (512, 64, 256, 256)]),
+    "1.0": (
+        (96, 7),
+        [
+            "pool",
+            (96, 16, 64, 64),
+            (128, 16, 64, 64),
+            (128, 32, 128, 128),
+            "pool",
+            (256, 32, 128, 128),
+            (256, 48, 192, 192),
+            (384, 48, 192, 192),
+            (384, 64, 256, 256),
+            "pool",
+            (512, 64, 256, 256),
+        ],
+    ),
+    "1.1": (
+        (64, 3),
+        [
+            "pool",
+            (64, 16, 64, 64),
+            (128, 16, 64, 64),
+            "pool",
+            (128, 32, 128, 128),
+            (256, 32, 128, 128),
+            "pool",
+            (256, 48, 192, 192),
+            (384, 48, 192, 192),
+            (384, 64, 256, 256),
+            (512, 64, 256, 256),
+        ],
+    ),
 }
 
 
@@ -116,8 +142,16 @@ class FireBN(nn.Module):
 
 
 # fire2 .. fire9 as (in, out, squeeze); the bypass adds each odd fire's input to its output
-_CIFAR_FIRES = ((96, 128, 16), (128, 128, 16), (128, 256, 32), (256, 256, 32), (256, 384, 48), (384, 384, 48),
-                (384, 512, 64), (512, 512, 64))
+_CIFAR_FIRES = (
+    (96, 128, 16),
+    (128, 128, 16),
+    (128, 256, 32),
+    (256, 256, 32),
+    (256, 384, 48),
+    (384, 384, 48),
+    (384, 512, 64),
+    (512, 512, 64),
+)
 
 
 class SqueezeNetCifar(nn.Module):
@@ -154,7 +188,7 @@ register(
         build=lambda num_classes, in_channels, stem: SqueezeNetCifar(num_classes, in_channels),
         stems=("cifar",),
         description="the CIFAR SqueezeNet (weiaicunzai/pytorch-cifar100): BN after every conv, stem 3x3/1 96 ch, "
-                    "2x2 max-pools, bypass at fire3/5/7",
+        "2x2 max-pools, bypass at fire3/5/7",
     )
 )
 add_alias("squeezenet_cifar", "SqueezeNet-cifar")

@@ -56,8 +56,9 @@ class SqueezeNextBlock(nn.Module):
     re-implementation's weights need it).
     """
 
-    def __init__(self, cin: int, cout: int, stride: int, groups: int, sep_first: str, transition: str | None,
-                 bias: bool = False):
+    def __init__(
+        self, cin: int, cout: int, stride: int, groups: int, sep_first: str, transition: str | None, bias: bool = False
+    ):
         super().__init__()
         self.transition = transition
         if transition == "v5":
@@ -181,14 +182,14 @@ _DEPTHS = {
 model_cfgs: dict[str, SqueezeNextCfg] = {}
 for _depth, (_blocks, _kernel, _v5, _verified) in _DEPTHS.items():
     for _width in (1.0, 1.5, 2.0):
-        model_cfgs[f"{_width:.1f}-SqNxt-{_depth}"] = SqueezeNextCfg(
-            _blocks, _width, 1, _kernel, _v5, _verified
-        )
+        model_cfgs[f"{_width:.1f}-SqNxt-{_depth}"] = SqueezeNextCfg(_blocks, _width, 1, _kernel, _v5, _verified)
 model_cfgs["1.0-G-SqNxt-23"] = SqueezeNextCfg((6, 6, 8, 1), 1.0, 2, 7, False, True)
 
 
 def _describe(cfg: SqueezeNextCfg) -> str:
-    text = f"blocks {'-'.join(map(str, cfg.depths))}, width {cfg.width}, ImageNet stem {cfg.stem_kernel}x{cfg.stem_kernel}"
+    text = (
+        f"blocks {'-'.join(map(str, cfg.depths))}, width {cfg.width}, ImageNet stem {cfg.stem_kernel}x{cfg.stem_kernel}"
+    )
     if cfg.groups > 1:
         text += f", groups={cfg.groups}"
     if cfg.v5_transition:

@@ -22,18 +22,30 @@ __all__ = ["write_pipeline_report", "summary_rows", "int8_reports", "plot_accura
 def summary_rows(bench: BenchRun) -> list[dict]:
     """format, precision, size, accuracy, p50/p99, memory, speed-up: one row per measured artifact."""
     return [
-        {"artifact": r["name"], "format": r["format"], "precision": r["precision"], "runtime": r["runtime"],
-         "size_mb": r["size_mb"], "top1": None if r["top1"] is None else 100 * r["top1"], "p50_ms": r["p50"],
-         "p99_ms": r["p99"], "peak_rss_mb": r["peak_rss_mb"], "model_peak_rss_mb": r["model_peak_rss_mb"],
-         "speedup": r["speedup"]}
+        {
+            "artifact": r["name"],
+            "format": r["format"],
+            "precision": r["precision"],
+            "runtime": r["runtime"],
+            "size_mb": r["size_mb"],
+            "top1": None if r["top1"] is None else 100 * r["top1"],
+            "p50_ms": r["p50"],
+            "p99_ms": r["p99"],
+            "peak_rss_mb": r["peak_rss_mb"],
+            "model_peak_rss_mb": r["model_peak_rss_mb"],
+            "speedup": r["speedup"],
+        }
         for r in bench_report.rows(bench)
     ]
 
 
 def int8_reports(exported: ExportResult) -> list[dict]:
     """The fp32-vs-int8 accuracy report export measured for each int8 artifact."""
-    return [{"artifact": a["path"], **a["accuracy"]} for a in exported.artifacts
-            if a.get("precision") == "int8" and a.get("accuracy")]
+    return [
+        {"artifact": a["path"], **a["accuracy"]}
+        for a in exported.artifacts
+        if a.get("precision") == "int8" and a.get("accuracy")
+    ]
 
 
 def _fmt(value, spec: str, none: str = "-") -> str:
@@ -56,8 +68,9 @@ def _device(env: dict) -> str:
     return str(device.get("name", "?")) if isinstance(device, dict) else str(device)
 
 
-def _markdown(ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: dict[str, Path],
-              stages: list[dict] | None = None) -> str:
+def _markdown(
+    ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: dict[str, Path], stages: list[dict] | None = None
+) -> str:
     rows = summary_rows(bench)
     env = bench.env or {}
     feats = ", ".join(k for k, v in (env.get("features") or {}).items() if v) or "-"
@@ -77,7 +90,9 @@ def _markdown(ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: 
         lines[-2] = f"| artifact | format | precision | size MB | top-1 % | p50 ms{emu} | p99 ms{emu} | peak MB{emu} |"
         lines[-1] = "|---|---|---|---:|---:|---:|---:|---:|"
     for r in rows:
-        peak = _fmt(r["peak_rss_mb"], ".0f") + (f" ({r['model_peak_rss_mb']:+.0f})" if r["model_peak_rss_mb"] is not None else "")
+        peak = _fmt(r["peak_rss_mb"], ".0f") + (
+            f" ({r['model_peak_rss_mb']:+.0f})" if r["model_peak_rss_mb"] is not None else ""
+        )
         lines.append(
             f"| {r['artifact']} | {r['format']} | {r['precision']} | {_fmt(r['size_mb'], '.2f')} | "
             f"{_fmt(r['top1'], '.2f')} | {_fmt(r['p50_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | {peak} |"
@@ -86,27 +101,43 @@ def _markdown(ckpt: Checkpoint, exported: ExportResult, bench: BenchRun, plots: 
     ref = Path(bench.reference).name if bench.reference else "-"
     if emu:
         info = env.get("emulation") or {}
-        lines += ["", f"**EMULATED**: measured under {info.get('emulator', 'an emulator')} on "
-                  f"{(info.get('host') or {}).get('model', 'this machine')}. Accuracy is the board's; latencies and "
-                  "memory are the emulator's, not the board's speed, so no speed-up is given."]
+        lines += [
+            "",
+            f"**EMULATED**: measured under {info.get('emulator', 'an emulator')} on "
+            f"{(info.get('host') or {}).get('model', 'this machine')}. Accuracy is the board's; latencies and "
+            "memory are the emulator's, not the board's speed, so no speed-up is given.",
+        ]
     else:
-        lines += ["", f"Speed-up is the median latency of `{ref}` divided by each artifact's. Peak MB is the "
-                  "measuring process's peak resident memory; in brackets, its excess over the bare runtime's."]
+        lines += [
+            "",
+            f"Speed-up is the median latency of `{ref}` divided by each artifact's. Peak MB is the "
+            "measuring process's peak resident memory; in brackets, its excess over the bare runtime's.",
+        ]
     q = int8_reports(exported)
     if q:
-        lines += ["", "## int8 accuracy cost (held-out data)", "",
-                  "| artifact | fp32 top-1 % | int8 top-1 % | drop (pts) | top-1 agreement % | images |",
-                  "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['artifact']} | {r['top1_fp32']:.2f} | {r['top1_int8']:.2f} | {r['drop']:+.2f} | "
-                  f"{r['agreement']:.1f} | {r['n']} |" for r in q]
+        lines += [
+            "",
+            "## int8 accuracy cost (held-out data)",
+            "",
+            "| artifact | fp32 top-1 % | int8 top-1 % | drop (pts) | top-1 agreement % | images |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['artifact']} | {r['top1_fp32']:.2f} | {r['top1_int8']:.2f} | {r['drop']:+.2f} | "
+            f"{r['agreement']:.1f} | {r['n']} |"
+            for r in q
+        ]
     if stages:
         lines += _time_table(stages, exported)
     if bench.errors:
         lines += ["", "## Not measured", ""] + [f"- `{Path(e['artifact']).name}`: {e['error']}" for e in bench.errors]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{name}]({path.name})" for name, path in plots.items()]
-    lines += ["", f"Artifacts and their manifest: `{exported.output_dir}`. Made by sqnxt-edge {__version__} on "
-              f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}."]
+    lines += [
+        "",
+        f"Artifacts and their manifest: `{exported.output_dir}`. Made by sqnxt-edge {__version__} on "
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -118,8 +149,13 @@ def plot_accuracy_vs_latency(bench: BenchRun, path: Path) -> Path | None:
     ax = fig.subplots()
     for r in points:
         ax.scatter(r["p50_ms"], r["top1"], s=40 + 20 * (r["size_mb"] or 0))
-        ax.annotate(f"{r['format']} {r['precision']}", (r["p50_ms"], r["top1"]), textcoords="offset points",
-                    xytext=(5, 4), fontsize=8)
+        ax.annotate(
+            f"{r['format']} {r['precision']}",
+            (r["p50_ms"], r["top1"]),
+            textcoords="offset points",
+            xytext=(5, 4),
+            fontsize=8,
+        )
     ax.set_xlabel("median latency per batch (ms)")
     ax.set_ylabel("top-1 (%)")
     ax.set_title("accuracy vs latency (marker area ~ file size)", fontsize=9)
@@ -127,8 +163,14 @@ def plot_accuracy_vs_latency(bench: BenchRun, path: Path) -> Path | None:
     return save_png(fig, path)
 
 
-def write_pipeline_report(out: Path, ckpt: Checkpoint, exported: ExportResult, bench: BenchRun,
-                          config: PipelineConfig, stages: list[dict] | None = None) -> dict[str, Path]:
+def write_pipeline_report(
+    out: Path,
+    ckpt: Checkpoint,
+    exported: ExportResult,
+    bench: BenchRun,
+    config: PipelineConfig,
+    stages: list[dict] | None = None,
+) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     plots: dict[str, Path] = {}
     if any(r.get("samples_ms") for r in bench.results):
@@ -146,14 +188,18 @@ def write_pipeline_report(out: Path, ckpt: Checkpoint, exported: ExportResult, b
         "export_steps": exported.timings,
         "int8_accuracy": int8_reports(exported),
         "export": exported.manifest,
-        "bench": {**bench.to_dict(), "results": [{k: v for k, v in r.items() if k != "samples_ms"}
-                                                 for r in bench.results]},
+        "bench": {
+            **bench.to_dict(),
+            "results": [{k: v for k, v in r.items() if k != "samples_ms"} for r in bench.results],
+        },
     }
     text = json.dumps(results, indent=2, default=str) + "\n"
     files = {
         "results": atomic_write(out / "results.json", lambda tmp: tmp.write_text(text, encoding="utf-8")),
-        "report": atomic_write(out / "report.md", lambda tmp: tmp.write_text(
-            _markdown(ckpt, exported, bench, plots, stages or []), encoding="utf-8")),
+        "report": atomic_write(
+            out / "report.md",
+            lambda tmp: tmp.write_text(_markdown(ckpt, exported, bench, plots, stages or []), encoding="utf-8"),
+        ),
     }
     files.update({name.replace(" ", "_"): p for name, p in plots.items()})
     return files

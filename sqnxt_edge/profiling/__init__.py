@@ -14,7 +14,23 @@ from .profile import ProfileError, ProfileResult, profile
 from .select import ACCURACY, Candidate, Selection, select
 
 __all__ = [
-    "profile", "ProfileResult", "ProfileError", "estimate", "calibrate", "estimates_for", "Estimate",
-    "EstimateError", "hardware_for", "Hardware", "Factors", "select", "Selection", "Candidate", "ACCURACY",
-    "Layer", "LayerTable", "model_layers", "artifact_layers",
+    "profile",
+    "ProfileResult",
+    "ProfileError",
+    "estimate",
+    "calibrate",
+    "estimates_for",
+    "Estimate",
+    "EstimateError",
+    "hardware_for",
+    "Hardware",
+    "Factors",
+    "select",
+    "Selection",
+    "Candidate",
+    "ACCURACY",
+    "Layer",
+    "LayerTable",
+    "model_layers",
+    "artifact_layers",
 ]

@@ -25,18 +25,44 @@ from .layers import BYTES, COMPUTE_KINDS, Layer, LayerTable
 
 __all__ = ["Hardware", "Factors", "LayerCost", "predict", "fit", "REFERENCE", "REFERENCE_SOURCE"]
 
-REFERENCE_SOURCE = ("reference factors fitted on the project's x86 machine (1 thread; 1.0-SqNxt-23, 1.0-G-SqNxt-23 and "
-                    "SqueezeNet-1.1 at 227 px; benchmarks/estimate/reference.json)")
+REFERENCE_SOURCE = (
+    "reference factors fitted on the project's x86 machine (1 thread; 1.0-SqNxt-23, 1.0-G-SqNxt-23 and "
+    "SqueezeNet-1.1 at 227 px; benchmarks/estimate/reference.json)"
+)
 # The fit recorded in benchmarks/estimate/reference.json, rounded (a test checks they agree). Efficiencies are
 # relative to the peak figure the fit used: there, a measured 512x512 MatMul, which onnxruntime's convolution
 # kernels beat (hence values above 1). "other" (a conv kind the zoo lacks) takes the 1x1 value.
 REFERENCE: dict[str, dict] = {
-    "fp32": {"efficiency": {"stem": 0.974, "1x1": 1.149, "3x1/1x3": 1.013, "3x3": 1.034, "grouped": 1.004,
-                            "fc": 0.083, "other": 1.149},
-             "memory_efficiency": 2.064, "overhead_us": 0.62, "other": 0.0148, "epilogue": 0.252},
-    "int8": {"efficiency": {"stem": 0.461, "1x1": 1.175, "3x1/1x3": 0.768, "3x3": 1.151, "grouped": 0.303,
-                            "fc": 0.058, "other": 1.175},
-             "memory_efficiency": 0.659, "overhead_us": 0.48, "other": 0.0196, "epilogue": 2.436},
+    "fp32": {
+        "efficiency": {
+            "stem": 0.974,
+            "1x1": 1.149,
+            "3x1/1x3": 1.013,
+            "3x3": 1.034,
+            "grouped": 1.004,
+            "fc": 0.083,
+            "other": 1.149,
+        },
+        "memory_efficiency": 2.064,
+        "overhead_us": 0.62,
+        "other": 0.0148,
+        "epilogue": 0.252,
+    },
+    "int8": {
+        "efficiency": {
+            "stem": 0.461,
+            "1x1": 1.175,
+            "3x1/1x3": 0.768,
+            "3x3": 1.151,
+            "grouped": 0.303,
+            "fc": 0.058,
+            "other": 1.175,
+        },
+        "memory_efficiency": 0.659,
+        "overhead_us": 0.48,
+        "other": 0.0196,
+        "epilogue": 2.436,
+    },
 }
 
 
@@ -57,8 +83,10 @@ class Hardware:
         return self.peak_gops_int8 if precision == "int8" else self.peak_gflops_fp32
 
     def missing(self, precision: str) -> list[str]:
-        need = {"peak_gops_int8" if precision == "int8" else "peak_gflops_fp32": self.peak(precision),
-                "mem_bandwidth_gbs": self.mem_bandwidth_gbs}
+        need = {
+            "peak_gops_int8" if precision == "int8" else "peak_gflops_fp32": self.peak(precision),
+            "mem_bandwidth_gbs": self.mem_bandwidth_gbs,
+        }
         return [k for k, v in need.items() if not v]
 
     def to_dict(self) -> dict:
@@ -81,8 +109,14 @@ class Factors:
     @classmethod
     def reference(cls, precision: str) -> "Factors":
         ref = REFERENCE["int8" if precision == "int8" else "fp32"]
-        return cls(dict(ref["efficiency"]), ref["memory_efficiency"], None, ref["other"],
-                   "profile only (uncalibrated): " + REFERENCE_SOURCE, epilogue=ref.get("epilogue", 0.0))
+        return cls(
+            dict(ref["efficiency"]),
+            ref["memory_efficiency"],
+            None,
+            ref["other"],
+            "profile only (uncalibrated): " + REFERENCE_SOURCE,
+            epilogue=ref.get("epilogue", 0.0),
+        )
 
     def eff(self, kind: str, precision: str) -> float:
         """The efficiency of `kind`; a kind the calibration never saw gets its reference value scaled by how the
@@ -126,8 +160,14 @@ def predict(table: LayerTable, hw: Hardware, factors: Factors, precision: str) -
     costs = []
     for layer in table.layers:
         compute, memory, output = _terms(layer, hw, precision)
-        costs.append(LayerCost(layer, (compute / factors.eff(layer.kind, precision) if compute else 0.0)
-                               + factors.epilogue * output, memory / max(factors.memory_efficiency, 1e-6), overhead))
+        costs.append(
+            LayerCost(
+                layer,
+                (compute / factors.eff(layer.kind, precision) if compute else 0.0) + factors.epilogue * output,
+                memory / max(factors.memory_efficiency, 1e-6),
+                overhead,
+            )
+        )
     return costs, sum(c.us for c in costs) * (1.0 + factors.other)
 
 
@@ -137,8 +177,13 @@ def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return nnls(a, b)[0]
 
 
-def fit(samples: list[tuple[LayerTable, dict[str, float], float]], hw: Hardware, precision: str,
-        basis: str, overhead_us: float | None = None) -> Factors:
+def fit(
+    samples: list[tuple[LayerTable, dict[str, float], float]],
+    hw: Hardware,
+    precision: str,
+    basis: str,
+    overhead_us: float | None = None,
+) -> Factors:
     """Factors from measured profiles: each sample is (layer table, per-layer times in us by layer name, time of the
     runtime's own nodes in us). Least squares on relative errors, so small layers count as much as big ones.
 
@@ -166,5 +211,12 @@ def fit(samples: list[tuple[LayerTable, dict[str, float], float]], hw: Hardware,
     ref = Factors.reference(precision)
     eff = {k: (1.0 / x[i] if x[i] > 1e-9 else ref.efficiency[k]) for i, k in enumerate(kinds)}
     mem_eff = 1.0 / x[len(kinds)] if x[len(kinds)] > 1e-9 else 1e6  # never limited by memory in this fit
-    return Factors(eff, mem_eff, x[-1], other_us / layers_us if layers_us else 0.0, basis,
-                   tuple(k for i, k in enumerate(kinds) if x[i] > 1e-9), epilogue=x[len(kinds) + 1])
+    return Factors(
+        eff,
+        mem_eff,
+        x[-1],
+        other_us / layers_us if layers_us else 0.0,
+        basis,
+        tuple(k for i, k in enumerate(kinds) if x[i] > 1e-9),
+        epilogue=x[len(kinds) + 1],
+    )

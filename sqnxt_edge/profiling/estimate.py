@@ -63,9 +63,16 @@ def _profile_hardware(name: str, prof, threads: int | None) -> Hardware:
     if scale != 1:
         for key in ("peak_gflops_fp32", "peak_gops_int8"):
             src[key] = f"{src.get(key, 'profile')}; x {threads}/{cores} cores for {threads} thread(s)"
-    peak = (lambda v: v * scale if v else None)
-    return Hardware(name, threads, peak(prof.peak_gflops_fp32), peak(prof.peak_gops_int8), prof.mem_bandwidth_gbs,
-                    prof.layer_overhead_us, src)
+    peak = lambda v: v * scale if v else None
+    return Hardware(
+        name,
+        threads,
+        peak(prof.peak_gflops_fp32),
+        peak(prof.peak_gops_int8),
+        prof.mem_bandwidth_gbs,
+        prof.layer_overhead_us,
+        src,
+    )
 
 
 def hardware_for(device: str, threads: int | None = None, devices_file=None) -> tuple[Hardware, str | None]:
@@ -77,22 +84,29 @@ def hardware_for(device: str, threads: int | None = None, devices_file=None) -> 
 
         threads = threads or runner.default_threads()
         figs = local_figures(threads)
-        return Hardware("local", threads, *(figs[k][0] for k in ("peak_gflops_fp32", "peak_gops_int8",
-                        "mem_bandwidth_gbs", "layer_overhead_us")), {k: v[1] for k, v in figs.items()}), "local"
+        return Hardware(
+            "local",
+            threads,
+            *(figs[k][0] for k in ("peak_gflops_fp32", "peak_gops_int8", "mem_bandwidth_gbs", "layer_overhead_us")),
+            {k: v[1] for k, v in figs.items()},
+        ), "local"
     devices = load_devices(devices_file)
     if device in devices:
         board = devices[device]
         prof = board.profile_info or get_profile(getattr(board, "emulate", None) or "")  # an emulated board's
         if prof is None:
-            raise EstimateError(f"device {device!r} has no hardware profile: set profile = \"rpi4\" (or another) in "
-                                f"devices.toml, or calibrate it: sqnxt-edge estimate ARTIFACT --device {device} "
-                                "--calibrate")
+            raise EstimateError(
+                f'device {device!r} has no hardware profile: set profile = "rpi4" (or another) in '
+                f"devices.toml, or calibrate it: sqnxt-edge estimate ARTIFACT --device {device} "
+                "--calibrate"
+            )
         return _profile_hardware(f"{device} ({prof.name})", prof, threads or board.default_threads), device
     if device in list_profiles():
         return _profile_hardware(device, get_profile(device), threads), None
     known = ", ".join(sorted(devices)) or "none registered"
-    raise EstimateError(f"unknown device or profile {device!r} (devices: {known}; profiles: "
-                        f"{', '.join(list_profiles())})")
+    raise EstimateError(
+        f"unknown device or profile {device!r} (devices: {known}; profiles: {', '.join(list_profiles())})"
+    )
 
 
 def _stored(calibration: dict | None, hw: Hardware, precision: str) -> tuple[Hardware, Factors] | None:
@@ -102,20 +116,33 @@ def _stored(calibration: dict | None, hw: Hardware, precision: str) -> tuple[Har
     fig = calibration.get("hardware") or {}
     ratio = hw.threads / fig.get("threads", hw.threads) if fig.get("threads") else 1.0
     peaks = {k: (fig[k] * ratio if fig.get(k) else None) for k in ("peak_gflops_fp32", "peak_gops_int8")}
-    stored = Hardware(hw.name, hw.threads, peaks["peak_gflops_fp32"], peaks["peak_gops_int8"],
-                      fig.get("mem_bandwidth_gbs"), fig.get("layer_overhead_us"),
-                      {"calibration": calibration.get("basis", "")})
+    stored = Hardware(
+        hw.name,
+        hw.threads,
+        peaks["peak_gflops_fp32"],
+        peaks["peak_gops_int8"],
+        fig.get("mem_bandwidth_gbs"),
+        fig.get("layer_overhead_us"),
+        {"calibration": calibration.get("basis", "")},
+    )
     f = calibration.get("factors") or {}
-    factors = Factors(dict(f.get("efficiency") or {}), float(f.get("memory_efficiency", 1.0)),
-                      f.get("overhead_us"), float(f.get("other", 0.0)), str(calibration.get("basis")),
-                      tuple(f.get("fitted") or ()), float(f.get("epilogue", 0.0)))
+    factors = Factors(
+        dict(f.get("efficiency") or {}),
+        float(f.get("memory_efficiency", 1.0)),
+        f.get("overhead_us"),
+        float(f.get("other", 0.0)),
+        str(calibration.get("basis")),
+        tuple(f.get("fitted") or ()),
+        float(f.get("epilogue", 0.0)),
+    )
     if ratio != 1:
         factors.basis += f" (measured at {fig['threads']} thread(s); peaks scaled to {hw.threads})"
     return stored, factors
 
 
-def _table(model: str | os.PathLike, input_size: int | None, num_classes: int | None,
-           precision: str | None) -> tuple[LayerTable, str]:
+def _table(
+    model: str | os.PathLike, input_size: int | None, num_classes: int | None, precision: str | None
+) -> tuple[LayerTable, str]:
     text = str(model)
     if text.lower().endswith(_ARTIFACT_SUFFIXES) or Path(text).is_file():
         if not Path(text).is_file():
@@ -134,9 +161,15 @@ def _shares(costs, total_layers: float, key: str) -> dict[str, float]:
     return out
 
 
-def estimate(model: str | os.PathLike, device: str = "local", input_size: int | None = None,
-             precision: str | None = None, threads: int | None = None, num_classes: int | None = None,
-             devices_file=None) -> Estimate:
+def estimate(
+    model: str | os.PathLike,
+    device: str = "local",
+    input_size: int | None = None,
+    precision: str | None = None,
+    threads: int | None = None,
+    num_classes: int | None = None,
+    devices_file=None,
+) -> Estimate:
     """Estimate `model` (a zoo name or an exported artifact) on `device` (a registered board, a profile, 'local')."""
     from ..devices import get_calibration
 
@@ -152,9 +185,12 @@ def estimate(model: str | os.PathLike, device: str = "local", input_size: int | 
     else:
         missing = hw.missing(precision)
         if missing:
-            how = (f"sqnxt-edge estimate ARTIFACT --device {calib_name} --calibrate" if calib_name else
-                   "register a board with it (sqnxt-edge devices add) and run sqnxt-edge estimate ARTIFACT "
-                   "--device BOARD --calibrate")
+            how = (
+                f"sqnxt-edge estimate ARTIFACT --device {calib_name} --calibrate"
+                if calib_name
+                else "register a board with it (sqnxt-edge devices add) and run sqnxt-edge estimate ARTIFACT "
+                "--device BOARD --calibrate"
+            )
             raise EstimateError(f"{device}: the profile has no {', '.join(missing)} to estimate from; {how}")
         factors = Factors.reference(precision)
         factors.basis = f"profile {hw.name} only (uncalibrated): {factors.basis.split(': ', 1)[1]}"
@@ -164,17 +200,48 @@ def estimate(model: str | os.PathLike, device: str = "local", input_size: int | 
         notes.append("the cost model's factors come from onnxruntime's kernels; TFLite's (XNNPACK) differ")
     costs, total_us = predict(table, hw, factors, precision)
     layers_us = sum(c.us for c in costs)
-    rows = [{**c.layer.to_dict(), "bytes": c.layer.bytes(precision), "us": c.us, "compute_us": c.compute_us,
-             "memory_us": c.memory_us, "overhead_us": c.overhead_us} for c in costs]
+    rows = [
+        {
+            **c.layer.to_dict(),
+            "bytes": c.layer.bytes(precision),
+            "us": c.us,
+            "compute_us": c.compute_us,
+            "memory_us": c.memory_us,
+            "overhead_us": c.overhead_us,
+        }
+        for c in costs
+    ]
     is_file = str(model).lower().endswith(_ARTIFACT_SUFFIXES)
-    return Estimate(table.model, table.input_size, table.num_classes, precision, device, hw.threads, total_us / 1e3,
-                    factors.basis, stored is not None, rows, _shares(costs, layers_us, "stage"),
-                    _shares(costs, layers_us, "kind"), table.macs, hw.to_dict(), factors.to_dict(), notes=notes,
-                    artifact=str(model) if is_file else None, params=table.params)
+    return Estimate(
+        table.model,
+        table.input_size,
+        table.num_classes,
+        precision,
+        device,
+        hw.threads,
+        total_us / 1e3,
+        factors.basis,
+        stored is not None,
+        rows,
+        _shares(costs, layers_us, "stage"),
+        _shares(costs, layers_us, "kind"),
+        table.macs,
+        hw.to_dict(),
+        factors.to_dict(),
+        notes=notes,
+        artifact=str(model) if is_file else None,
+        params=table.params,
+    )
 
 
-def calibrate(artifacts: list[str | os.PathLike] | str | os.PathLike, device: str = "local",
-              threads: int | None = None, runs: int = 50, devices_file=None, progress: bool = True) -> list[Estimate]:
+def calibrate(
+    artifacts: list[str | os.PathLike] | str | os.PathLike,
+    device: str = "local",
+    threads: int | None = None,
+    runs: int = 50,
+    devices_file=None,
+    progress: bool = True,
+) -> list[Estimate]:
     """Profile the artifact(s) on `device`, fit the cost model's factors to them (one fit per precision: the fp32
     artifacts give fp32 factors, the int8 ones int8), store each in the device registry
     (`[calibration.DEVICE.PRECISION]`), and return the calibrated estimates beside their measurements.
@@ -186,13 +253,22 @@ def calibrate(artifacts: list[str | os.PathLike] | str | os.PathLike, device: st
     paths = [artifacts] if isinstance(artifacts, (str, os.PathLike)) else list(artifacts)
     hw, calib_name = hardware_for(device, threads, devices_file)
     if calib_name is None:
-        raise EstimateError(f"{device!r} is a built-in profile, not a board: register the board (sqnxt-edge devices "
-                            f"add NAME --host ... --profile {device}) and calibrate that")
-    results = profile(paths, device, hw.threads if device == "local" else threads, runs=runs,
-                      devices_file=devices_file, progress=progress)
+        raise EstimateError(
+            f"{device!r} is a built-in profile, not a board: register the board (sqnxt-edge devices "
+            f"add NAME --host ... --profile {device}) and calibrate that"
+        )
+    results = profile(
+        paths,
+        device,
+        hw.threads if device == "local" else threads,
+        runs=runs,
+        devices_file=devices_file,
+        progress=progress,
+    )
     if any((r.env or {}).get("emulated") for r in results):
-        raise EstimateError(f"{device} is emulated: its timings are the emulator's, not the board's; calibrate on "
-                            "the real board")
+        raise EstimateError(
+            f"{device} is emulated: its timings are the emulator's, not the board's; calibrate on the real board"
+        )
     if device != "local":
         hw, _ = hardware_for(device, results[0].threads, devices_file)
     groups: dict[str, list] = {}
@@ -206,8 +282,10 @@ def calibrate(artifacts: list[str | os.PathLike] | str | os.PathLike, device: st
     for path, result in zip(paths, results):
         est = estimate(path, device, threads=result.threads, devices_file=devices_file)
         est.measured_ms = result.latency_ms
-        est.notes.append(f"stored as [calibration.{calib_name}.{est.precision if est.precision == 'int8' else 'fp32'}]"
-                         " in the device registry")
+        est.notes.append(
+            f"stored as [calibration.{calib_name}.{est.precision if est.precision == 'int8' else 'fp32'}]"
+            " in the device registry"
+        )
         out.append(est)
     return out
 
@@ -221,31 +299,44 @@ def _fit_record(group: list, hw: Hardware, precision: str, device: str) -> dict:
         # profiled runs) the total: the profiler and the plain session running beside it slow nodes a little. Scale
         # down only: a p50 above the per-layer sum is time spent waiting for a busy CPU, not the board's speed.
         scale = min(1.0, result.latency_ms / result.sum_ms) if result.sum_ms else 1.0
-        samples.append((table, {n: us * scale for n, us in result.measured_us().items()},
-                        sum(r.us for r in result.runtime_nodes) * scale))
+        samples.append(
+            (
+                table,
+                {n: us * scale for n, us in result.measured_us().items()},
+                sum(r.us for r in result.runtime_nodes) * scale,
+            )
+        )
         names.append(f"{table.model} @{table.input_size} px")
         target_us += result.sum_ms * 1e3 * scale
     first = group[0][1]
     dispatch = float(sorted(r.dispatch_us for _, r in group)[len(group) // 2])  # the board's measured per-node cost
-    basis = (f"calibrated on {' + '.join(dict.fromkeys(names))} {precision}, measured on {device} "
-             f"({(first.env or {}).get('model') or '?'}, {first.runtime}, {first.threads} thread(s)) {utc_now()}")
+    basis = (
+        f"calibrated on {' + '.join(dict.fromkeys(names))} {precision}, measured on {device} "
+        f"({(first.env or {}).get('model') or '?'}, {first.runtime}, {first.threads} thread(s)) {utc_now()}"
+    )
     try:
         factors = fit(samples, hw, precision, basis, overhead_us=dispatch)
     except ValueError as exc:
         raise EstimateError(f"cannot calibrate on {Path(group[0][0]).name}: {exc}") from None
     predicted_us = sum(predict(table, hw, factors, precision)[1] for table, _, _ in samples)
-    record = {"basis": basis, "model": samples[0][0].model, "input_size": samples[0][0].input_size,
-              "measured_ms": first.latency_ms, "profiled_ms": first.sum_ms,
-              "fit_error_pct": 100.0 * (predicted_us - target_us) / target_us,
-              "loadavg": list((first.env or {}).get("loadavg") or []),
-              "hardware": {k: v for k, v in hw.to_dict().items() if k not in ("name", "sources")},
-              "factors": factors.to_dict()}
+    record = {
+        "basis": basis,
+        "model": samples[0][0].model,
+        "input_size": samples[0][0].input_size,
+        "measured_ms": first.latency_ms,
+        "profiled_ms": first.sum_ms,
+        "fit_error_pct": 100.0 * (predicted_us - target_us) / target_us,
+        "loadavg": list((first.env or {}).get("loadavg") or []),
+        "hardware": {k: v for k, v in hw.to_dict().items() if k not in ("name", "sources")},
+        "factors": factors.to_dict(),
+    }
     record["factors"].pop("basis", None)
     return record
 
 
-def estimates_for(artifacts: list[str | os.PathLike], device: str, threads: int | None = None,
-                  devices_file=None) -> tuple[list[Estimate], list[str]]:
+def estimates_for(
+    artifacts: list[str | os.PathLike], device: str, threads: int | None = None, devices_file=None
+) -> tuple[list[Estimate], list[str]]:
     """Estimates for what a bench could not measure on `device` (unreachable, or emulated): every exported artifact
     (.onnx, .ort, .tflite with its metadata); returns (estimates, one line per artifact that cannot be estimated)."""
     estimates, problems = [], []

@@ -148,11 +148,27 @@ def _build(model, input_size: int, in_channels: int) -> tuple[list[Layer], dict[
         unit = parent if parent and _is_unit(model.get_submodule(parent)) else leaf.name
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             kind = _kind(module, first=current is None)
-            current = layers[unit] = Layer(unit, kind, _stage(unit, kind), leaf.kind, leaf.macs,
-                                           module.weight.numel(), _numel(leaf.input_shape), _numel(leaf.output_shape))
+            current = layers[unit] = Layer(
+                unit,
+                kind,
+                _stage(unit, kind),
+                leaf.kind,
+                leaf.macs,
+                module.weight.numel(),
+                _numel(leaf.input_shape),
+                _numel(leaf.output_shape),
+            )
         elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
-            layers[leaf.name] = Layer(leaf.name, "pooling", _stage(leaf.name, "pooling"), type(module).__name__, 0, 0,
-                                      _numel(leaf.input_shape), _numel(leaf.output_shape))
+            layers[leaf.name] = Layer(
+                leaf.name,
+                "pooling",
+                _stage(leaf.name, "pooling"),
+                type(module).__name__,
+                0,
+                0,
+                _numel(leaf.input_shape),
+                _numel(leaf.output_shape),
+            )
             unit = leaf.name
         elif unit not in layers and current is not None:
             unit = current.name  # a standalone ReLU after its conv: onnxruntime fuses the two
@@ -168,8 +184,9 @@ def _build(model, input_size: int, in_channels: int) -> tuple[list[Layer], dict[
             last = "expand" if isinstance(block, SqueezeNextBlock) else "expand3x3"
             if layer.name == f"{name}.{last}":
                 if isinstance(block, SqueezeNextBlock):
-                    extra = Layer(f"{name}.add", "residual add", layer.stage, "Add", 0, 0, 2 * layer.out_elems,
-                                  layer.out_elems)
+                    extra = Layer(
+                        f"{name}.add", "residual add", layer.stage, "Add", 0, 0, 2 * layer.out_elems, layer.out_elems
+                    )
                     aliases[f"{name}.act"] = extra.name
                 else:
                     both = layer.out_elems + layers[f"{name}.expand1x1"].out_elems
@@ -194,8 +211,9 @@ def _cached(name: str, input_size: int, num_classes: int, in_channels: int, stem
     return LayerTable(model.model_name, input_size, num_classes, layers, aliases, count_params(model))
 
 
-def model_layers(name: str, input_size: int = 227, num_classes: int = 1000, in_channels: int = 3,
-                 stem: str | None = None) -> LayerTable:
+def model_layers(
+    name: str, input_size: int = 227, num_classes: int = 1000, in_channels: int = 3, stem: str | None = None
+) -> LayerTable:
     """The layer table of a zoo model (built with torch once per process and shape)."""
     return _cached(name, int(input_size), int(num_classes), int(in_channels), stem)
 
@@ -211,7 +229,9 @@ def artifact_layers(path: str | os.PathLike) -> tuple[LayerTable, dict]:
         meta = read_onnx_metadata(path)
     missing = [k for k in ("model_name", "input_size", "num_classes") if not meta.get(k)]
     if missing:
-        raise SqnxtError(f"{os.path.basename(str(path))}: its metadata lacks {', '.join(missing)}: only artifacts "
-                         "written by `sqnxt-edge export` can be mapped to their layers")
+        raise SqnxtError(
+            f"{os.path.basename(str(path))}: its metadata lacks {', '.join(missing)}: only artifacts "
+            "written by `sqnxt-edge export` can be mapped to their layers"
+        )
     table = model_layers(meta["model_name"], meta["input_size"], meta["num_classes"], meta.get("in_channels") or 3)
     return table, meta

@@ -34,8 +34,13 @@ def _chain_model(nodes: int):
         graph_nodes.append(helper.make_node("Add", [prev, f"c{i}"], [out], name=f"/probe/n{i}/Add"))
         prev = out
     shape = [1, 3, 4, 4]
-    graph = helper.make_graph(graph_nodes, "probe", [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, shape)], initializer=inits)
+    graph = helper.make_graph(
+        graph_nodes,
+        "probe",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, shape)],
+        initializer=inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
@@ -47,8 +52,15 @@ def write_probe(folder: Path) -> Path:
 
     path = Path(folder) / PROBE_NAME
     onnx.save(_chain_model(PROBE_NODES), str(path))
-    meta = {"model_name": "probe", "input_size": 4, "in_channels": 3, "layout": "NCHW", "mean": [0.0] * 3,
-            "std": [1.0] * 3, "precision": "fp32"}
+    meta = {
+        "model_name": "probe",
+        "input_size": 4,
+        "in_channels": 3,
+        "layout": "NCHW",
+        "mean": [0.0] * 3,
+        "std": [1.0] * 3,
+        "precision": "fp32",
+    }
     Path(str(path) + ".meta.json").write_text(json.dumps(meta), encoding="utf-8")
     return path
 
@@ -79,14 +91,23 @@ def _gemm_gops(threads: int, int8: bool, n: int = 512, reps: int = 20) -> float:
     rng = np.random.default_rng(0)
     if int8:
         b = numpy_helper.from_array(rng.integers(-128, 128, (n, n), dtype=np.int8), "B")
-        node, a_type, out_type = helper.make_node("MatMulInteger", ["A", "B"], ["Y"]), TensorProto.UINT8, TensorProto.INT32
+        node, a_type, out_type = (
+            helper.make_node("MatMulInteger", ["A", "B"], ["Y"]),
+            TensorProto.UINT8,
+            TensorProto.INT32,
+        )
         a = rng.integers(0, 256, (n, n), dtype=np.uint8)
     else:
         b = numpy_helper.from_array(rng.standard_normal((n, n)).astype(np.float32), "B")
         node, a_type, out_type = helper.make_node("MatMul", ["A", "B"], ["Y"]), TensorProto.FLOAT, TensorProto.FLOAT
         a = rng.standard_normal((n, n)).astype(np.float32)
-    graph = helper.make_graph([node], "gemm", [helper.make_tensor_value_info("A", a_type, [n, n])],
-                              [helper.make_tensor_value_info("Y", out_type, [n, n])], initializer=[b])
+    graph = helper.make_graph(
+        [node],
+        "gemm",
+        [helper.make_tensor_value_info("A", a_type, [n, n])],
+        [helper.make_tensor_value_info("Y", out_type, [n, n])],
+        initializer=[b],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     sess = _session(model, threads)
@@ -116,12 +137,21 @@ def local_figures(threads: int) -> dict:
 
     how = f"measured now on this machine, {threads} thread(s)"
     return {
-        "peak_gflops_fp32": (round(_gemm_gops(threads, False), 1),
-                             f"{how}: onnxruntime {ort_version} MatMul 512x512x512, best of 20"),
-        "peak_gops_int8": (round(_gemm_gops(threads, True), 1),
-                           f"{how}: onnxruntime {ort_version} MatMulInteger u8 x s8 512x512x512, best of 20"),
-        "mem_bandwidth_gbs": (round(_copy_gbs(), 2), "measured now on this machine: numpy copy of 64 MB, 1 thread, "
-                                                     "read + write bytes (the STREAM copy convention)"),
-        "layer_overhead_us": (round(_node_overhead_us(threads), 3),
-                              f"{how}: onnxruntime per-node cost, 68-node minus 4-node chain of tiny Adds"),
+        "peak_gflops_fp32": (
+            round(_gemm_gops(threads, False), 1),
+            f"{how}: onnxruntime {ort_version} MatMul 512x512x512, best of 20",
+        ),
+        "peak_gops_int8": (
+            round(_gemm_gops(threads, True), 1),
+            f"{how}: onnxruntime {ort_version} MatMulInteger u8 x s8 512x512x512, best of 20",
+        ),
+        "mem_bandwidth_gbs": (
+            round(_copy_gbs(), 2),
+            "measured now on this machine: numpy copy of 64 MB, 1 thread, "
+            "read + write bytes (the STREAM copy convention)",
+        ),
+        "layer_overhead_us": (
+            round(_node_overhead_us(threads), 3),
+            f"{how}: onnxruntime per-node cost, 68-node minus 4-node chain of tiny Adds",
+        ),
     }

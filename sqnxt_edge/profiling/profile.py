@@ -86,16 +86,19 @@ def _check(path: Path) -> None:
     if not path.is_file():
         raise ProfileError(f"artifact not found: {path}")
     if path.suffix.lower() not in (".onnx", ".ort"):
-        raise ProfileError(f"{path.name}: per-layer profiles come from onnxruntime's profiler (.onnx, .ort); "
-                           "ai-edge-litert's Python interpreter exposes no op profiler (TFLite's own tool: "
-                           "benchmark_model --enable_op_profiling): profile the .onnx of the same export")
+        raise ProfileError(
+            f"{path.name}: per-layer profiles come from onnxruntime's profiler (.onnx, .ort); "
+            "ai-edge-litert's Python interpreter exposes no op profiler (TFLite's own tool: "
+            "benchmark_model --enable_op_profiling): profile the .onnx of the same export"
+        )
 
 
 def _run(paths: list[Path], device: str, settings: runner.Settings, devices_file, progress: bool) -> dict:
     if device == "local":
         with progress_bar("profiling", len(paths), progress) as advance:
-            return runner.measure([str(p) for p in paths], settings,
-                                  lambda done, total, r: advance(1, Path(str(r.get("artifact"))).name))
+            return runner.measure(
+                [str(p) for p in paths], settings, lambda done, total, r: advance(1, Path(str(r.get("artifact"))).name)
+            )
     from ..devices import get_device, run_runner
 
     board = get_device(device, devices_file)
@@ -107,8 +110,9 @@ def _median(values) -> float:
     return float(statistics.median(values)) if values else 0.0
 
 
-def _fold(result: dict, table: LayerTable, meta: dict, device: str, floor: float, dispatch: float,
-          env: dict) -> ProfileResult:
+def _fold(
+    result: dict, table: LayerTable, meta: dict, device: str, floor: float, dispatch: float, env: dict
+) -> ProfileResult:
     prof = result["profile"]
     precision = str(meta.get("precision") or result.get("precision") or "fp32")
     per_layer: dict[str, list] = {l.name: [0.0, 0] for l in table.layers}
@@ -120,12 +124,24 @@ def _fold(result: dict, table: LayerTable, meta: dict, device: str, floor: float
         slot[0] += us
         slot[1] += 1
     total = sum(v[0] for v in per_layer.values()) + sum(v[0] for v in runtime_nodes.values())
-    share = (lambda us: us / total if total else 0.0)
+    share = lambda us: us / total if total else 0.0
     layers = []
     for layer in table.layers:
         us, n = per_layer[layer.name]
-        layers.append(LayerTime(layer.name, layer.kind, layer.stage, layer.op, us, share(us), layer.macs,
-                                layer.bytes(precision), 2 * layer.macs / us / 1e3 if us and layer.macs else None, n))
+        layers.append(
+            LayerTime(
+                layer.name,
+                layer.kind,
+                layer.stage,
+                layer.op,
+                us,
+                share(us),
+                layer.macs,
+                layer.bytes(precision),
+                2 * layer.macs / us / 1e3 if us and layer.macs else None,
+                n,
+            )
+        )
     others = [LayerTime(op, "runtime", "runtime", op, us, share(us), nodes=n) for op, (us, n) in runtime_nodes.items()]
     by_stage: dict[str, float] = {}
     by_kind: dict[str, float] = {k: 0.0 for k in KINDS}
@@ -135,18 +151,41 @@ def _fold(result: dict, table: LayerTable, meta: dict, device: str, floor: float
     e2e = _median(prof["e2e_us"]) / 1e3
     stem_macs = sum(l.macs for l in table.layers if l.stage == "stem")
     return ProfileResult(
-        artifact=str(result["artifact"]), model=table.model, input_size=table.input_size, precision=precision,
-        device=device, threads=result.get("threads"), runtime=f"onnxruntime {result.get('runtime_version')}",
-        latency_ms=result["latency_ms"]["p50"], e2e_ms=e2e, sum_ms=total / 1e3,
-        agreement_pct=100.0 * (total / 1e3 - e2e) / e2e if e2e else 0.0, floor_us=floor, dispatch_us=dispatch,
-        layers=layers, runtime_nodes=others, by_stage=by_stage, by_kind={k: v for k, v in by_kind.items() if v},
-        stem_share=by_stage.get("stem", 0.0), stem_macs_share=stem_macs / table.macs if table.macs else 0.0,
-        runs=len(prof["e2e_us"]), env=env, profiler=str(prof.get("profiler")))
+        artifact=str(result["artifact"]),
+        model=table.model,
+        input_size=table.input_size,
+        precision=precision,
+        device=device,
+        threads=result.get("threads"),
+        runtime=f"onnxruntime {result.get('runtime_version')}",
+        latency_ms=result["latency_ms"]["p50"],
+        e2e_ms=e2e,
+        sum_ms=total / 1e3,
+        agreement_pct=100.0 * (total / 1e3 - e2e) / e2e if e2e else 0.0,
+        floor_us=floor,
+        dispatch_us=dispatch,
+        layers=layers,
+        runtime_nodes=others,
+        by_stage=by_stage,
+        by_kind={k: v for k, v in by_kind.items() if v},
+        stem_share=by_stage.get("stem", 0.0),
+        stem_macs_share=stem_macs / table.macs if table.macs else 0.0,
+        runs=len(prof["e2e_us"]),
+        env=env,
+        profiler=str(prof.get("profiler")),
+    )
 
 
-def profile(artifacts: list[str | os.PathLike], device: str = "local", threads: int | None = None, runs: int = 50,
-            warmup: int = 10, devices_file: str | os.PathLike | None = None, timeout: float | None = None,
-            progress: bool = True) -> list[ProfileResult]:
+def profile(
+    artifacts: list[str | os.PathLike],
+    device: str = "local",
+    threads: int | None = None,
+    runs: int = 50,
+    warmup: int = 10,
+    devices_file: str | os.PathLike | None = None,
+    timeout: float | None = None,
+    progress: bool = True,
+) -> list[ProfileResult]:
     """Profile each ONNX / ORT artifact on `device` ('local' or a registered board) through the runner."""
     paths = [Path(a) for a in artifacts]
     if not paths:
@@ -155,8 +194,9 @@ def profile(artifacts: list[str | os.PathLike], device: str = "local", threads: 
     for path in paths:
         _check(path)
         tables[str(path)] = artifact_layers(path)
-    settings = runner.Settings(runtime="onnxruntime", threads=threads, warmup=warmup, runs=runs, min_seconds=0.5,
-                               profile=True, timeout=timeout).check()
+    settings = runner.Settings(
+        runtime="onnxruntime", threads=threads, warmup=warmup, runs=runs, min_seconds=0.5, profile=True, timeout=timeout
+    ).check()
     with tempfile.TemporaryDirectory(prefix="sqnxt-profile-") as tmp:
         probe = write_probe(Path(tmp))
         report = _run([probe, *paths], device, settings, devices_file, progress)

@@ -9,11 +9,34 @@ from .layers import KINDS
 from .profile import AGREEMENT_PCT, ProfileResult
 from .select import Selection
 
-__all__ = ["profile_tables", "estimate_tables", "selection_table", "plot_profile", "plot_pareto", "stem_line",
-           "estimate_label"]
+__all__ = [
+    "profile_tables",
+    "estimate_tables",
+    "selection_table",
+    "plot_profile",
+    "plot_pareto",
+    "stem_line",
+    "estimate_label",
+]
 
-_KIND_COLOURS = dict(zip((*KINDS, "runtime"), ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#e377c2", "#8c564b",
-                                                "#ff7f0e", "#7f7f7f", "#bcbd22", "#17becf", "#c7c7c7")))
+_KIND_COLOURS = dict(
+    zip(
+        (*KINDS, "runtime"),
+        (
+            "#d62728",
+            "#1f77b4",
+            "#2ca02c",
+            "#9467bd",
+            "#e377c2",
+            "#8c564b",
+            "#ff7f0e",
+            "#7f7f7f",
+            "#bcbd22",
+            "#17becf",
+            "#c7c7c7",
+        ),
+    )
+)
 
 
 def _pct(x: float | None) -> str:
@@ -25,8 +48,10 @@ def stem_line(r: ProfileResult) -> str:
     accelerator, which led to the 5x5 stem of v2)."""
     stem = next((l for l in r.layers if l.kind == "stem"), None)
     conv = f"{_pct(stem.share)} in its {stem.op.split(' ')[1].split('/')[0]} conv, " if stem else ""
-    return (f"stem: {_pct(r.stem_share)} of {r.model}'s time at {r.input_size} px {r.precision} ({conv}"
-            f"{_pct(r.stem_macs_share)} of its MACs) on {r.device}")
+    return (
+        f"stem: {_pct(r.stem_share)} of {r.model}'s time at {r.input_size} px {r.precision} ({conv}"
+        f"{_pct(r.stem_macs_share)} of its MACs) on {r.device}"
+    )
 
 
 def _share_table(title: str, shares: dict[str, float], us_total: float):
@@ -45,28 +70,50 @@ def profile_tables(r: ProfileResult, top: int | None = None) -> list:
     from rich.table import Table
 
     rows = sorted(r.layers + r.runtime_nodes, key=lambda l: -l.us)[:top] if top else r.layers + r.runtime_nodes
-    t = Table(title=f"{Path(r.artifact).name} on {r.device}: per layer ({r.runtime}, {r.threads} thread(s), "
-                    f"median of {r.runs} profiled runs)")
+    t = Table(
+        title=f"{Path(r.artifact).name} on {r.device}: per layer ({r.runtime}, {r.threads} thread(s), "
+        f"median of {r.runs} profiled runs)"
+    )
     for col in ("layer", "kind", "stage", "us", "share", "MMACs", "KB moved", "GFLOP/s"):
         t.add_column(col, justify="left" if col in ("layer", "kind", "stage") else "right")
     for l in rows:
-        t.add_row(l.name, l.kind, l.stage, f"{l.us:.1f}", _pct(l.share), f"{l.macs / 1e6:.2f}" if l.macs else "-",
-                  f"{l.bytes / 1024:.1f}" if l.bytes else "-", f"{l.gflops:.1f}" if l.gflops else "-")
+        t.add_row(
+            l.name,
+            l.kind,
+            l.stage,
+            f"{l.us:.1f}",
+            _pct(l.share),
+            f"{l.macs / 1e6:.2f}" if l.macs else "-",
+            f"{l.bytes / 1024:.1f}" if l.bytes else "-",
+            f"{l.gflops:.1f}" if l.gflops else "-",
+        )
     total = r.sum_ms * 1e3
     verdict = "agrees" if r.agrees else f"does NOT agree (> {AGREEMENT_PCT:.0f}%)"
     load, cores = (r.env.get("loadavg") or [0])[0], r.env.get("physical_cores") or r.env.get("cores") or 1
     busy = f" (CPU busy: load {load} on {cores} core(s), so end-to-end times include waiting)" if load > cores else ""
-    summary = (f"per-layer sum {r.sum_ms:.3f} ms vs end-to-end median {r.e2e_ms:.3f} ms: {r.agreement_pct:+.1f}%, "
-               f"{verdict}{busy}; profiler floor {r.floor_us:.1f} us/node subtracted; bench p50 {r.latency_ms:.3f} ms")
-    return [t, _share_table("per stage", r.by_stage, total), _share_table("per layer kind", r.by_kind, total),
-            stem_line(r), summary]
+    summary = (
+        f"per-layer sum {r.sum_ms:.3f} ms vs end-to-end median {r.e2e_ms:.3f} ms: {r.agreement_pct:+.1f}%, "
+        f"{verdict}{busy}; profiler floor {r.floor_us:.1f} us/node subtracted; bench p50 {r.latency_ms:.3f} ms"
+    )
+    return [
+        t,
+        _share_table("per stage", r.by_stage, total),
+        _share_table("per layer kind", r.by_kind, total),
+        stem_line(r),
+        summary,
+    ]
 
 
 def estimate_label(e) -> str:
-    return (f"ESTIMATE, not a measurement: {e.model} @{e.input_size} px {e.precision} on {e.device} "
-            f"({e.threads} thread(s)): {e.ms:.3f} ms" +
-            (f" (measured {e.measured_ms:.3f} ms, {100 * (e.ms - e.measured_ms) / e.measured_ms:+.1f}%)"
-             if e.measured_ms else ""))
+    return (
+        f"ESTIMATE, not a measurement: {e.model} @{e.input_size} px {e.precision} on {e.device} "
+        f"({e.threads} thread(s)): {e.ms:.3f} ms"
+        + (
+            f" (measured {e.measured_ms:.3f} ms, {100 * (e.ms - e.measured_ms) / e.measured_ms:+.1f}%)"
+            if e.measured_ms
+            else ""
+        )
+    )
 
 
 def estimate_tables(e, layers: bool = False) -> list:
@@ -79,18 +126,29 @@ def estimate_tables(e, layers: bool = False) -> list:
         for col in ("layer", "kind", "us", "compute", "memory", "overhead"):
             t.add_column(col, justify="left" if col in ("layer", "kind") else "right")
         for l in e.layers:
-            t.add_row(l["name"], l["kind"], f"{l['us']:.1f}", f"{l['compute_us']:.1f}", f"{l['memory_us']:.1f}",
-                      f"{l['overhead_us']:.1f}")
+            t.add_row(
+                l["name"],
+                l["kind"],
+                f"{l['us']:.1f}",
+                f"{l['compute_us']:.1f}",
+                f"{l['memory_us']:.1f}",
+                f"{l['overhead_us']:.1f}",
+            )
         out.append(t)
-    out += [_share_table("per stage (estimated)", e.by_stage, e.ms * 1e3),
-            _share_table("per layer kind (estimated)", e.by_kind, e.ms * 1e3)]
+    out += [
+        _share_table("per stage (estimated)", e.by_stage, e.ms * 1e3),
+        _share_table("per layer kind (estimated)", e.by_kind, e.ms * 1e3),
+    ]
     hw = Table(title=f"hardware figures: {e.hardware['name']}")
     for col in ("figure", "value", "source"):
         hw.add_column(col, overflow="fold")
     for key in ("peak_gflops_fp32", "peak_gops_int8", "mem_bandwidth_gbs", "layer_overhead_us"):
         value = e.hardware.get(key)
-        hw.add_row(key, "-" if value is None else f"{value:g}", e.hardware["sources"].get(key)
-                   or e.hardware["sources"].get("calibration", "-"))
+        hw.add_row(
+            key,
+            "-" if value is None else f"{value:g}",
+            e.hardware["sources"].get(key) or e.hardware["sources"].get("calibration", "-"),
+        )
     out.append(hw)
     return out + [f"note: {n}" for n in e.notes]
 
@@ -98,15 +156,23 @@ def estimate_tables(e, layers: bool = False) -> list:
 def selection_table(s: Selection):
     from rich.table import Table
 
-    t = Table(title=f"variants on {s.device} within {s.budget_ms:g} ms at {s.input_size} px "
-                    f"(accuracy: {s.dataset})")
+    t = Table(title=f"variants on {s.device} within {s.budget_ms:g} ms at {s.input_size} px (accuracy: {s.dataset})")
     for col in ("model", "prec", "latency ms", "how", "fits", "top-1", "params", "MB", "accuracy source"):
-        t.add_column(col, justify="right" if col in ("latency ms", "top-1", "params", "MB") else "left",
-                     overflow="fold")
+        t.add_column(
+            col, justify="right" if col in ("latency ms", "top-1", "params", "MB") else "left", overflow="fold"
+        )
     for c in s.candidates:
-        t.add_row(c.model, c.precision, f"{c.latency_ms:.2f}", c.latency_source, "yes" if c.fits else "no",
-                  "unknown" if c.top1 is None else f"{c.top1:.2f}%", f"{c.params:,}", f"{c.size_mb:.2f}",
-                  c.accuracy_source)
+        t.add_row(
+            c.model,
+            c.precision,
+            f"{c.latency_ms:.2f}",
+            c.latency_source,
+            "yes" if c.fits else "no",
+            "unknown" if c.top1 is None else f"{c.top1:.2f}%",
+            f"{c.params:,}",
+            f"{c.size_mb:.2f}",
+            c.accuracy_source,
+        )
     return t
 
 
@@ -117,8 +183,10 @@ def plot_profile(results: list[ProfileResult], path: str | Path) -> Path:
     for (ax, ax_stage), r in zip(axes, results):
         rows = r.layers + r.runtime_nodes
         ax.bar(range(len(rows)), [l.us for l in rows], color=[_KIND_COLOURS.get(l.kind, "#333") for l in rows])
-        ax.set_title(f"{r.model} @{r.input_size} px {r.precision} on {r.device}: {r.sum_ms:.2f} ms "
-                     f"(stem {_pct(r.stem_share)})", fontsize=9)
+        ax.set_title(
+            f"{r.model} @{r.input_size} px {r.precision} on {r.device}: {r.sum_ms:.2f} ms (stem {_pct(r.stem_share)})",
+            fontsize=9,
+        )
         ax.set_xlabel("layer (execution order)")
         ax.set_ylabel("us per inference")
         stages = list(dict.fromkeys(l.stage for l in rows))
@@ -151,12 +219,15 @@ def plot_pareto(s: Selection, path: str | Path) -> Path:
     if front:
         ax.plot([c.latency_ms for c in front], [c.top1 for c in front], "k--", lw=1, label="Pareto front")
     for c in known:
-        ax.annotate(f"{c.model} {c.precision}", (c.latency_ms, c.top1), fontsize=6, xytext=(3, 3),
-                    textcoords="offset points")
+        ax.annotate(
+            f"{c.model} {c.precision}", (c.latency_ms, c.top1), fontsize=6, xytext=(3, 3), textcoords="offset points"
+        )
     ax.axvline(s.budget_ms, color="red", lw=1, label=f"budget {s.budget_ms:g} ms")
     unknown = len(s.candidates) - len(known)
-    ax.set_title(f"{s.device}, {s.input_size} px: latency vs top-1 ({s.dataset}); {unknown} without a known "
-                 "accuracy not shown", fontsize=9)
+    ax.set_title(
+        f"{s.device}, {s.input_size} px: latency vs top-1 ({s.dataset}); {unknown} without a known accuracy not shown",
+        fontsize=9,
+    )
     ax.set_xlabel("latency ms (estimated unless measured)")
     ax.set_ylabel("top-1 %")
     ax.grid(alpha=0.3)

@@ -28,10 +28,16 @@ ACCURACY: dict[tuple[str, str], tuple[float, float | None, str]] = {
     ("2.0-SqNxt-23v5", "imagenet"): (67.44, 88.20, PAPER),
     ("SqueezeNet-1.0", "imagenet"): (58.092, 80.42, TORCHVISION.format("1_0")),
     ("SqueezeNet-1.1", "imagenet"): (58.178, 80.624, TORCHVISION.format("1_1")),
-    **{(m, d): (top1, None, SEED) for m, scores in {
-        "1.0-SqNxt-23": (91.9, 69.3, 53.5), "2.0-SqNxt-23": (93.1, 73.1, 56.7),
-        "1.0-SqNxt-23v5": (91.9, 70.1, 52.7), "2.0-SqNxt-23v5": (93.1, 73.2, 56.7)}.items()
-       for d, top1 in zip(("cifar10", "cifar100", "tiny-imagenet"), scores)},
+    **{
+        (m, d): (top1, None, SEED)
+        for m, scores in {
+            "1.0-SqNxt-23": (91.9, 69.3, 53.5),
+            "2.0-SqNxt-23": (93.1, 73.1, 56.7),
+            "1.0-SqNxt-23v5": (91.9, 70.1, 52.7),
+            "2.0-SqNxt-23v5": (93.1, 73.2, 56.7),
+        }.items()
+        for d, top1 in zip(("cifar10", "cifar100", "tiny-imagenet"), scores)
+    },
 }
 PRECISION_CHOICES = ("fp32", "int8", "any")
 
@@ -97,13 +103,35 @@ def _candidate(est: Estimate, budget_ms: float, accuracy: tuple, params: int) ->
     latency = est.measured_ms if measured else est.ms
     how = "measured" if measured else ("calibrated estimate" if est.calibrated else "estimate (profile only)")
     width = 1 if est.precision == "int8" else (2 if est.precision == "fp16" else 4)
-    return Candidate(est.model, est.precision, latency, how, measured, latency <= budget_ms, params,
-                     params * width / 2**20, est.macs, top1, top5, source, ckpt)
+    return Candidate(
+        est.model,
+        est.precision,
+        latency,
+        how,
+        measured,
+        latency <= budget_ms,
+        params,
+        params * width / 2**20,
+        est.macs,
+        top1,
+        top5,
+        source,
+        ckpt,
+    )
 
 
-def select(device: str, budget_ms: float, precision: str = "any", input_size: int = 227, threads: int | None = None,
-           checkpoints: list[str | os.PathLike] = (), dataset: str | None = None, models: list[str] | None = None,
-           devices_file=None, progress: bool = True) -> Selection:
+def select(
+    device: str,
+    budget_ms: float,
+    precision: str = "any",
+    input_size: int = 227,
+    threads: int | None = None,
+    checkpoints: list[str | os.PathLike] = (),
+    dataset: str | None = None,
+    models: list[str] | None = None,
+    devices_file=None,
+    progress: bool = True,
+) -> Selection:
     """Every zoo variant (or `models`) at `input_size` on `device`, fitting `budget_ms` first, by accuracy."""
     from ..devices import get_calibration
     from ..models import list_models
@@ -120,8 +148,9 @@ def select(device: str, budget_ms: float, precision: str = "any", input_size: in
     mine = _checkpoint_scores(list(checkpoints), input_size)
     _, calib_name = hardware_for(device, threads, devices_file)
     measured = {p: get_calibration(calib_name, p, devices_file) if calib_name else None for p in precisions}
-    classes = 1000 if dataset == "imagenet" else (200 if dataset == "tiny-imagenet" else
-                                                  100 if dataset == "cifar100" else 10)
+    classes = (
+        1000 if dataset == "imagenet" else (200 if dataset == "tiny-imagenet" else 100 if dataset == "cifar100" else 10)
+    )
     out, bases = [], set()
     with progress_bar(f"estimating on {device}", len(names) * len(precisions), progress) as advance:
         for name in names:

@@ -16,7 +16,19 @@ from .tflite_int8 import quantize_tflite
 from .tune import TuneError, TuneResult, TuneRow, default_candidates, tune_onnx
 
 __all__ = [
-    "Int8Config", "default_int8_config", "calibration_images", "quantize_onnx", "tune_onnx", "accuracy_report",
-    "warn_if_no_int8_dot", "AccuracyReport", "TuneResult", "TuneRow", "TuneError", "default_candidates",
-    "Int8Choice", "choose_int8", "quantize_tflite",
+    "Int8Config",
+    "default_int8_config",
+    "calibration_images",
+    "quantize_onnx",
+    "tune_onnx",
+    "accuracy_report",
+    "warn_if_no_int8_dot",
+    "AccuracyReport",
+    "TuneResult",
+    "TuneRow",
+    "TuneError",
+    "default_candidates",
+    "Int8Choice",
+    "choose_int8",
+    "quantize_tflite",
 ]

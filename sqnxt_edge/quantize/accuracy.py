@@ -46,11 +46,12 @@ def predict_top1(artifact: Path, images: np.ndarray, model=None) -> np.ndarray:
         raise ExportError(str(exc)) from None
 
 
-def accuracy_report(fp32_artifact: Path, int8_artifact: Path, images: np.ndarray,
-                    labels: np.ndarray) -> AccuracyReport:
+def accuracy_report(fp32_artifact: Path, int8_artifact: Path, images: np.ndarray, labels: np.ndarray) -> AccuracyReport:
     """Evaluate both artifacts on the same uint8 NHWC images (any size; resized per artifact) and labels."""
     if not isinstance(images, np.ndarray) or images.ndim != 4 or images.dtype != np.uint8 or len(images) == 0:
-        raise DataError(f"evaluation images must be a non-empty uint8 array (N, H, W, C), got {getattr(images, 'shape', None)}")
+        raise DataError(
+            f"evaluation images must be a non-empty uint8 array (N, H, W, C), got {getattr(images, 'shape', None)}"
+        )
     labels = np.asarray(labels).reshape(-1)
     if len(labels) != len(images):
         raise DataError(f"{len(images)} evaluation images but {len(labels)} labels")
@@ -58,5 +59,10 @@ def accuracy_report(fp32_artifact: Path, int8_artifact: Path, images: np.ndarray
     p8 = predict_top1(Path(int8_artifact), images)
     top32 = float(np.mean(p32 == labels) * 100.0)
     top8 = float(np.mean(p8 == labels) * 100.0)
-    return AccuracyReport(top1_fp32=round(top32, 3), top1_int8=round(top8, 3), drop=round(top32 - top8, 3),
-                          agreement=round(float(np.mean(p32 == p8) * 100.0), 3), n=int(len(labels)))
+    return AccuracyReport(
+        top1_fp32=round(top32, 3),
+        top1_int8=round(top8, 3),
+        drop=round(top32 - top8, 3),
+        agreement=round(float(np.mean(p32 == p8) * 100.0), 3),
+        n=int(len(labels)),
+    )

@@ -16,15 +16,28 @@ from ..errors import DataError
 
 __all__ = ["calibration_images", "check_images", "load_image_folder", "CalibrationReader"]
 
-_CHANNELS_OF_MODE = {"1": 1, "L": 1, "I": 1, "I;16": 1, "F": 1, "LA": 1, "P": 3, "RGB": 3, "RGBA": 3, "CMYK": 3,
-                     "YCbCr": 3}
+_CHANNELS_OF_MODE = {
+    "1": 1,
+    "L": 1,
+    "I": 1,
+    "I;16": 1,
+    "F": 1,
+    "LA": 1,
+    "P": 3,
+    "RGB": 3,
+    "RGBA": 3,
+    "CMYK": 3,
+    "YCbCr": 3,
+}
 
 
 def check_images(images: np.ndarray, size: int, channels: int, what: str = "calibration images") -> np.ndarray:
     """uint8 NHWC at size x size with `channels` channels, at least one image, or a one-line DataError."""
     if not isinstance(images, np.ndarray) or images.ndim != 4 or images.dtype != np.uint8:
         shape = getattr(images, "shape", None)
-        raise DataError(f"{what} must be a uint8 array (N, H, W, C), got {getattr(images, 'dtype', type(images).__name__)} {shape}")
+        raise DataError(
+            f"{what} must be a uint8 array (N, H, W, C), got {getattr(images, 'dtype', type(images).__name__)} {shape}"
+        )
     if len(images) == 0:
         raise DataError(f"{what}: no images")
     if images.shape[-1] != channels:
@@ -53,14 +66,17 @@ def _read_image(path: Path, channels: int, size: int) -> np.ndarray:
                 raise DataError(f"{path} is a {kind} image ({have} channel(s)) but the model takes {channels}")
             arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"cannot read image {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise DataError(
+            f"cannot read image {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return resize_uint8(arr[None], size)[0]
 
 
-def load_image_folder(folder: str | os.PathLike, size: int, channels: int, limit: int | None = None,
-                      seed: int = 0) -> np.ndarray:
+def load_image_folder(
+    folder: str | os.PathLike, size: int, channels: int, limit: int | None = None, seed: int = 0
+) -> np.ndarray:
     """Images found recursively under `folder` (class sub-folders optional), a seeded sample of `limit`, resized."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -83,8 +99,9 @@ def _is_folder(value: str) -> bool:
     return Path(value).is_dir() or os.sep in value or value.startswith(".") or value.startswith("~")
 
 
-def calibration_images(ckpt, calib_data: str | np.ndarray | None = None, calib_size: int = 300, seed: int = 0,
-                       data_dir: str | None = None) -> np.ndarray:
+def calibration_images(
+    ckpt, calib_data: str | np.ndarray | None = None, calib_size: int = 300, seed: int = 0, data_dir: str | None = None
+) -> np.ndarray:
     """A reproducible sample of `calib_size` real images, uint8 NHWC at `ckpt.input_size`.
 
     `calib_data`: a dataset name (its train split), a folder of images, an array, or None for the checkpoint's own
@@ -96,7 +113,12 @@ def calibration_images(ckpt, calib_data: str | np.ndarray | None = None, calib_s
         raise DataError(f"--calib-size must be at least 1, got {calib_size}")
     size, channels = int(ckpt.input_size), int(ckpt.in_channels)
     if isinstance(calib_data, np.ndarray):
-        if calib_data.ndim == 4 and calib_data.dtype == np.uint8 and calib_data.shape[-1] == channels and len(calib_data):
+        if (
+            calib_data.ndim == 4
+            and calib_data.dtype == np.uint8
+            and calib_data.shape[-1] == channels
+            and len(calib_data)
+        ):
             calib_data = resize_uint8(calib_data, size)
         images = check_images(calib_data, size, channels)
         if calib_size < len(images):
@@ -137,7 +159,7 @@ class CalibrationReader:
     def get_next(self) -> dict | None:
         if self._pos >= self.stop:
             return None
-        chunk = self.images[self._pos:min(self._pos + self.batch, self.stop)]
+        chunk = self.images[self._pos : min(self._pos + self.batch, self.stop)]
         n = len(chunk)
         if self.model.fixed_batch and n < self.batch:  # pad a fixed-batch model's last chunk with repeats
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], self.batch - n, axis=0)])

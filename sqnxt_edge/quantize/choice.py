@@ -43,8 +43,13 @@ class Int8Choice:
     speedups: dict[str, float] = field(default_factory=dict)  # candidate label -> fp32 p50 / int8 p50
 
     def to_dict(self) -> dict:
-        return {"config": self.config.to_dict(), "key": self.key, "source": self.source, "reason": self.reason,
-                "speedups": self.speedups}
+        return {
+            "config": self.config.to_dict(),
+            "key": self.key,
+            "source": self.source,
+            "reason": self.reason,
+            "speedups": self.speedups,
+        }
 
 
 def cache_path() -> Path:
@@ -55,8 +60,9 @@ def cpu_key(cpu: dict, ort_version: str) -> str:
     return f"{cpu.get('arch')}|{cpu.get('model')}|onnxruntime {ort_version}"
 
 
-def measure_candidates(fp32_onnx: Path, images: np.ndarray, candidates=CANDIDATES, threads: int = 1,
-                       rounds: int = 6, reps: int = 10) -> dict[str, float]:
+def measure_candidates(
+    fp32_onnx: Path, images: np.ndarray, candidates=CANDIDATES, threads: int = 1, rounds: int = 6, reps: int = 10
+) -> dict[str, float]:
     """{label: fp32 p50 / int8 p50} for each candidate, timed interleaved with the fp32 model (same conditions)."""
     from ..runner import open_model
     from .latency import interleaved_latency
@@ -102,8 +108,13 @@ def choose_int8(cpu: dict | None = None, probe: Probe | None = None, cache: Path
         return Int8Choice(cfg, key, "cache", entry.get("reason", ""), entry.get("speedups", {}))
     if target.get("model") != here.get("model") or target.get("arch") != here.get("arch") or probe is None:
         cfg = default_int8_config(target)
-        return Int8Choice(cfg, key, "table", f"{cfg.label}: the table default for {target.get('model')}, "
-                                             "not measured here (use --int8-tune on the target)")
+        return Int8Choice(
+            cfg,
+            key,
+            "table",
+            f"{cfg.label}: the table default for {target.get('model')}, "
+            "not measured here (use --int8-tune on the target)",
+        )
     with tempfile.TemporaryDirectory(prefix="sqnxt-int8-probe-") as tmp:
         from ..runner import open_model
 
@@ -115,11 +126,17 @@ def choose_int8(cpu: dict | None = None, probe: Probe | None = None, cache: Path
     cfg = next(c for c in CANDIDATES if c.label == best)
     others = ", ".join(f"{label} {s:.2f}x" for label, s in sorted(speedups.items(), key=lambda kv: -kv[1])[1:])
     verdict = "fastest" if speedups[best] >= 1.0 else "least slow (no int8 configuration beats fp32 on this CPU)"
-    reason = (f"{best}: {verdict} of {len(speedups)} measured on {target.get('model')} with onnxruntime "
-              f"{onnxruntime.__version__} ({speedups[best]:.2f}x vs fp32, 1 thread; {others})")
+    reason = (
+        f"{best}: {verdict} of {len(speedups)} measured on {target.get('model')} with onnxruntime "
+        f"{onnxruntime.__version__} ({speedups[best]:.2f}x vs fp32, 1 thread; {others})"
+    )
     data = _read_cache(path)
-    data[key] = {"label": best, "reason": reason, "speedups": speedups, "median_speedup": statistics.median(
-        speedups.values())}
+    data[key] = {
+        "label": best,
+        "reason": reason,
+        "speedups": speedups,
+        "median_speedup": statistics.median(speedups.values()),
+    }
     try:
         atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8"))
     except Exception:  # a read-only home still gets the choice, just not cached

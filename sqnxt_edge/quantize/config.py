@@ -15,8 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-__all__ = ["Int8Config", "default_int8_config", "warn_if_no_int8_dot", "DEFAULTS", "ACTIVATION_TYPES",
-           "QUANT_FORMATS", "CALIB_METHODS"]
+__all__ = [
+    "Int8Config",
+    "default_int8_config",
+    "warn_if_no_int8_dot",
+    "DEFAULTS",
+    "ACTIVATION_TYPES",
+    "QUANT_FORMATS",
+    "CALIB_METHODS",
+]
 
 ACTIVATION_TYPES = ("uint8", "int8")
 QUANT_FORMATS = ("qdq", "qoperator")
@@ -46,8 +53,12 @@ class Int8Config:
     extra: dict = field(default_factory=dict, compare=False, hash=False)  # passed on to ORT's extra_options
 
     def __post_init__(self) -> None:
-        checks = (("activation_type", ACTIVATION_TYPES), ("weight_type", ACTIVATION_TYPES),
-                  ("quant_format", QUANT_FORMATS), ("calib_method", CALIB_METHODS))
+        checks = (
+            ("activation_type", ACTIVATION_TYPES),
+            ("weight_type", ACTIVATION_TYPES),
+            ("quant_format", QUANT_FORMATS),
+            ("calib_method", CALIB_METHODS),
+        )
         for name, allowed in checks:
             value = getattr(self, name)
             if value not in allowed:
@@ -60,8 +71,10 @@ class Int8Config:
     def label(self) -> str:
         """Short human name, e.g. "QDQ U8S8 per-channel" or "QOperator S8S8 per-tensor, stem fp32"."""
         fmt = "QDQ" if self.quant_format == "qdq" else "QOperator"
-        text = f"{fmt} {_SHORT[self.activation_type]}{_SHORT[self.weight_type]} " \
-               f"{'per-channel' if self.per_channel else 'per-tensor'}"
+        text = (
+            f"{fmt} {_SHORT[self.activation_type]}{_SHORT[self.weight_type]} "
+            f"{'per-channel' if self.per_channel else 'per-tensor'}"
+        )
         if self.reduce_range:
             text += " 7-bit"
         extras = [f"{g} fp32" for g in self.exclude if g in LAYER_GROUPS]
@@ -73,9 +86,16 @@ class Int8Config:
         return text + (", " + ", ".join(extras) if extras else "")
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "activation_type": self.activation_type, "weight_type": self.weight_type,
-                "quant_format": self.quant_format, "per_channel": self.per_channel,
-                "calib_method": self.calib_method, "exclude": list(self.exclude), "reduce_range": self.reduce_range}
+        return {
+            "label": self.label,
+            "activation_type": self.activation_type,
+            "weight_type": self.weight_type,
+            "quant_format": self.quant_format,
+            "per_channel": self.per_channel,
+            "calib_method": self.calib_method,
+            "exclude": list(self.exclude),
+            "reduce_range": self.reduce_range,
+        }
 
     def with_(self, **changes) -> "Int8Config":
         return replace(self, **changes)
@@ -83,13 +103,22 @@ class Int8Config:
 
 # (arch family, has int8 dot product) -> default config. One row per target class; see the module docstring.
 DEFAULTS: dict[tuple[str, bool], Int8Config] = {
-    ("x86", True): Int8Config("uint8", "int8", "qdq", per_channel=True),   # measured: 1.4-2.5x over fp32
+    ("x86", True): Int8Config("uint8", "int8", "qdq", per_channel=True),  # measured: 1.4-2.5x over fp32
     ("x86", False): Int8Config("uint8", "int8", "qdq", per_channel=True, reduce_range=True),  # ORT guidance
-    ("arm", True): Int8Config("int8", "int8", "qdq", per_channel=True),    # SDOT takes S8S8 directly
-    ("arm", False): Int8Config("int8", "int8", "qdq", per_channel=True),   # ORT guidance; expect little gain
+    ("arm", True): Int8Config("int8", "int8", "qdq", per_channel=True),  # SDOT takes S8S8 directly
+    ("arm", False): Int8Config("int8", "int8", "qdq", per_channel=True),  # ORT guidance; expect little gain
 }
-_ARCH_FAMILY = {"x86_64": "x86", "amd64": "x86", "i386": "x86", "i686": "x86", "x86": "x86",
-                "aarch64": "arm", "arm64": "arm", "armv7l": "arm", "armv8l": "arm"}
+_ARCH_FAMILY = {
+    "x86_64": "x86",
+    "amd64": "x86",
+    "i386": "x86",
+    "i686": "x86",
+    "x86": "x86",
+    "aarch64": "arm",
+    "arm64": "arm",
+    "armv7l": "arm",
+    "armv8l": "arm",
+}
 
 
 def _cpu(cpu: dict | None) -> dict:

@@ -30,8 +30,9 @@ class LatencySamples:
         return float(np.percentile(self.ms, 90)) if self.ms else float("nan")
 
 
-def interleaved_latency(models: dict, inputs: dict, rounds: int = 10, reps: int = 5,
-                        warmup: int = 3) -> dict[str, LatencySamples]:
+def interleaved_latency(
+    models: dict, inputs: dict, rounds: int = 10, reps: int = 5, warmup: int = 3
+) -> dict[str, LatencySamples]:
     """`models`/`inputs`: name -> runner Model / prepared input. Each round runs every model `reps` times (the
     order rotates per round); returns every single-run time in ms."""
     names = list(models)
@@ -40,7 +41,7 @@ def interleaved_latency(models: dict, inputs: dict, rounds: int = 10, reps: int 
             models[name].run(inputs[name])
     out = {name: LatencySamples(name) for name in names}
     for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             run, x = models[name].run, inputs[name]
             for _ in range(reps):

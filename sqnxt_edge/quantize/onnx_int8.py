@@ -26,8 +26,16 @@ from ..progress import progress_bar
 from .calibration import CalibrationReader, check_images
 from .config import Int8Config
 
-__all__ = ["quantize_onnx", "prepare", "calibrate", "quantize_prepared", "finish", "resolve_exclude",
-           "open_fp32", "CALIB_CHUNK"]
+__all__ = [
+    "quantize_onnx",
+    "prepare",
+    "calibrate",
+    "quantize_prepared",
+    "finish",
+    "resolve_exclude",
+    "open_fp32",
+    "CALIB_CHUNK",
+]
 
 CALIB_CHUNK = 64  # images per collect_data call: bounds the memory histogram calibrators hold at 227 px
 _METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
@@ -93,8 +101,9 @@ def resolve_exclude(model_path: Path, exclude: tuple[str, ...]) -> list[str]:
     return names
 
 
-def calibrate(prepared: Path, fp32_model, images: np.ndarray, config: Int8Config, workdir: Path,
-              progress: bool = False):
+def calibrate(
+    prepared: Path, fp32_model, images: np.ndarray, config: Int8Config, workdir: Path, progress: bool = False
+):
     """Tensor ranges (ORT `TensorsData`) of every float tensor over the calibration images."""
     from onnxruntime.quantization import CalibrationMethod, create_calibrator
 
@@ -105,13 +114,21 @@ def calibrate(prepared: Path, fp32_model, images: np.ndarray, config: Int8Config
     if config.calib_method == "percentile":
         options.update(percentile=config.percentile, symmetric=False)
     try:
-        calibrator = create_calibrator(prepared, None, augmented_model_path=str(workdir / "augmented.onnx"),
-                                       calibrate_method=method, extra_options=options)
-        with progress_bar(f"calibrating ({config.calib_method})", len(images), progress) as advance, \
-                redirect_stdout(sys.stderr if progress else io.StringIO()):  # ORT prints; keep stdout for --json
+        calibrator = create_calibrator(
+            prepared,
+            None,
+            augmented_model_path=str(workdir / "augmented.onnx"),
+            calibrate_method=method,
+            extra_options=options,
+        )
+        with (
+            progress_bar(f"calibrating ({config.calib_method})", len(images), progress) as advance,
+            redirect_stdout(sys.stderr if progress else io.StringIO()),
+        ):  # ORT prints; keep stdout for --json
             # ORT's histogram collector stacks per-run outputs with np.asarray: every run needs the same batch size.
-            reader = CalibrationReader(fp32_model, images, batch=16 if config.calib_method == "minmax" else 1,
-                                       on_batch=advance)
+            reader = CalibrationReader(
+                fp32_model, images, batch=16 if config.calib_method == "minmax" else 1, on_batch=advance
+            )
             for start in range(0, len(images), CALIB_CHUNK):
                 reader.set_range(start, start + CALIB_CHUNK)
                 calibrator.collect_data(reader)
@@ -133,15 +150,19 @@ def quantize_prepared(prepared: Path, ranges, config: Int8Config, dest: Path, wo
     extra = dict(config.extra)
     try:
         quantize_static(
-                str(prepared), str(dest), calibration_data_reader=None,
-                quant_format=getattr(QuantFormat, _FORMATS[config.quant_format]),
-                per_channel=config.per_channel, reduce_range=config.reduce_range,
-                activation_type=getattr(QuantType, _QTYPES[config.activation_type]),
-                weight_type=getattr(QuantType, _QTYPES[config.weight_type]),
-                nodes_to_exclude=resolve_exclude(prepared, config.exclude),
-                calibrate_method=getattr(CalibrationMethod, _METHODS[config.calib_method]),
-                calibration_cache_path=str(cache), extra_options=extra,
-            )
+            str(prepared),
+            str(dest),
+            calibration_data_reader=None,
+            quant_format=getattr(QuantFormat, _FORMATS[config.quant_format]),
+            per_channel=config.per_channel,
+            reduce_range=config.reduce_range,
+            activation_type=getattr(QuantType, _QTYPES[config.activation_type]),
+            weight_type=getattr(QuantType, _QTYPES[config.weight_type]),
+            nodes_to_exclude=resolve_exclude(prepared, config.exclude),
+            calibrate_method=getattr(CalibrationMethod, _METHODS[config.calib_method]),
+            calibration_cache_path=str(cache),
+            extra_options=extra,
+        )
     except Exception as exc:
         raise ExportError(f"int8 quantization ({config.label}) failed: {first_line(exc)}") from None
     return dest
@@ -188,8 +209,13 @@ def compact(model):
     for node in graph.node:
         if node.op_type == "DequantizeLinear" and len(node.input) == 3 and node.input[0] in inits:
             zp = inits.get(node.input[2])
-            if zp is not None and zp.data_type in (3, 6) and inits[node.input[0]].data_type == zp.data_type \
-                    and consumers.get(zp.name) == 1 and not numpy_helper.to_array(zp).any():
+            if (
+                zp is not None
+                and zp.data_type in (3, 6)
+                and inits[node.input[0]].data_type == zp.data_type
+                and consumers.get(zp.name) == 1
+                and not numpy_helper.to_array(zp).any()
+            ):
                 del node.input[2]
                 dropped.add(zp.name)
     if dropped:
@@ -234,8 +260,9 @@ def _short_scope(name: str) -> str:
     return ".".join(path) + "/" + op if path else op
 
 
-def quantize_onnx(fp32_onnx: Path, out: Path, calib_images: np.ndarray, config: Int8Config,
-                  progress: bool = False) -> Path:
+def quantize_onnx(
+    fp32_onnx: Path, out: Path, calib_images: np.ndarray, config: Int8Config, progress: bool = False
+) -> Path:
     """Calibrate on `calib_images` (uint8 NHWC at the model input) and write the int8 ONNX to `out` (atomic)."""
     fp32_onnx, out = Path(fp32_onnx), Path(out)
     fp32_model = open_fp32(fp32_onnx)

@@ -23,8 +23,10 @@ from ..progress import quiet
 __all__ = ["LABEL", "SCHEME", "quantize_tflite"]
 
 LABEL = "ai-edge-quantizer S8S8 per-channel"
-SCHEME = ("ai-edge-quantizer static int8: per-channel symmetric int8 weights, per-tensor int8 activations from "
-          "min/max over the calibration images")
+SCHEME = (
+    "ai-edge-quantizer static int8: per-channel symmetric int8 weights, per-tensor int8 activations from "
+    "min/max over the calibration images"
+)
 
 
 def quantize_tflite(fp32: Path, dest: Path, inputs: np.ndarray, threads: int | None = None) -> Path:
@@ -40,18 +42,21 @@ def quantize_tflite(fp32: Path, dest: Path, inputs: np.ndarray, threads: int | N
         raise ExportError(f"int8 TFLite calibration needs float32 NHWC images, got {inputs.dtype} {inputs.shape}")
     try:  # the signature the fp32 file was converted with: its one input and its batch size
         probe = Interpreter(model_path=str(fp32))
-        (key, sig), = probe.get_signature_list().items()
+        ((key, sig),) = probe.get_signature_list().items()
         (name,) = sig["inputs"]
         batch = max(1, int(probe.get_input_details()[0]["shape"][0]))
     except Exception as exc:
         raise ExportError(f"{fp32.name}: not a .tflite with one signature and one input ({first_line(exc)})") from None
-    samples = [{name: inputs[i:i + batch]} for i in range(0, len(inputs), batch)]
+    samples = [{name: inputs[i : i + batch]} for i in range(0, len(inputs), batch)]
     try:
         with quiet(stderr=True):  # a report on stdout, a bar on stderr
             qt = quantizer.Quantizer(str(fp32))
             qt.load_quantization_recipe(recipe.static_wi8_ai8())
-            stats = qt.calibrate({key: samples}, num_threads=threads or os.cpu_count() or 1,
-                                 mode=calibrator.CalibrationMode.CALIBRATION_PROFILER_BASED)
+            stats = qt.calibrate(
+                {key: samples},
+                num_threads=threads or os.cpu_count() or 1,
+                mode=calibrator.CalibrationMode.CALIBRATION_PROFILER_BASED,
+            )
             model = qt.quantize(stats).quantized_model
     except Exception as exc:
         raise ExportError(f"TFLite int8 quantization failed: {first_line(exc)}") from None

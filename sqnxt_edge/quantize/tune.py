@@ -53,9 +53,15 @@ class TuneResult:
     batch: int
 
     def to_dict(self) -> dict:
-        return {"chosen": self.chosen.to_dict() if self.chosen else None, "path": str(self.path) if self.path else None,
-                "fp32": {"top1": self.fp32_top1, "p50_ms": self.fp32_p50_ms}, "max_drop": self.max_drop,
-                "threads": self.threads, "batch": self.batch, "rows": [r.to_dict() for r in self.rows]}
+        return {
+            "chosen": self.chosen.to_dict() if self.chosen else None,
+            "path": str(self.path) if self.path else None,
+            "fp32": {"top1": self.fp32_top1, "p50_ms": self.fp32_p50_ms},
+            "max_drop": self.max_drop,
+            "threads": self.threads,
+            "batch": self.batch,
+            "rows": [r.to_dict() for r in self.rows],
+        }
 
 
 class TuneError(ExportError):
@@ -69,8 +75,10 @@ class TuneError(ExportError):
 def default_candidates(base: Int8Config | None = None) -> list[Int8Config]:
     """activation type x QDQ/QOperator x per-channel, plus the default with its stem, then its head, in fp32."""
     base = base or default_int8_config()
-    grid = [base.with_(activation_type=a, quant_format=f, per_channel=pc, reduce_range=False, exclude=())
-            for a, f, pc in itertools.product(("uint8", "int8"), ("qdq", "qoperator"), (True, False))]
+    grid = [
+        base.with_(activation_type=a, quant_format=f, per_channel=pc, reduce_range=False, exclude=())
+        for a, f, pc in itertools.product(("uint8", "int8"), ("qdq", "qoperator"), (True, False))
+    ]
     extra = [base.with_(exclude=("stem",)), base.with_(exclude=("head",)), base.with_(exclude=("stem", "head"))]
     seen, out = set(), []
     for cfg in [base, *grid, *extra]:
@@ -80,9 +88,20 @@ def default_candidates(base: Int8Config | None = None) -> list[Int8Config]:
     return out
 
 
-def tune_onnx(fp32_onnx: Path, out: Path, calib_images: np.ndarray, eval_images: np.ndarray, eval_labels: np.ndarray,
-              max_drop: float = 1.0, threads: int = 1, batch: int = 1, candidates: list[Int8Config] | None = None,
-              progress: bool = False, rounds: int = 8, reps: int = 5) -> TuneResult:
+def tune_onnx(
+    fp32_onnx: Path,
+    out: Path,
+    calib_images: np.ndarray,
+    eval_images: np.ndarray,
+    eval_labels: np.ndarray,
+    max_drop: float = 1.0,
+    threads: int = 1,
+    batch: int = 1,
+    candidates: list[Int8Config] | None = None,
+    progress: bool = False,
+    rounds: int = 8,
+    reps: int = 5,
+) -> TuneResult:
     """Quantize every candidate, evaluate it on held-out images, time it at batch `batch` with `threads` threads
     (interleaved with fp32), and write the fastest one within `max_drop` points to `out`.
 
@@ -123,15 +142,28 @@ def tune_onnx(fp32_onnx: Path, out: Path, calib_images: np.ndarray, eval_images:
             p8 = predict_top1(f, eval_x, models[f"c{i}"])
             top8 = float(np.mean(p8 == labels) * 100)
             ms = times[f"c{i}"].p50
-            rows.append(TuneRow(cfg.label, round(top8, 3), round(top32 - top8, 3),
-                                round(float(np.mean(p8 == p32) * 100), 3), round(ms, 4), round(fp32_ms / ms, 3),
-                                top32 - top8 <= max_drop + 1e-9, f.stat().st_size, config=cfg.to_dict()))
+            rows.append(
+                TuneRow(
+                    cfg.label,
+                    round(top8, 3),
+                    round(top32 - top8, 3),
+                    round(float(np.mean(p8 == p32) * 100), 3),
+                    round(ms, 4),
+                    round(fp32_ms / ms, 3),
+                    top32 - top8 <= max_drop + 1e-9,
+                    f.stat().st_size,
+                    config=cfg.to_dict(),
+                )
+            )
         ok = [i for i, r in enumerate(rows) if r.within_budget]
         result = TuneResult(None, None, rows, round(top32, 3), round(fp32_ms, 4), max_drop, threads, timing_batch)
         if not ok:
             best = min(rows, key=lambda r: r.drop)
-            raise TuneError(f"no int8 configuration is within the {max_drop:g}-point budget "
-                            f"(smallest drop {best.drop:.2f} with {best.label})", result)
+            raise TuneError(
+                f"no int8 configuration is within the {max_drop:g}-point budget "
+                f"(smallest drop {best.drop:.2f} with {best.label})",
+                result,
+            )
         pick = min(ok, key=lambda i: rows[i].p50_ms)
         rows[pick].chosen = True
         result.chosen = candidates[pick]

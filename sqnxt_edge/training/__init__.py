@@ -5,4 +5,14 @@ from .evaluate import EvalResult, evaluate
 from .recipes import RECIPES, Recipe, get_recipe
 from .trainer import resolve_config, train
 
-__all__ = ["TrainConfig", "TrainResult", "Recipe", "RECIPES", "get_recipe", "train", "resolve_config", "evaluate", "EvalResult"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "Recipe",
+    "RECIPES",
+    "get_recipe",
+    "train",
+    "resolve_config",
+    "evaluate",
+    "EvalResult",
+]

@@ -56,11 +56,23 @@ class EvalResult:
         return d
 
 
-def evaluate(artifact: str | Path, data: str | None = None, split: str = "test", data_dir: str | Path | None = None,
-             batch_size: int = 256, model: str | None = None, num_classes: int | None = None,
-             input_size: int | None = None, device: str = "auto", runtime: str = "auto",
-             threads: int | None = None, limit: int | None = None, dataset: str | None = None,
-             board: str | None = None, devices_file: str | Path | None = None) -> EvalResult:
+def evaluate(
+    artifact: str | Path,
+    data: str | None = None,
+    split: str = "test",
+    data_dir: str | Path | None = None,
+    batch_size: int = 256,
+    model: str | None = None,
+    num_classes: int | None = None,
+    input_size: int | None = None,
+    device: str = "auto",
+    runtime: str = "auto",
+    threads: int | None = None,
+    limit: int | None = None,
+    dataset: str | None = None,
+    board: str | None = None,
+    devices_file: str | Path | None = None,
+) -> EvalResult:
     """Accuracy of `artifact` on a dataset split. `data=None` takes the dataset recorded with the artifact;
     `model`/`num_classes`/`input_size`/`dataset` describe a foreign file (state_dict or whole pickled model; `dataset`:
     what it was trained on, default `data`). `limit` evaluates a seeded sample. `device` is PyTorch's
@@ -72,13 +84,17 @@ def evaluate(artifact: str | Path, data: str | None = None, split: str = "test",
     started = time.perf_counter()
     if fmt is None:
         known = ", ".join(s for f in ALL_FORMATS.values() for s in f.suffixes)
-        raise CheckpointError(f"{path.name}: cannot evaluate {path.suffix or 'a file without suffix'}; "
-                              f"give a {known} file")
+        raise CheckpointError(
+            f"{path.name}: cannot evaluate {path.suffix or 'a file without suffix'}; give a {known} file"
+        )
     if board not in (None, "local"):
         if fmt.name == "pytorch":
-            raise CheckpointError(f"{path.name}: checkpoints evaluate on this machine; export it to evaluate on {board}")
-        return _eval_on_board(path, fmt.name, data, split, data_dir, runtime, threads, limit, board, devices_file,
-                              started)
+            raise CheckpointError(
+                f"{path.name}: checkpoints evaluate on this machine; export it to evaluate on {board}"
+            )
+        return _eval_on_board(
+            path, fmt.name, data, split, data_dir, runtime, threads, limit, board, devices_file, started
+        )
     if fmt.name == "pytorch":
         foreign = {"model": model, "num_classes": num_classes, "input_size": input_size, "dataset": dataset or data}
         return _eval_checkpoint(path, data, split, data_dir, batch_size, foreign, device, limit, started)
@@ -96,19 +112,40 @@ def _dataset(data, recorded, what: Path, split, data_dir, channels, limit):
 def _result(logits, images, path, kind, model_name, split, input_size, runtime, started) -> EvalResult:
     logits = np.asarray(logits, dtype=np.float32)
     if logits.ndim != 2 or logits.shape[1] != len(images.classes):
-        raise DataError(f"{path.name} predicts {logits.shape[-1] if logits.ndim else '?'} classes but "
-                        f"{images.name} has {len(images.classes)}")
+        raise DataError(
+            f"{path.name} predicts {logits.shape[-1] if logits.ndim else '?'} classes but "
+            f"{images.name} has {len(images.classes)}"
+        )
     hits = topk_correct(logits, images.labels)
     n = len(images)
-    return EvalResult(top1=100.0 * hits[1] / n, top5=100.0 * hits[5] / n, n=n, correct1=hits[1], correct5=hits[5],
-                      artifact=str(path), kind=kind, model_name=model_name, dataset=images.name, split=split,
-                      input_size=int(input_size), runtime=runtime, seconds=round(time.perf_counter() - started, 3))
+    return EvalResult(
+        top1=100.0 * hits[1] / n,
+        top5=100.0 * hits[5] / n,
+        n=n,
+        correct1=hits[1],
+        correct5=hits[5],
+        artifact=str(path),
+        kind=kind,
+        model_name=model_name,
+        dataset=images.name,
+        split=split,
+        input_size=int(input_size),
+        runtime=runtime,
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
 def _eval_checkpoint(path, data, split, data_dir, batch_size, foreign, device, limit, started):
     ckpt = load_checkpoint(path, data_dir=data_dir, **foreign)
-    images = _dataset(data, ckpt.dataset, path, split, data_dir or (ckpt.data_dir if not data or data == ckpt.dataset else None),
-                      ckpt.in_channels, limit)
+    images = _dataset(
+        data,
+        ckpt.dataset,
+        path,
+        split,
+        data_dir or (ckpt.data_dir if not data or data == ckpt.dataset else None),
+        ckpt.in_channels,
+        limit,
+    )
     if ckpt.num_classes != len(images.classes):
         raise DataError(f"{path.name} has {ckpt.num_classes} classes but {images.name} has {len(images.classes)}")
     # a bare state_dict carries no normalization: use the dataset's
@@ -116,8 +153,17 @@ def _eval_checkpoint(path, data, split, data_dir, batch_size, foreign, device, l
     dev = pick_device(device)
     net = ckpt.build_model().to(dev)
     logits = torch_logits(net, images.images, ckpt.input_size, mean, std, batch_size, dev)
-    return _result(logits.numpy(), images, path, "checkpoint", ckpt.model_name, split, ckpt.input_size,
-                   f"torch-{dev.type}", started)
+    return _result(
+        logits.numpy(),
+        images,
+        path,
+        "checkpoint",
+        ckpt.model_name,
+        split,
+        ckpt.input_size,
+        f"torch-{dev.type}",
+        started,
+    )
 
 
 def _eval_exported(path, kind, data, split, data_dir, batch_size, runtime, threads, limit, started):
@@ -131,8 +177,17 @@ def _eval_exported(path, kind, data, split, data_dir, batch_size, runtime, threa
         logits = model.predict(resize_uint8(images.images, model.input_size), batch_size)
     except runner.RunnerError as exc:
         raise CheckpointError(str(exc)) from None
-    return _result(logits, images, path, kind, model.meta.get("model_name"), split,
-                   model.input_size, f"{model.runtime} {model.runtime_version}", started)
+    return _result(
+        logits,
+        images,
+        path,
+        kind,
+        model.meta.get("model_name"),
+        split,
+        model.input_size,
+        f"{model.runtime} {model.runtime_version}",
+        started,
+    )
 
 
 def _eval_on_board(path, kind, data, split, data_dir, runtime, threads, limit, board, devices_file, started):
@@ -157,7 +212,16 @@ def _eval_on_board(path, kind, data, split, data_dir, runtime, threads, limit, b
     result = (report.get("results") or [{}])[0]
     if "error" in result or "logits" not in result:
         raise DeviceError(f"{path.name} on {board}: {result.get('error', 'the runner returned no logits')}")
-    out = _result(result["logits"], images, path, kind, meta.get("model_name"), split, size,
-                  f"{result.get('runtime')} {result.get('runtime_version')}", started)
+    out = _result(
+        result["logits"],
+        images,
+        path,
+        kind,
+        meta.get("model_name"),
+        split,
+        size,
+        f"{result.get('runtime')} {result.get('runtime_version')}",
+        started,
+    )
     out.device, out.env = board, report.get("env")
     return out

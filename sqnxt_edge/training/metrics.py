@@ -22,8 +22,16 @@ def topk_correct(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.nd
 
 
 @torch.inference_mode()
-def torch_logits(model: nn.Module, images: np.ndarray, input_size: int, mean, std, batch_size: int = 256,
-                 device: torch.device | str = "cpu", amp: bool = False) -> torch.Tensor:
+def torch_logits(
+    model: nn.Module,
+    images: np.ndarray,
+    input_size: int,
+    mean,
+    std,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    amp: bool = False,
+) -> torch.Tensor:
     """Logits (float32, CPU) for uint8 NHWC images, in eval mode."""
     was_training = model.training
     model.eval()
@@ -31,7 +39,7 @@ def torch_logits(model: nn.Module, images: np.ndarray, input_size: int, mean, st
     outs = []
     try:
         for i in range(0, len(images), batch_size):
-            x = preprocess(images[i:i + batch_size], input_size, mean, std).to(device, non_blocking=True)
+            x = preprocess(images[i : i + batch_size], input_size, mean, std).to(device, non_blocking=True)
             with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
                 outs.append(model(x).float().cpu())
     finally:

@@ -51,17 +51,50 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
-        Recipe("seed-cifar", epochs=200, batch_size=128, lr=0.1, base_batch=128, momentum=0.9, weight_decay=5e-4,
-               schedule="step", milestones=(60, 120, 160), gamma=0.2,
-               description="the seed's CIFAR/Tiny ImageNet recipe: SGD 0.9, wd 5e-4, lr 0.1 x0.2 at 60/120/160"),
-        Recipe("paper-imagenet", epochs=120, batch_size=1024, lr=0.4, base_batch=1024, momentum=0.9,
-               weight_decay=1e-4, schedule="poly", power=2.0, warmup_iters=780, warmup_start_lr=0.1,
-               description="the authors' ImageNet recipe: lr 0.4 at batch 1024, poly power 2, linear warm-up "
-                           "from 0.1 over 780 iterations, wd 1e-4"),
-        Recipe("digits-fast", epochs=6, batch_size=16, lr=0.2, base_batch=16, momentum=0.9, nesterov=True,
-               weight_decay=5e-4, schedule="cosine", warmup_iters=50, warmup_start_lr=0.0, label_smoothing=0.1,
-               description="the embedded default: 6 short cosine epochs at batch 16, label smoothing 0.1, that "
-                           "reach >= 98% on digits on a 2-core CPU (355-357/360 for seeds 0-2)"),
+        Recipe(
+            "seed-cifar",
+            epochs=200,
+            batch_size=128,
+            lr=0.1,
+            base_batch=128,
+            momentum=0.9,
+            weight_decay=5e-4,
+            schedule="step",
+            milestones=(60, 120, 160),
+            gamma=0.2,
+            description="the seed's CIFAR/Tiny ImageNet recipe: SGD 0.9, wd 5e-4, lr 0.1 x0.2 at 60/120/160",
+        ),
+        Recipe(
+            "paper-imagenet",
+            epochs=120,
+            batch_size=1024,
+            lr=0.4,
+            base_batch=1024,
+            momentum=0.9,
+            weight_decay=1e-4,
+            schedule="poly",
+            power=2.0,
+            warmup_iters=780,
+            warmup_start_lr=0.1,
+            description="the authors' ImageNet recipe: lr 0.4 at batch 1024, poly power 2, linear warm-up "
+            "from 0.1 over 780 iterations, wd 1e-4",
+        ),
+        Recipe(
+            "digits-fast",
+            epochs=6,
+            batch_size=16,
+            lr=0.2,
+            base_batch=16,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=5e-4,
+            schedule="cosine",
+            warmup_iters=50,
+            warmup_start_lr=0.0,
+            label_smoothing=0.1,
+            description="the embedded default: 6 short cosine epochs at batch 16, label smoothing 0.1, that "
+            "reach >= 98% on digits on a 2-core CPU (355-357/360 for seeds 0-2)",
+        ),
     )
 }
 

@@ -47,8 +47,19 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Recipe]:
     model_name = resolve_name(config.model)
     stem = create_model(model_name, 2, input_size).stem_kind if config.stem is None else config.stem
     data_dir = Path(config.data_dir).expanduser().resolve() if config.data_dir else None
-    effective = replace(config, model=model_name, data=info.name, data_dir=data_dir, recipe=base.name, epochs=epochs,
-                        batch_size=batch, lr=lr, weight_decay=recipe.weight_decay, input_size=input_size, stem=stem)
+    effective = replace(
+        config,
+        model=model_name,
+        data=info.name,
+        data_dir=data_dir,
+        recipe=base.name,
+        epochs=epochs,
+        batch_size=batch,
+        lr=lr,
+        weight_decay=recipe.weight_decay,
+        input_size=input_size,
+        stem=stem,
+    )
     return effective, recipe
 
 

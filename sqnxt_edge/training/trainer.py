@@ -79,19 +79,36 @@ class _Run:
             rng: dict[str, Any] = {"torch": torch.get_rng_state()}
             if self.device.type == "cuda":
                 rng["cuda"] = torch.cuda.get_rng_state(self.device)
-            extra = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                     "scaler": self.scaler.state_dict() if self.amp else {}, "rng": rng, "history": self.history}
+            extra = {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.amp else {},
+                "rng": rng,
+                "history": self.history,
+            }
         c, ts = self.config, self.train_set
         return Checkpoint(
-            model_name=c.model, num_classes=len(ts.classes), input_size=c.input_size, in_channels=ts.channels,
-            stem=self.model.stem_kind, classes=list(ts.classes), mean=tuple(ts.mean), std=tuple(ts.std),
-            dataset=c.data, data_dir=str(c.data_dir) if c.data_dir else None, epoch=epoch, metrics=metrics,
-            config=self.saved_config, state_dict={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            extra=extra)
+            model_name=c.model,
+            num_classes=len(ts.classes),
+            input_size=c.input_size,
+            in_channels=ts.channels,
+            stem=self.model.stem_kind,
+            classes=list(ts.classes),
+            mean=tuple(ts.mean),
+            std=tuple(ts.std),
+            dataset=c.data,
+            data_dir=str(c.data_dir) if c.data_dir else None,
+            epoch=epoch,
+            metrics=metrics,
+            config=self.saved_config,
+            state_dict={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            extra=extra,
+        )
 
 
-def train(config: TrainConfig, progress: bool = True,
-          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+def train(
+    config: TrainConfig, progress: bool = True, on_epoch: Callable[[dict[str, Any]], None] | None = None
+) -> TrainResult:
     """Train, test after every epoch, write the run folder; returns where everything went and the history.
 
     `on_epoch(record)` is called after each epoch's files are written (raise KeyboardInterrupt there to stop).
@@ -109,9 +126,16 @@ def train(config: TrainConfig, progress: bool = True,
         distributed.cleanup(dist)
     out = run.out
     return TrainResult(
-        out_dir=out, best_path=out / "best.pt", last_path=out / "last.pt", best_top1=max(run.best_top1, 0.0),
-        best_epoch=run.best_epoch, epochs=len(run.history), history=run.history,
-        seconds=round(time.perf_counter() - started, 3), config=run.saved_config, metrics_path=out / METRICS_FILE,
+        out_dir=out,
+        best_path=out / "best.pt",
+        last_path=out / "last.pt",
+        best_top1=max(run.best_top1, 0.0),
+        best_epoch=run.best_epoch,
+        epochs=len(run.history),
+        history=run.history,
+        seconds=round(time.perf_counter() - started, 3),
+        config=run.saved_config,
+        metrics_path=out / METRICS_FILE,
         curves_path=out / CURVES_FILE,
     )
 
@@ -149,23 +173,62 @@ def _prepare(config: TrainConfig, dist, device) -> tuple[_Run, int]:
     model.to(device)
     optimizer = _optimizer(model, recipe)
     batch = max(1, recipe.batch_size // dist.world_size)
-    sampler = DistributedSampler(range(len(train_set)), num_replicas=dist.world_size, rank=dist.rank,
-                                 shuffle=True, seed=config.seed, drop_last=False)
+    sampler = DistributedSampler(
+        range(len(train_set)),
+        num_replicas=dist.world_size,
+        rank=dist.rank,
+        shuffle=True,
+        seed=config.seed,
+        drop_last=False,
+    )
     steps = max(1, math.ceil(len(sampler) / batch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(recipe, step, steps, recipe.epochs, recipe.batch_size))
+        optimizer, lambda step: lr_factor(recipe, step, steps, recipe.epochs, recipe.batch_size)
+    )
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     net = model
     if dist.enabled:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     aug = dataset_info(config.data).augment if config.augment else None
-    saved_config = {"train": config.to_dict(), "recipe": recipe.to_dict(), "dataset_info": {
-        "mean": list(train_set.mean), "std": list(train_set.std),
-        "augment": None if aug is None else {"pad": aug.pad, "flip": aug.flip},
-        "train_images": len(train_set), "test_images": len(test_set)},
-        "device": str(device), "world_size": dist.world_size, "torch": torch.__version__, "sqnxt_edge": __version__}
-    run = _Run(config, recipe, Path(config.out), dist, device, amp, train_set, test_set, train_images, aug, model,
-               net, optimizer, scheduler, scaler, sampler, batch, steps, saved_config, threads_note=threads_note)
+    saved_config = {
+        "train": config.to_dict(),
+        "recipe": recipe.to_dict(),
+        "dataset_info": {
+            "mean": list(train_set.mean),
+            "std": list(train_set.std),
+            "augment": None if aug is None else {"pad": aug.pad, "flip": aug.flip},
+            "train_images": len(train_set),
+            "test_images": len(test_set),
+        },
+        "device": str(device),
+        "world_size": dist.world_size,
+        "torch": torch.__version__,
+        "sqnxt_edge": __version__,
+    }
+    run = _Run(
+        config,
+        recipe,
+        Path(config.out),
+        dist,
+        device,
+        amp,
+        train_set,
+        test_set,
+        train_images,
+        aug,
+        model,
+        net,
+        optimizer,
+        scheduler,
+        scaler,
+        sampler,
+        batch,
+        steps,
+        saved_config,
+        threads_note=threads_note,
+    )
     start_epoch = 0
     if resume is not None:
         model.load_state_dict(resume.state_dict)
@@ -189,8 +252,9 @@ def _optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     if recipe.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=recipe.lr, betas=(recipe.momentum, 0.999))
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
-                               nesterov=recipe.nesterov and recipe.momentum > 0)
+        return torch.optim.SGD(
+            groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov and recipe.momentum > 0
+        )
     raise SqnxtError(f"unknown optimizer {recipe.optimizer!r} in recipe {recipe.name}")
 
 
@@ -209,7 +273,9 @@ def _loop(run: _Run, start_epoch: int, progress: bool, on_epoch) -> None:
                     bar.console.print(
                         f"epoch {epoch + 1}/{run.recipe.epochs}  loss {record['loss']:.4f}  "
                         f"train {record['train_top1']:.2f}%  test {record['test_top1']:.2f}%  lr {record['lr']:.4g}  "
-                        f"{record['images_per_s']:.0f} img/s", highlight=False)
+                        f"{record['images_per_s']:.0f} img/s",
+                        highlight=False,
+                    )
             distributed.barrier(run.dist)
             if on_epoch is not None:
                 on_epoch(dict(record))
@@ -258,7 +324,7 @@ def _train_epoch(run: _Run, epoch: int, bar) -> dict[str, Any]:
     task = bar.add_task(f"epoch {epoch + 1}/{run.recipe.epochs}", total=run.steps, loss=0.0) if bar else None
     t0 = time.perf_counter()
     for step in range(run.steps):
-        idx = order[step * run.batch:(step + 1) * run.batch]
+        idx = order[step * run.batch : (step + 1) * run.batch]
         if len(idx) < 2 and step > 0:  # a lone image cannot make BatchNorm statistics
             break
         images = augment_batch(torch.from_numpy(resize_uint8(run.train_images[idx], c.input_size)), run.augment, gen)
@@ -287,9 +353,15 @@ def _train_epoch(run: _Run, epoch: int, bar) -> dict[str, Any]:
     if task is not None:
         bar.remove_task(task)
     loss_sum, correct, count = (float(v) for v in totals.cpu())
-    return {"epoch": epoch + 1, "loss": loss_sum / max(count, 1), "train_top1": 100.0 * correct / max(count, 1),
-            "lr": float(run.optimizer.param_groups[0]["lr"]), "images_per_s": round(count / max(seconds, 1e-9), 1),
-            "seconds": seconds, "_t_end": time.perf_counter()}
+    return {
+        "epoch": epoch + 1,
+        "loss": loss_sum / max(count, 1),
+        "train_top1": 100.0 * correct / max(count, 1),
+        "lr": float(run.optimizer.param_groups[0]["lr"]),
+        "images_per_s": round(count / max(seconds, 1e-9), 1),
+        "seconds": seconds,
+        "_t_end": time.perf_counter(),
+    }
 
 
 def _zero_init_residual(model: torch.nn.Module) -> None:
