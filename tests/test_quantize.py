@@ -330,7 +330,9 @@ def test_good_file_is_not_replaced_on_failure(rand, tmp_path):
 def test_tune_picks_a_candidate_within_budget(rand, tmp_path):
     ckpt, fp32, calib = rand
     test = load_dataset("digits", "test").sample(40, seed=0)
-    cands = [Int8Config(), Int8Config(exclude=("stem",))]
+    with pytest.raises(ExportError, match="QDQ U8S8 per-channel not numerically safe on every CPU class of portable"):
+        tune_onnx(fp32, tmp_path / "u.int8.onnx", calib, test.images, test.labels, candidates=[Int8Config()])
+    cands = [Int8Config(reduce_range=True), Int8Config(reduce_range=True, exclude=("stem",))]
     result = tune_onnx(
         fp32,
         tmp_path / "t.int8.onnx",
@@ -373,8 +375,11 @@ PI4 = {"arch": "aarch64", "model": "Cortex-A72", "int8_dot": False}
 @pytest.mark.parametrize(
     "cpu,act,reduce", [(X86_VNNI, "uint8", False), (X86_OLD, "uint8", True), (PI5, "int8", False), (PI4, "int8", False)]
 )
-def test_default_config_per_target(cpu, act, reduce):
-    cfg = default_int8_config(cpu)
+def test_first_config_per_cpu_class(cpu, act, reduce):
+    """A file made for one class starts from that class's fast configuration (7-bit weights where U8S8 saturates)."""
+    from sqnxt_edge.quantize import class_of
+
+    cfg = default_int8_config(class_of(cpu).name)
     assert (cfg.activation_type, cfg.weight_type, cfg.quant_format, cfg.per_channel, cfg.reduce_range) == (
         act,
         "int8",

@@ -41,6 +41,14 @@ def export_cmd(
         bool, typer.Option("--int8-tune", help="Try int8 configurations, keep the fastest within --max-drop.")
     ] = False,
     max_drop: Annotated[float, typer.Option("--max-drop", help="Largest allowed int8 top-1 drop, points.")] = 1.0,
+    int8_target: Annotated[
+        str,
+        typer.Option(
+            "--int8-target",
+            help="CPUs the int8 files must be right on: portable (every class, the default), here (this machine's "
+            "class), x86-vnni, x86-avx2, arm-dotprod or arm-neon (named in the file; verified on such a CPU).",
+        ),
+    ] = "portable",
     eval_data: Annotated[
         Optional[str], typer.Option("--eval-data", help="Dataset whose test split judges int8 accuracy.")
     ] = None,
@@ -63,7 +71,7 @@ def export_cmd(
         Optional[str],
         typer.Option(
             "--verify-on",
-            help="A registered board (real or emulated): every artifact must also pass there; int8 is made for its CPU.",
+            help="A registered board (real or emulated): every artifact must also pass there.",
         ),
     ] = None,
     devices: Annotated[Optional[Path], typer.Option("--devices", help="Device registry TOML for --verify-on.")] = None,
@@ -88,6 +96,7 @@ def export_cmd(
         calib_method=calib_method,
         int8_tune=int8_tune,
         max_drop=max_drop,
+        int8_target=int8_target,
         eval_data=eval_data,
         tflite_float_io=float_io,
         data_dir=str(data_dir) if data_dir else None,

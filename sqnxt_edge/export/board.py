@@ -1,10 +1,11 @@
 """`export --verify-on NAME`: every staged artifact also runs on a registered board (a real one over SSH, or an
 emulated one) through the same runner, and must meet the same criteria there before it is promoted.
 
-The board is the int8 target too: its CPU (read from the board, never assumed) picks the int8 configuration, so an
-ARM board verifies the ARM default (QDQ S8S8) on ARM. On the board, the verification images' logits are compared
-with PyTorch's by the same `verify.compare`; an int8 artifact must also agree with this machine's run of the same
-file on >= 99% of top-1 classes and stay within --max-drop of PyTorch's top-1 on the labelled images.
+The board's CPU (read from the board, never assumed) names its CPU class, which joins the artifact's `verified_on`;
+a file made with `--int8-target CLASS` for another class than this machine's must be verified on a board of that
+class. On the board, the verification images' logits are compared with PyTorch's by the same `verify.compare`; an
+int8 artifact must also agree with this machine's run of the same file on >= 99% of top-1 classes and stay within
+--max-drop of PyTorch's top-1 on the labelled images.
 """
 
 from __future__ import annotations

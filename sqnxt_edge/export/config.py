@@ -53,6 +53,7 @@ class ExportConfig:
     output_dir: str | Path | None = None
     seed: int = 0
     lock_wait: float = 600.0  # seconds to wait for another export into the same folder (not an artifact property)
+    int8_target: str = "portable"  # the CPU classes the int8 files must be right on (quantize.targets)
     verify_on: str | None = None  # a registered board (real or emulated) every artifact must also pass on
     devices_file: str | Path | None = None
 
@@ -72,11 +73,15 @@ class ExportConfig:
             raise ExportError(f"--lock-wait must be >= 0 seconds, got {self.lock_wait}")
         if self.max_drop < 0:
             raise ExportError(f"--max-drop must be >= 0 points, got {self.max_drop}")
+        from ..quantize.targets import PORTABLE, check_target
+
+        self.int8_target = check_target(self.int8_target)
         if not self.int8:
             used = [flag for flag, on in (("--int8-tune", self.int8_tune), ("--calib-data", self.calib_data),
                                           ("--calib-size", self.calib_size is not None),
                                           ("--eval-data", self.eval_data), ("--float-io", self.tflite_float_io),
-                                          ("--calib-method", self.calib_method != "minmax")) if on]
+                                          ("--calib-method", self.calib_method != "minmax"),
+                                          ("--int8-target", self.int8_target != PORTABLE)) if on]
             if used:
                 raise ExportError(f"{', '.join(used)} only apply with --int8")
         self.calib_size = 300 if self.calib_size is None else self.calib_size

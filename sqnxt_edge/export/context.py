@@ -13,21 +13,21 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..artifacts import build_metadata, move_artifact, sha256_file
+from ..artifacts import build_metadata, move_artifact, read_metadata, sha256_file, write_sidecar
 from ..checkpoint import Checkpoint
 from ..errors import ExportError
 from ..formats import artifact_name
 from .config import ExportConfig
 from .manifest import update_manifest
 from .staging import journal
-from .verify import VerifySet, parity, predict
+from .verify import VerifySet, compare, predict
 
 __all__ = ["ExportRun", "Progress"]
 
 Progress = Callable[[str], None]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExportRun:
     """State shared by the steps of one export."""
 
@@ -47,7 +47,10 @@ class ExportRun:
     board: Any = None  # export.board.BoardCheck with --verify-on
     conversions: Any = None  # export.tflite_jobs.Conversions: TFLite conversions running in the background
     _calib: np.ndarray | None = None
+    _eval: tuple[np.ndarray, np.ndarray] | None = None
     _marks: list[tuple[str, float]] = field(default_factory=list)
+    _logits: dict[tuple, tuple[np.ndarray, str]] = field(default_factory=dict)
+    _verified: dict[str, list[dict]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         tell = self.say
@@ -65,7 +68,7 @@ class ExportRun:
 
     @property
     def target_cpu(self) -> dict | None:
-        """The CPU int8 is made for: the --verify-on board's, else None (this machine's)."""
+        """The CPU the int8 warnings speak of: the --verify-on board's, else None (this machine's)."""
         return self.board.env if self.board is not None else None
 
     def warn(self, line: str) -> None:
@@ -75,35 +78,92 @@ class ExportRun:
     def staged(self, fmt: str, precision: str) -> Path:
         return self.stage / artifact_name(self.ckpt.model_name, precision, fmt)
 
-    def metadata(self, precision: str, layout: str, input_name: str = "input", output_name: str = "logits",
-                 **extra) -> dict:
+    def metadata(
+        self, precision: str, layout: str, input_name: str = "input", output_name: str = "logits", **extra
+    ) -> dict:
         return build_metadata(self.ckpt, precision, layout, input_name, output_name, created_utc=self.created, **extra)
+
+    def logits(self, path: Path, images: str = "verify") -> tuple[np.ndarray, str]:
+        """This machine's logits of an artifact on the verification images (`images="eval"`: the int8 evaluation
+        images) and the runtime that made them, computed once per file version: parity, the board comparison and
+        the int8 gates all read them. Keyed by inode and mtime, so a promoted (renamed) file is not run again."""
+        if images == "eval" and not self.config.eval_data:
+            images = "verify"  # the evaluation images are the verification images
+        st = Path(path).stat()
+        key = (images, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        if key not in self._logits:
+            self._logits[key] = predict(Path(path), self.vset.images if images == "verify" else self._eval_images())
+        return self._logits[key]
 
     def check(self, path: Path, precision: str) -> dict | None:
         """Parity of a staged artifact; raises ExportError (the file is then never promoted) unless --no-verify."""
         if not self.config.verify:
             return None
         self.say(f"verifying {path.name} on {len(self.vset.images)} {self.vset.source} images")
-        report = parity(path, self.vset.images, self.ref, precision)
+        got, runtime = self.logits(path)
+        report = {"n": int(len(got)), "runtime": runtime, **compare(got, self.ref, precision, path.name)}
         report["images"] = self.vset.source
         if not report["passed"]:
             raise ExportError(f"{path.name} does not match PyTorch: {report['failure']} (use --no-verify to keep it)")
         if self.board is not None:  # the same file on the board, compared with PyTorch and with this machine's run
-            here, _ = predict(path, self.vset.images)
-            report["board"] = self.board.verify(path, precision, self.ref, here, self.config.max_drop)
+            report["board"] = self.board.verify(path, precision, self.ref, got, self.config.max_drop)
             if not report["board"]["passed"]:
-                raise ExportError(f"{path.name} does not pass on {self.board.name}: {report['board']['failure']} "
-                                  "(not written)")
+                raise ExportError(
+                    f"{path.name} does not pass on {self.board.name}: {report['board']['failure']} (not written)"
+                )
+        self._record_verified(path, report)
         return report
+
+    def _record_verified(self, path: Path, report: dict) -> None:
+        """The CPU classes `path` passed on, in its sidecar and (at promotion) its manifest entry: an int8 file's
+        numerics depend on the CPU that runs it, so an app developer can see where it was checked."""
+        from ..quantize.targets import class_of
+        from ..runner import cpu_info
+
+        here = cpu_info()
+        where = [
+            {
+                "cpu_class": class_of(here).name,
+                "where": "this machine",
+                "cpu": here.get("model"),
+                "runtime": report["runtime"],
+                "emulated": False,
+            }
+        ]
+        board = report.get("board")
+        if board is not None:
+            where.append(
+                {
+                    "cpu_class": class_of(self.board.env).name,
+                    "where": self.board.name,
+                    "cpu": self.board.env.get("model"),
+                    "runtime": board["runtime"],
+                    "emulated": self.board.emulated,
+                }
+            )
+        self._verified[path.name] = where
+        meta = read_metadata(str(path))
+        if meta:
+            write_sidecar(path, {**meta, "verified_on": where})
 
     def promote(self, path: Path, fmt: str, precision: str, **info) -> dict:
         """Rename a verified staged artifact (and its sidecar) into the output folder and bring the manifest up to
         date at once: a run killed later (even by SIGKILL) leaves a manifest that lists what is in the folder. The
         entry is journalled in the staging folder first, for the moment between the rename and the manifest write
         (see `staging`)."""
-        entry = {"path": path.name, "format": fmt, "precision": precision, "bytes": path.stat().st_size,
-                 "sha256": sha256_file(path), "params": self.stats["params"], "macs": self.stats["macs"], **info,
-                 "tools": self.tools, "created_utc": self.created}
+        entry = {
+            "path": path.name,
+            "format": fmt,
+            "precision": precision,
+            "bytes": path.stat().st_size,
+            "sha256": sha256_file(path),
+            "params": self.stats["params"],
+            "macs": self.stats["macs"],
+            **info,
+            "verified_on": self._verified.get(path.name),
+            "tools": self.tools,
+            "created_utc": self.created,
+        }
         journal(self.stage, entry, self.manifest_args())
         dest = move_artifact(path, self.out / path.name)
         self.entries.append(entry)
@@ -114,10 +174,18 @@ class ExportRun:
     def manifest_args(self) -> dict:
         """What `update_manifest` needs besides the entries: the checkpoint, the config, the run's time."""
         ck = self.ckpt
-        info = {"path": str(ck.path) if ck.path else None, "sha256": ck.sha256, "model": ck.model_name,
-                "dataset": ck.dataset, "classes": ck.class_names(), "num_classes": ck.num_classes,
-                "input_size": ck.input_size, "in_channels": ck.in_channels, "epoch": ck.epoch,
-                "metrics": ck.metrics}
+        info = {
+            "path": str(ck.path) if ck.path else None,
+            "sha256": ck.sha256,
+            "model": ck.model_name,
+            "dataset": ck.dataset,
+            "classes": ck.class_names(),
+            "num_classes": ck.num_classes,
+            "input_size": ck.input_size,
+            "in_channels": ck.in_channels,
+            "epoch": ck.epoch,
+            "metrics": ck.metrics,
+        }
         return {"checkpoint": info, "config": self.config.to_dict(), "created_utc": self.created}
 
     def write_manifest(self) -> tuple[Path, dict]:
@@ -134,31 +202,68 @@ class ExportRun:
         return self._calib
 
     def eval_set(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Held-out labelled images for the fp32-vs-int8 accuracy report: --eval-data's test split, else the
-        verification sample of the checkpoint's test split; None when there are no labels (random images)."""
+        """Held-out labelled images for the fp32-vs-int8 accuracy report: --eval-data's test split (loaded once),
+        else the verification sample of the checkpoint's test split; None when there are no labels (random images)."""
         if self.config.eval_data:
-            from ..data import load_dataset
+            if self._eval is None:
+                from ..data import load_dataset
 
-            data = load_dataset(self.config.eval_data, "test", self.config.data_dir, channels=self.ckpt.in_channels)
-            data = data.sample(self.config.verify_size, self.config.seed)
-            return data.images, data.labels
+                c = self.config
+                data = load_dataset(c.eval_data, "test", c.data_dir, channels=self.ckpt.in_channels)
+                data = data.sample(c.verify_size, c.seed)
+                self._eval = data.images, data.labels
+            return self._eval
         if self.vset.labels is None:
             return None
         return self.vset.images, self.vset.labels
 
-    def accuracy_gate(self, fp32: Path, int8: Path) -> dict | None:
-        """fp32 vs int8 top-1 on held-out data; raises ExportError when the drop exceeds --max-drop."""
-        from ..quantize import accuracy_report
+    def _eval_images(self) -> np.ndarray:
+        from ..data import resize_uint8
 
         data = self.eval_set()
         if data is None:
+            raise ExportError("no labelled evaluation images")
+        return resize_uint8(data[0], self.ckpt.input_size)
+
+    def accuracy(self, fp32: Path, int8: Path) -> dict | None:
+        """fp32 vs int8 top-1 on the held-out data (None without labels), from the memoised logits."""
+        from ..quantize.accuracy import report_from_predictions
+
+        data = self.eval_set()
+        if data is None:
+            return None
+        p32, p8 = (self.logits(p, "eval")[0].argmax(1) for p in (fp32, int8))
+        return report_from_predictions(p32, p8, data[1]).to_dict()
+
+    def int8_verdict(self, fp32: Path, int8: Path) -> dict:
+        """Whether an int8 candidate passes the gates every int8 artifact must pass (top-1 agreement with PyTorch,
+        --max-drop on labelled data), without raising: the default choice tries the next candidate when not."""
+        why, verdict = [], {}
+        if self.ref is not None:
+            par = compare(self.logits(int8)[0], self.ref, "int8", int8.name)
+            verdict["agreement_pytorch"] = round(par["top1_agreement"] * 100, 3)
+            why += [par["failure"]] if not par["passed"] else []
+        acc = self.accuracy(fp32, int8)
+        if acc is not None:
+            verdict.update(top1=acc["top1_int8"], drop=acc["drop"], agreement_fp32=acc["agreement"])
+            if acc["drop"] > self.config.max_drop + 1e-9:
+                why.append(f"loses {acc['drop']:.2f} top-1 points (> --max-drop {self.config.max_drop})")
+        return {**verdict, "passed": not why, "why": "; ".join(why) or None}
+
+    def accuracy_gate(self, fp32: Path, int8: Path) -> dict | None:
+        """fp32 vs int8 top-1 on held-out data; raises ExportError when the drop exceeds --max-drop."""
+        report = self.accuracy(fp32, int8)
+        if report is None:
             self.warn(f"warning: no labelled data for {int8.name}: int8 accuracy not measured (pass --eval-data)")
             return None
-        report = accuracy_report(fp32, int8, data[0], data[1]).to_dict()
-        self.say(f"{int8.name}: top-1 fp32 {report['top1_fp32']:.2f}% int8 {report['top1_int8']:.2f}% "
-                 f"(drop {report['drop']:+.2f} pts, agreement {report['agreement']:.1f}%)")
+        self.say(
+            f"{int8.name}: top-1 fp32 {report['top1_fp32']:.2f}% int8 {report['top1_int8']:.2f}% "
+            f"(drop {report['drop']:+.2f} pts, agreement {report['agreement']:.1f}%)"
+        )
         if report["drop"] > self.config.max_drop + 1e-9:
-            raise ExportError(f"{int8.name} loses {report['drop']:.2f} top-1 points (> --max-drop "
-                              f"{self.config.max_drop}); fp32 {report['top1_fp32']:.2f}% vs int8 "
-                              f"{report['top1_int8']:.2f}%; int8 not written")
+            raise ExportError(
+                f"{int8.name} loses {report['drop']:.2f} top-1 points (> --max-drop "
+                f"{self.config.max_drop}); fp32 {report['top1_fp32']:.2f}% vs int8 "
+                f"{report['top1_int8']:.2f}%; int8 not written"
+            )
         return report

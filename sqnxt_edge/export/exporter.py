@@ -88,8 +88,9 @@ def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, st
     ref = reference_logits(model, vset.images, ckpt.mean, ckpt.std) if config.verify else None
     created, tools, manifest_path, manifest = utc_now(), tool_versions(), out / MANIFEST_NAME, {}
     stage = make_stage(out)  # a signal from here on finds the `finally` below (SIGKILL: the next export cleans up)
-    run = ExportRun(ckpt, config, out, stage, model, {"params": stats.params, "macs": stats.macs}, vset, ref, say,
-                    created, tools)
+    run = ExportRun(ckpt=ckpt, config=config, out=out, stage=stage, model=model,
+                    stats={"params": stats.params, "macs": stats.macs}, vset=vset, ref=ref, say=say, created=created,
+                    tools=tools)
     run._marks.insert(0, ("loading the checkpoint and verification images", started))
     try:
         if config.verify_on:  # the board is read before any work: unreachable boards fail fast
@@ -97,11 +98,7 @@ def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, st
 
             run.board = BoardCheck(config.verify_on, config.devices_file, vset, stage, run.say)
         if config.int8:
-            from ..quantize import warn_if_no_int8_dot
-
-            line = warn_if_no_int8_dot(run.target_cpu)
-            if line:
-                run.warn(line)
+            _check_int8_target(run)
         families = list(dict.fromkeys(FORMATS[name].family for name in config.formats))
         if "tflite" in families and parallel_conversions():  # converted beside everything else from the start
             run.conversions = Conversions(run, converted_precisions(config))
@@ -117,6 +114,28 @@ def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, st
         if run.entries or (out / MANIFEST_NAME).is_file():
             manifest_path, manifest = run.write_manifest()
     return ExportResult(out, manifest_path, manifest, run.entries, run.warnings, run.timings())
+
+
+def _check_int8_target(run: ExportRun) -> None:
+    """A file made for one CPU class must be verified on that class: this machine, or the --verify-on board. Warn
+    when the CPU the file is checked on has no int8 dot product (int8 may then be slower than fp32)."""
+    from ..quantize import warn_if_no_int8_dot
+    from ..quantize.targets import CPU_CLASSES, PORTABLE, class_of
+    from ..runner import cpu_info
+
+    target = run.config.int8_target
+    classes = {class_of(cpu_info()).name: "this machine"}
+    if run.board is not None:
+        classes[class_of(run.board.env).name] = run.board.name
+    if target != PORTABLE and target not in classes:
+        emulation = CPU_CLASSES[target].emulation
+        how = (f"`sqnxt-edge devices emulate NAME --profile {emulation}` makes an emulated one" if emulation
+               else "QEMU cannot present it: use a real one")
+        raise ExportError(f"--int8-target {target}: a file made for {target} must be verified on such a CPU, and "
+                          f"{' and '.join(f'{w} is {c}' for c, w in classes.items())}; add --verify-on BOARD ({how})")
+    line = warn_if_no_int8_dot(run.target_cpu)
+    if line:
+        run.warn(line)
 
 
 def _finish_dead_exports(out: Path, say: Progress) -> None:

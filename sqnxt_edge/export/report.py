@@ -35,7 +35,8 @@ def export_table(result) -> Table:
         accuracy = (f"{acc['top1_fp32']:.2f}% / {acc['top1_int8']:.2f}% ({-acc['drop']:+.2f})" if acc else "")
         notes = usability_line(a.get("mobile_usability") or {}) if a["format"] == "ort" else ""
         if a.get("quantization") and a["format"] != "ort":  # .ort shows its mobile usability instead
-            notes = a["quantization"].get("label", "")
+            q = a["quantization"]
+            notes = q.get("label", "") + (f" ({q['target']})" if q.get("target") else "")
         board = p.get("board") if p else None
         if board:
             where = board["device"] + (" (emulated)" if board.get("emulated") else "")

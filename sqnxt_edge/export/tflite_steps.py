@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ..artifacts import write_sidecar
+from ..quantize.targets import CPU_CLASSES, PORTABLE
 from ..quantize.tflite_int8 import LABEL, SCHEME, quantize_tflite
 from .context import ExportRun
 from .tflite_export import calibration_inputs, convert_tflite, tflite_io_names
@@ -42,6 +43,8 @@ def _one(run: ExportRun, precision: str, fp32_path: Path | None) -> Path:
     _make(run, precision, path, fp32_path)
     in_name, out_name, shape, dtype = tflite_io_names(path)
     meta = run.metadata(precision, "NHWC", in_name, out_name, input_dtype=dtype)
+    if precision == "int8":  # one scheme for every CPU: XNNPACK and TFLite's int8 kernels accumulate in 32 bits
+        meta.update(int8_target=PORTABLE, safe_on=list(CPU_CLASSES))
     write_sidecar(path, meta)
     report = run.check(path, precision)
     accuracy = run.accuracy_gate(fp32_path, path) if precision == "int8" and fp32_path else None
@@ -49,12 +52,14 @@ def _one(run: ExportRun, precision: str, fp32_path: Path | None) -> Path:
                 input={"name": in_name, "shape": shape, "layout": "NHWC", "dtype": dtype},
                 output={"name": out_name}, dynamic_batch=False,
                 quantization={"label": LABEL, "scheme": SCHEME, "io": "float32" if c.tflite_float_io else "int8",
-                              "calibration_images": c.calib_size} if precision == "int8" else None)
+                              "calibration_images": c.calib_size, "target": PORTABLE,
+                              "safe_on": list(CPU_CLASSES)} if precision == "int8" else None)
     return run.out / path.name
 
 
 def tflite_precisions(config) -> list[str]:
-    return ["fp32"] + (["fp16"] if config.fp16 else []) + (["int8"] if config.int8 else [])
+    """The precisions the export writes, fp32 first (the config's one list)."""
+    return config.precisions
 
 
 def converted_precisions(config) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 from ..errors import SqnxtError
+from ..layer_names import module_path
 
 __all__ = ["Layer", "LayerTable", "model_layers", "artifact_layers", "module_path", "KINDS", "BYTES"]
 
@@ -69,22 +70,6 @@ class LayerTable:
                 return self.aliases[path]
             path = path.rpartition(".")[0]
         return None
-
-
-def module_path(node_name: str) -> str:
-    """`/stages/stages.0/stages.0.0/reduce1/reduce1.2/Relu_output_0_nchwc` -> `stages.0.0.reduce1.2`.
-
-    The TorchScript exporter writes one scope per module, each spelled relative to the last named attribute
-    (`stages`, `stages.0`, `stages.0.0`, `reduce1`, `reduce1.2`); the last part is the op (or its output tensor).
-    """
-    parts = [p for p in node_name.split("/")[:-1] if p]
-    path: list[str] = []
-    for part in parts:
-        if path and part.startswith(path[-1] + "."):
-            path[-1] = part
-        else:
-            path.append(part)
-    return ".".join(path)
 
 
 def _kind(module, first: bool) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import DataError, ExportError
 
-__all__ = ["AccuracyReport", "accuracy_report", "predict_top1"]
+__all__ = ["AccuracyReport", "accuracy_report", "predict_top1", "report_from_predictions"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,20 @@ def predict_top1(artifact: Path, images: np.ndarray, model=None) -> np.ndarray:
         raise ExportError(str(exc)) from None
 
 
+def report_from_predictions(p32: np.ndarray, p8: np.ndarray, labels: np.ndarray) -> AccuracyReport:
+    """The report from top-1 classes already computed (one top-1 rule: argmax, ties to the lowest index)."""
+    labels = np.asarray(labels).reshape(-1)
+    top32 = float(np.mean(p32 == labels) * 100.0)
+    top8 = float(np.mean(p8 == labels) * 100.0)
+    return AccuracyReport(
+        top1_fp32=round(top32, 3),
+        top1_int8=round(top8, 3),
+        drop=round(top32 - top8, 3),
+        agreement=round(float(np.mean(p32 == p8) * 100.0), 3),
+        n=int(len(labels)),
+    )
+
+
 def accuracy_report(fp32_artifact: Path, int8_artifact: Path, images: np.ndarray, labels: np.ndarray) -> AccuracyReport:
     """Evaluate both artifacts on the same uint8 NHWC images (any size; resized per artifact) and labels."""
     if not isinstance(images, np.ndarray) or images.ndim != 4 or images.dtype != np.uint8 or len(images) == 0:
@@ -55,14 +69,6 @@ def accuracy_report(fp32_artifact: Path, int8_artifact: Path, images: np.ndarray
     labels = np.asarray(labels).reshape(-1)
     if len(labels) != len(images):
         raise DataError(f"{len(images)} evaluation images but {len(labels)} labels")
-    p32 = predict_top1(Path(fp32_artifact), images)
-    p8 = predict_top1(Path(int8_artifact), images)
-    top32 = float(np.mean(p32 == labels) * 100.0)
-    top8 = float(np.mean(p8 == labels) * 100.0)
-    return AccuracyReport(
-        top1_fp32=round(top32, 3),
-        top1_int8=round(top8, 3),
-        drop=round(top32 - top8, 3),
-        agreement=round(float(np.mean(p32 == p8) * 100.0), 3),
-        n=int(len(labels)),
+    return report_from_predictions(
+        predict_top1(Path(fp32_artifact), images), predict_top1(Path(int8_artifact), images), labels
     )

@@ -1,14 +1,6 @@
-"""The int8 configuration as a typed value, and the per-CPU default chosen from measurements.
+"""The int8 configuration as a typed value (`Int8Config`), and the warning for CPUs without int8 dot products.
 
-Why a table: which activation type is fast depends on the target's int8 dot-product kernels, not on the model.
-On x86 with VNNI, onnxruntime's MLAS multiplies uint8 activations by int8 weights natively: QDQ U8S8 ran 1.4-2.5x
-faster than fp32 here, while ORT's own default S8S8 ran *slower* than fp32 (shared/toolchain-notes.md,
-benchmarks/int8/README.md). On ARM64 MLAS has native S8S8 GEMM kernels both with dotprod (SDOT,
-MlasGemmS8S8DispatchSdot) and without (MlasGemmS8S8DispatchNeon), while U8S8 goes through a sign-flip of one operand
-(onnxruntime PRs #9770/#9902; S8S8 QDQ fusion on ARM: #9961), and ORT 1.31's quantize_static docstring recommends
-S8S8 for ARM CPUs: so ARM defaults to QDQ S8S8 (not yet measured on a board: `--int8-tune` on the target decides).
-x86 without VNNI follows ORT's guidance: U8S8 with `reduce_range` (7-bit weights) so the 16-bit pmaddubsw sums
-cannot saturate.
+Which configurations are safe on which CPUs is `targets`; which to try first, and in which order, is `choice`.
 """
 
 from __future__ import annotations
@@ -17,9 +9,7 @@ from dataclasses import dataclass, field, replace
 
 __all__ = [
     "Int8Config",
-    "default_int8_config",
     "warn_if_no_int8_dot",
-    "DEFAULTS",
     "ACTIVATION_TYPES",
     "QUANT_FORMATS",
     "CALIB_METHODS",
@@ -101,13 +91,6 @@ class Int8Config:
         return replace(self, **changes)
 
 
-# (arch family, has int8 dot product) -> default config. One row per target class; see the module docstring.
-DEFAULTS: dict[tuple[str, bool], Int8Config] = {
-    ("x86", True): Int8Config("uint8", "int8", "qdq", per_channel=True),  # measured: 1.4-2.5x over fp32
-    ("x86", False): Int8Config("uint8", "int8", "qdq", per_channel=True, reduce_range=True),  # ORT guidance
-    ("arm", True): Int8Config("int8", "int8", "qdq", per_channel=True),  # SDOT takes S8S8 directly
-    ("arm", False): Int8Config("int8", "int8", "qdq", per_channel=True),  # ORT guidance; expect little gain
-}
 _ARCH_FAMILY = {
     "x86_64": "x86",
     "amd64": "x86",
@@ -132,12 +115,6 @@ def _cpu(cpu: dict | None) -> dict:
 def _family(cpu: dict) -> str:
     arch = str(cpu.get("arch", "")).lower()
     return _ARCH_FAMILY.get(arch, "arm" if arch.startswith("arm") else "x86")
-
-
-def default_int8_config(cpu: dict | None = None) -> Int8Config:
-    """The known-good configuration for the TARGET CPU (`runner.cpu_info()` of the board; this machine if None)."""
-    cpu = _cpu(cpu)
-    return DEFAULTS[(_family(cpu), bool(cpu.get("int8_dot")))]
 
 
 def warn_if_no_int8_dot(cpu: dict | None = None) -> str | None:

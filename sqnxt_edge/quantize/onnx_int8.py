@@ -12,7 +12,6 @@ and hand the ranges to quantize_static through its calibration cache.
 from __future__ import annotations
 
 import io
-import json
 import sys
 import tempfile
 from contextlib import redirect_stdout
@@ -20,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts import atomic_write, write_sidecar
+from ..artifacts import atomic_write, embed_onnx_metadata, write_sidecar
 from ..errors import ExportError, first_line
+from ..layer_names import short_scope
 from ..progress import progress_bar
 from .calibration import CalibrationReader, check_images
 from .config import Int8Config
@@ -34,6 +34,7 @@ __all__ = [
     "finish",
     "resolve_exclude",
     "open_fp32",
+    "Int8Session",
     "CALIB_CHUNK",
 ]
 
@@ -168,27 +169,68 @@ def quantize_prepared(prepared: Path, ranges, config: Int8Config, dest: Path, wo
     return dest
 
 
-def int8_metadata(fp32_model, config: Int8Config) -> dict:
-    """The fp32 artifact's metadata with precision and the quantization recipe added."""
-    meta = dict(fp32_model.meta)
-    meta.update(precision="int8", quantization=config.to_dict())
-    return meta
+def int8_metadata(base: dict, config: Int8Config) -> dict:
+    """`base` (the artifact metadata the export builds, or the fp32 file's) with precision and the recipe added."""
+    return {**base, "precision": "int8", "quantization": config.to_dict()}
 
 
-def finish(quantized: Path, fp32_onnx: Path, fp32_model, config: Int8Config, out: Path) -> Path:
-    """Copy the fp32 metadata_props (plus precision/quant config) into the int8 model; write it and its sidecar
-    atomically."""
+def finish(quantized: Path, fp32_model, config: Int8Config, out: Path, meta: dict | None = None) -> Path:
+    """Embed the int8 metadata (`meta`, default the fp32 artifact's, plus precision and recipe) in the model's
+    metadata_props and its sidecar; write both atomically."""
     import onnx
 
     model = compact(onnx.load(str(quantized)))
-    props = {p.key: p.value for p in onnx.load(str(fp32_onnx), load_external_data=False).metadata_props}
-    props.update(precision=json.dumps("int8"), quantization=json.dumps(config.to_dict()))
-    del model.metadata_props[:]
-    for key, value in props.items():
-        model.metadata_props.add(key=key, value=value)
+    meta = int8_metadata(fp32_model.meta if meta is None else meta, config)
+    embed_onnx_metadata(model, meta)
     atomic_write(out, lambda tmp: onnx.save(model, str(tmp)))
-    write_sidecar(out, int8_metadata(fp32_model, config))
+    write_sidecar(out, meta)
     return out
+
+
+class Int8Session:
+    """One fp32 ONNX and its calibration images, quantized with any number of configurations: pre-processing runs
+    once and calibration once per method, so each further configuration costs one quantize_static (what the default
+    choice, its fallbacks and `--int8-tune` all need)."""
+
+    def __init__(self, fp32_onnx: Path, calib_images: np.ndarray, progress: bool = False):
+        self.fp32_onnx = Path(fp32_onnx)
+        self.fp32 = open_fp32(self.fp32_onnx)
+        self.images = check_images(calib_images, self.fp32.input_size, self.fp32.channels)
+        self.progress = progress
+        self._tmp = tempfile.TemporaryDirectory(prefix="sqnxt-int8-")
+        self.work = Path(self._tmp.name)
+        self._prepared: Path | None = None
+        self._ranges: dict[str, object] = {}
+        self._count = 0
+
+    def __enter__(self) -> "Int8Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def prepared(self) -> Path:
+        if self._prepared is None:
+            self._prepared = prepare(self.fp32_onnx, self.work / "prepared.onnx")
+        return self._prepared
+
+    def ranges(self, config: Int8Config):
+        if config.calib_method not in self._ranges:
+            self._ranges[config.calib_method] = calibrate(
+                self.prepared(), self.fp32, self.images, config, self.work, self.progress
+            )
+        return self._ranges[config.calib_method]
+
+    def quantize(self, config: Int8Config, out: Path, meta: dict | None = None) -> Path:
+        """Write the int8 model of `config` to `out` (atomic, with its sidecar; `meta`: see `finish`)."""
+        self._count += 1
+        raw = quantize_prepared(
+            self.prepared(), self.ranges(config), config, self.work / f"q{self._count}.raw.onnx", self.work
+        )
+        return finish(raw, self.fp32, config, Path(out), meta)
 
 
 def compact(model):
@@ -242,34 +284,19 @@ def compact(model):
         if node.op_type in _QDQ_OPS or not node.name:
             node.ClearField("name")
         else:  # onnxruntime's profiler reports a fused kernel under this name: `sqnxt-edge profile` finds its layer
-            node.name = _short_scope(node.name)
+            node.name = short_scope(node.name)
         node.ClearField("doc_string")
     return model
 
 
-def _short_scope(name: str) -> str:
-    """`/stages/stages.0/stages.0.0/reduce1/reduce1.0/Conv` -> `stages.0.0.reduce1.0/Conv`: the module path and the op,
-    half the bytes (the exporter spells each scope relative to the last named attribute)."""
-    *scopes, op = name.split("/")
-    path: list[str] = []
-    for part in filter(None, scopes):
-        if path and part.startswith(path[-1] + "."):
-            path[-1] = part
-        else:
-            path.append(part)
-    return ".".join(path) + "/" + op if path else op
-
-
 def quantize_onnx(
-    fp32_onnx: Path, out: Path, calib_images: np.ndarray, config: Int8Config, progress: bool = False
+    fp32_onnx: Path,
+    out: Path,
+    calib_images: np.ndarray,
+    config: Int8Config,
+    progress: bool = False,
+    meta: dict | None = None,
 ) -> Path:
     """Calibrate on `calib_images` (uint8 NHWC at the model input) and write the int8 ONNX to `out` (atomic)."""
-    fp32_onnx, out = Path(fp32_onnx), Path(out)
-    fp32_model = open_fp32(fp32_onnx)
-    check_images(calib_images, fp32_model.input_size, fp32_model.channels)
-    with tempfile.TemporaryDirectory(prefix="sqnxt-int8-") as tmp:
-        work = Path(tmp)
-        prepared = prepare(fp32_onnx, work / "prepared.onnx")
-        ranges = calibrate(prepared, fp32_model, calib_images, config, work, progress)
-        quantized = quantize_prepared(prepared, ranges, config, work / "int8.onnx", work)
-        return finish(quantized, fp32_onnx, fp32_model, config, out)
+    with Int8Session(fp32_onnx, calib_images, progress) as session:
+        return session.quantize(config, out, meta)

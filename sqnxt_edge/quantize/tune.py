@@ -7,7 +7,6 @@ calibration plus a quantize + evaluate + short interleaved timing per candidate.
 from __future__ import annotations
 
 import itertools
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,10 +15,12 @@ import numpy as np
 from ..errors import ExportError
 from .accuracy import predict_top1
 from .calibration import check_images
-from .config import Int8Config, default_int8_config
+from .choice import candidates_for
+from .config import Int8Config
+from .targets import PORTABLE, is_safe
 from .latency import interleaved_latency
 from ..artifacts import copy_artifact
-from .onnx_int8 import calibrate, finish, open_fp32, prepare, quantize_prepared
+from .onnx_int8 import Int8Session, open_fp32
 
 __all__ = ["TuneRow", "TuneResult", "TuneError", "tune_onnx", "default_candidates"]
 
@@ -72,17 +73,18 @@ class TuneError(ExportError):
         self.result = result
 
 
-def default_candidates(base: Int8Config | None = None) -> list[Int8Config]:
-    """activation type x QDQ/QOperator x per-channel, plus the default with its stem, then its head, in fp32."""
-    base = base or default_int8_config()
-    grid = [
-        base.with_(activation_type=a, quant_format=f, per_channel=pc, reduce_range=False, exclude=())
-        for a, f, pc in itertools.product(("uint8", "int8"), ("qdq", "qoperator"), (True, False))
-    ]
+def default_candidates(base: Int8Config | None = None, target: str = PORTABLE) -> list[Int8Config]:
+    """activation type x QDQ/QOperator x per-channel (7-bit weights where full range is unsafe on `target`), plus
+    the first choice with its stem, then its head, in fp32; only configurations safe on every class of `target`."""
+    base = base or candidates_for(target)[0]
+    grid = []
+    for a, f, pc in itertools.product(("uint8", "int8"), ("qdq", "qoperator"), (True, False)):
+        cfg = base.with_(activation_type=a, quant_format=f, per_channel=pc, reduce_range=False, exclude=())
+        grid.append(cfg if is_safe(cfg, target) else cfg.with_(reduce_range=True))
     extra = [base.with_(exclude=("stem",)), base.with_(exclude=("head",)), base.with_(exclude=("stem", "head"))]
     seen, out = set(), []
     for cfg in [base, *grid, *extra]:
-        if cfg.label not in seen:
+        if cfg.label not in seen and is_safe(cfg, target):
             seen.add(cfg.label)
             out.append(cfg)
     return out
@@ -101,17 +103,26 @@ def tune_onnx(
     progress: bool = False,
     rounds: int = 8,
     reps: int = 5,
+    target: str = PORTABLE,
+    meta: dict | None = None,
 ) -> TuneResult:
     """Quantize every candidate, evaluate it on held-out images, time it at batch `batch` with `threads` threads
     (interleaved with fp32), and write the fastest one within `max_drop` points to `out`.
 
-    Raises TuneError (an ExportError carrying the table) when none is within budget; nothing is written then.
+    Only configurations numerically safe on every CPU class of `target` are tried (`targets.is_safe`). Raises
+    TuneError (an ExportError carrying the table) when none is within budget; nothing is written then.
     """
     from ..runner import open_model
     from ..data import resize_uint8
 
     fp32_onnx, out = Path(fp32_onnx), Path(out)
-    candidates = list(candidates or default_candidates())
+    candidates = list(candidates or default_candidates(target=target))
+    unsafe = [c.label for c in candidates if not is_safe(c, target)]
+    if unsafe:
+        raise ExportError(
+            f"{', '.join(unsafe)} not numerically safe on every CPU class of {target} (full-range U8S8 "
+            "saturates on x86 without VNNI): use 7-bit weights (reduce_range) or target a class"
+        )
     fp32 = open_fp32(fp32_onnx)
     size = fp32.input_size
     check_images(calib_images, size, fp32.channels)
@@ -122,16 +133,8 @@ def tune_onnx(
     timing_batch = fp32.fixed_batch or batch
     sample = eval_x[np.arange(timing_batch) % len(eval_x)]
 
-    with tempfile.TemporaryDirectory(prefix="sqnxt-int8-tune-") as tmp:
-        work = Path(tmp)
-        prepared = prepare(fp32_onnx, work / "prepared.onnx")
-        ranges: dict[str, object] = {}
-        files: list[Path] = []
-        for i, cfg in enumerate(candidates):
-            if cfg.calib_method not in ranges:
-                ranges[cfg.calib_method] = calibrate(prepared, fp32, calib_images, cfg, work, progress)
-            q = quantize_prepared(prepared, ranges[cfg.calib_method], cfg, work / f"q{i}.raw.onnx", work)
-            files.append(finish(q, fp32_onnx, fp32, cfg, work / f"cand{i}.onnx"))
+    with Int8Session(fp32_onnx, calib_images, progress) as session:
+        files = [session.quantize(cfg, session.work / f"cand{i}.onnx", meta) for i, cfg in enumerate(candidates)]
         models = {"fp32": open_model(str(fp32_onnx), threads=threads)}
         models.update({f"c{i}": open_model(str(f), threads=threads) for i, f in enumerate(files)})
         inputs = {k: m.prepare(sample) for k, m in models.items()}

@@ -13,10 +13,14 @@ __all__ = ["topk_correct", "torch_logits"]
 
 
 def topk_correct(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, ks=(1, 5)) -> dict[int, int]:
-    """How many rows have their label among the k highest logits, for each k (k capped at the class count)."""
+    """How many rows have their label among the k highest logits, for each k (k capped at the class count).
+
+    One top-1 rule everywhere (the runner, the export's int8 gates, numpy's argmax): ties go to the lowest class
+    index. `torch.topk` breaks ties its own way, so a quantized tie (two equal int8 logits) counted differently here
+    than in the export's accuracy report; a stable sort does not."""
     logits = torch.as_tensor(logits)
     labels = torch.as_tensor(labels).to(logits.device)
-    top = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices
+    top = torch.sort(-logits.float(), dim=1, stable=True).indices[:, : min(max(ks), logits.shape[1])]
     hits = top == labels[:, None]
     return {k: int(hits[:, :k].any(dim=1).sum()) for k in ks}
 

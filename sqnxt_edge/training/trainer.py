@@ -45,7 +45,7 @@ CURVES_FILE = "curves.png"
 RESIZE_ONCE_BYTES = 512 * 2**20  # training images pre-resized to the input when they fit in this much memory
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Run:
     """Everything an epoch needs, built once per run."""
 
@@ -208,25 +208,25 @@ def _prepare(config: TrainConfig, dist, device) -> tuple[_Run, int]:
         "sqnxt_edge": __version__,
     }
     run = _Run(
-        config,
-        recipe,
-        Path(config.out),
-        dist,
-        device,
-        amp,
-        train_set,
-        test_set,
-        train_images,
-        aug,
-        model,
-        net,
-        optimizer,
-        scheduler,
-        scaler,
-        sampler,
-        batch,
-        steps,
-        saved_config,
+        config=config,
+        recipe=recipe,
+        out=Path(config.out),
+        dist=dist,
+        device=device,
+        amp=amp,
+        train_set=train_set,
+        test_set=test_set,
+        train_images=train_images,
+        augment=aug,
+        model=model,
+        net=net,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        sampler=sampler,
+        batch=batch,
+        steps=steps,
+        saved_config=saved_config,
         threads_note=threads_note,
     )
     start_epoch = 0
