@@ -73,10 +73,18 @@ class ExportConfig:
         if self.max_drop < 0:
             raise ExportError(f"--max-drop must be >= 0 points, got {self.max_drop}")
         if not self.int8:
-            used = [flag for flag, on in (("--int8-tune", self.int8_tune), ("--calib-data", self.calib_data),
-                                          ("--calib-size", self.calib_size is not None),
-                                          ("--eval-data", self.eval_data), ("--float-io", self.tflite_float_io),
-                                          ("--calib-method", self.calib_method != "minmax")) if on]
+            used = [
+                flag
+                for flag, on in (
+                    ("--int8-tune", self.int8_tune),
+                    ("--calib-data", self.calib_data),
+                    ("--calib-size", self.calib_size is not None),
+                    ("--eval-data", self.eval_data),
+                    ("--float-io", self.tflite_float_io),
+                    ("--calib-method", self.calib_method != "minmax"),
+                )
+                if on
+            ]
             if used:
                 raise ExportError(f"{', '.join(used)} only apply with --int8")
         self.calib_size = 300 if self.calib_size is None else self.calib_size
@@ -98,8 +106,11 @@ class ExportConfig:
     def to_dict(self) -> dict[str, Any]:
         """What the manifest records: how the artifacts were made (not the lock wait; the board only when used)."""
         board_only = ("verify_on", "devices_file")
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()
-                if k != "lock_wait" and (k not in board_only or v is not None)}
+        return {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in self.__dict__.items()
+            if k != "lock_wait" and (k not in board_only or v is not None)
+        }
 
 
 @dataclass

@@ -75,8 +75,9 @@ class ExportRun:
     def staged(self, fmt: str, precision: str) -> Path:
         return self.stage / artifact_name(self.ckpt.model_name, precision, fmt)
 
-    def metadata(self, precision: str, layout: str, input_name: str = "input", output_name: str = "logits",
-                 **extra) -> dict:
+    def metadata(
+        self, precision: str, layout: str, input_name: str = "input", output_name: str = "logits", **extra
+    ) -> dict:
         return build_metadata(self.ckpt, precision, layout, input_name, output_name, created_utc=self.created, **extra)
 
     def check(self, path: Path, precision: str) -> dict | None:
@@ -92,8 +93,9 @@ class ExportRun:
             here, _ = predict(path, self.vset.images)
             report["board"] = self.board.verify(path, precision, self.ref, here, self.config.max_drop)
             if not report["board"]["passed"]:
-                raise ExportError(f"{path.name} does not pass on {self.board.name}: {report['board']['failure']} "
-                                  "(not written)")
+                raise ExportError(
+                    f"{path.name} does not pass on {self.board.name}: {report['board']['failure']} (not written)"
+                )
         return report
 
     def promote(self, path: Path, fmt: str, precision: str, **info) -> dict:
@@ -101,9 +103,18 @@ class ExportRun:
         date at once: a run killed later (even by SIGKILL) leaves a manifest that lists what is in the folder. The
         entry is journalled in the staging folder first, for the moment between the rename and the manifest write
         (see `staging`)."""
-        entry = {"path": path.name, "format": fmt, "precision": precision, "bytes": path.stat().st_size,
-                 "sha256": sha256_file(path), "params": self.stats["params"], "macs": self.stats["macs"], **info,
-                 "tools": self.tools, "created_utc": self.created}
+        entry = {
+            "path": path.name,
+            "format": fmt,
+            "precision": precision,
+            "bytes": path.stat().st_size,
+            "sha256": sha256_file(path),
+            "params": self.stats["params"],
+            "macs": self.stats["macs"],
+            **info,
+            "tools": self.tools,
+            "created_utc": self.created,
+        }
         journal(self.stage, entry, self.manifest_args())
         dest = move_artifact(path, self.out / path.name)
         self.entries.append(entry)
@@ -114,10 +125,18 @@ class ExportRun:
     def manifest_args(self) -> dict:
         """What `update_manifest` needs besides the entries: the checkpoint, the config, the run's time."""
         ck = self.ckpt
-        info = {"path": str(ck.path) if ck.path else None, "sha256": ck.sha256, "model": ck.model_name,
-                "dataset": ck.dataset, "classes": ck.class_names(), "num_classes": ck.num_classes,
-                "input_size": ck.input_size, "in_channels": ck.in_channels, "epoch": ck.epoch,
-                "metrics": ck.metrics}
+        info = {
+            "path": str(ck.path) if ck.path else None,
+            "sha256": ck.sha256,
+            "model": ck.model_name,
+            "dataset": ck.dataset,
+            "classes": ck.class_names(),
+            "num_classes": ck.num_classes,
+            "input_size": ck.input_size,
+            "in_channels": ck.in_channels,
+            "epoch": ck.epoch,
+            "metrics": ck.metrics,
+        }
         return {"checkpoint": info, "config": self.config.to_dict(), "created_utc": self.created}
 
     def write_manifest(self) -> tuple[Path, dict]:
@@ -155,10 +174,14 @@ class ExportRun:
             self.warn(f"warning: no labelled data for {int8.name}: int8 accuracy not measured (pass --eval-data)")
             return None
         report = accuracy_report(fp32, int8, data[0], data[1]).to_dict()
-        self.say(f"{int8.name}: top-1 fp32 {report['top1_fp32']:.2f}% int8 {report['top1_int8']:.2f}% "
-                 f"(drop {report['drop']:+.2f} pts, agreement {report['agreement']:.1f}%)")
+        self.say(
+            f"{int8.name}: top-1 fp32 {report['top1_fp32']:.2f}% int8 {report['top1_int8']:.2f}% "
+            f"(drop {report['drop']:+.2f} pts, agreement {report['agreement']:.1f}%)"
+        )
         if report["drop"] > self.config.max_drop + 1e-9:
-            raise ExportError(f"{int8.name} loses {report['drop']:.2f} top-1 points (> --max-drop "
-                              f"{self.config.max_drop}); fp32 {report['top1_fp32']:.2f}% vs int8 "
-                              f"{report['top1_int8']:.2f}%; int8 not written")
+            raise ExportError(
+                f"{int8.name} loses {report['drop']:.2f} top-1 points (> --max-drop "
+                f"{self.config.max_drop}); fp32 {report['top1_fp32']:.2f}% vs int8 "
+                f"{report['top1_int8']:.2f}%; int8 not written"
+            )
         return report

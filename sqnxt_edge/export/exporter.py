@@ -60,8 +60,9 @@ def _output_dir(ckpt: Checkpoint, config: ExportConfig) -> Path:
     return out
 
 
-def export(ckpt: Checkpoint | str | os.PathLike, config: ExportConfig | None = None,
-           progress: Progress | None = None) -> ExportResult:
+def export(
+    ckpt: Checkpoint | str | os.PathLike, config: ExportConfig | None = None, progress: Progress | None = None
+) -> ExportResult:
     """Export `ckpt` to every format x precision `config` asks for; verify each artifact against PyTorch.
 
     Raises ExportError (one line) on a failed check; the artifacts verified before the failure stay in place and
@@ -88,8 +89,9 @@ def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, st
     ref = reference_logits(model, vset.images, ckpt.mean, ckpt.std) if config.verify else None
     created, tools, manifest_path, manifest = utc_now(), tool_versions(), out / MANIFEST_NAME, {}
     stage = make_stage(out)  # a signal from here on finds the `finally` below (SIGKILL: the next export cleans up)
-    run = ExportRun(ckpt, config, out, stage, model, {"params": stats.params, "macs": stats.macs}, vset, ref, say,
-                    created, tools)
+    run = ExportRun(
+        ckpt, config, out, stage, model, {"params": stats.params, "macs": stats.macs}, vset, ref, say, created, tools
+    )
     run._marks.insert(0, ("loading the checkpoint and verification images", started))
     try:
         if config.verify_on:  # the board is read before any work: unreachable boards fail fast

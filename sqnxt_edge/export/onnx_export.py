@@ -34,9 +34,18 @@ def export_onnx(model: torch.nn.Module, input_size: int, in_channels: int, opset
     buf = io.BytesIO()
     try:
         with quiet():
-            torch.onnx.export(model.eval(), (x,), buf, dynamo=False, input_names=[INPUT_NAME],
-                              output_names=[OUTPUT_NAME], opset_version=int(opset), do_constant_folding=True,
-                              training=torch.onnx.TrainingMode.EVAL, **kwargs)
+            torch.onnx.export(
+                model.eval(),
+                (x,),
+                buf,
+                dynamo=False,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                opset_version=int(opset),
+                do_constant_folding=True,
+                training=torch.onnx.TrainingMode.EVAL,
+                **kwargs,
+            )
     except Exception as exc:
         raise ExportError(f"torch.onnx.export failed at opset {opset}: {first_line(exc)}") from None
     return onnx.load_model_from_string(buf.getvalue())

@@ -17,9 +17,15 @@ __all__ = ["onnx_family"]
 def _io(run: ExportRun, layout: str = "NCHW") -> dict:
     batch = run.config.fixed_batch
     c, s = run.ckpt.in_channels, run.ckpt.input_size
-    return {"input": {"name": ox.INPUT_NAME, "shape": [batch if batch else "batch", c, s, s], "layout": layout,
-                      "dtype": "float32"}, "output": {"name": ox.OUTPUT_NAME, "shape": [batch or "batch",
-                                                                                       run.ckpt.num_classes]}}
+    return {
+        "input": {
+            "name": ox.INPUT_NAME,
+            "shape": [batch if batch else "batch", c, s, s],
+            "layout": layout,
+            "dtype": "float32",
+        },
+        "output": {"name": ox.OUTPUT_NAME, "shape": [batch or "batch", run.ckpt.num_classes]},
+    }
 
 
 def _write(run: ExportRun, model, precision: str, **meta_extra) -> Path:
@@ -67,8 +73,17 @@ def _int8(run: ExportRun, fp32_path: Path) -> tuple[Path, dict]:
         if run.board is not None:
             run.warn(f"warning: --int8-tune measures speed on this machine, not on {run.board.name}")
         try:
-            result = tune_onnx(fp32_path, dest, calib, data[0], data[1], max_drop=c.max_drop, threads=1,
-                               batch=c.fixed_batch or 1, progress=True)
+            result = tune_onnx(
+                fp32_path,
+                dest,
+                calib,
+                data[0],
+                data[1],
+                max_drop=c.max_drop,
+                threads=1,
+                batch=c.fixed_batch or 1,
+                progress=True,
+            )
         except TuneError as exc:
             run.warnings.append(str(exc))
             raise
@@ -99,8 +114,13 @@ def _finish(run: ExportRun, precision: str, path: Path, info: dict, fp32_onnx: P
     parity_onnx = run.check(path, precision)
     parity_ort = run.check(ort_path, precision) if ort_path else None
     accuracy = run.accuracy_gate(fp32_onnx, path) if precision == "int8" and fp32_onnx else None
-    common = {"opset": c.opset, **_io(run), "dynamic_batch": c.fixed_batch is None, "accuracy": accuracy,
-              **{k: v for k, v in info.items() if k != "ops"}}
+    common = {
+        "opset": c.opset,
+        **_io(run),
+        "dynamic_batch": c.fixed_batch is None,
+        "accuracy": accuracy,
+        **{k: v for k, v in info.items() if k != "ops"},
+    }
     if ort_path:
         run.say(f"checking {path.name} for mobile usability (NNAPI / CoreML)")
         run.promote(ort_path, "ort", precision, parity=parity_ort, mobile_usability=mobile_usability(path), **common)

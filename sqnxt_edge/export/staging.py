@@ -55,7 +55,7 @@ def _start_ticks(pid: int) -> int:
     """When `pid` started, in clock ticks since boot (/proc/PID/stat field 22); 0 where unknown."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat[stat.rindex(")") + 2:].split()[19])
+        return int(stat[stat.rindex(")") + 2 :].split()[19])
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -171,8 +171,10 @@ def _acquire(path: Path, out: Path, wait: float, say: Callable[[str], None]) -> 
         except BlockingIOError:
             os.close(fd)
             if time.monotonic() >= deadline:
-                raise ExportError(f"another export is writing into {out}{_holder(path)}; waited {wait:g} s "
-                                  "(--lock-wait): try again when it has finished, or export elsewhere with -o") from None
+                raise ExportError(
+                    f"another export is writing into {out}{_holder(path)}; waited {wait:g} s "
+                    "(--lock-wait): try again when it has finished, or export elsewhere with -o"
+                ) from None
             if not told:
                 say(f"waiting for another export into {out}{_holder(path)} to finish (up to {wait:g} s)")
                 told = True

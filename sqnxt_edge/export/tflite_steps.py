@@ -45,11 +45,24 @@ def _one(run: ExportRun, precision: str, fp32_path: Path | None) -> Path:
     write_sidecar(path, meta)
     report = run.check(path, precision)
     accuracy = run.accuracy_gate(fp32_path, path) if precision == "int8" and fp32_path else None
-    run.promote(path, "tflite", precision, parity=report, accuracy=accuracy,
-                input={"name": in_name, "shape": shape, "layout": "NHWC", "dtype": dtype},
-                output={"name": out_name}, dynamic_batch=False,
-                quantization={"label": LABEL, "scheme": SCHEME, "io": "float32" if c.tflite_float_io else "int8",
-                              "calibration_images": c.calib_size} if precision == "int8" else None)
+    run.promote(
+        path,
+        "tflite",
+        precision,
+        parity=report,
+        accuracy=accuracy,
+        input={"name": in_name, "shape": shape, "layout": "NHWC", "dtype": dtype},
+        output={"name": out_name},
+        dynamic_batch=False,
+        quantization={
+            "label": LABEL,
+            "scheme": SCHEME,
+            "io": "float32" if c.tflite_float_io else "int8",
+            "calibration_images": c.calib_size,
+        }
+        if precision == "int8"
+        else None,
+    )
     return run.out / path.name
 
 

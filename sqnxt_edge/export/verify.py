@@ -45,8 +45,9 @@ def verify_images(ckpt, n: int, seed: int = 0, data_dir: str | None = None) -> V
 def reference_logits(model: torch.nn.Module, images: np.ndarray, mean, std, batch: int = 64) -> np.ndarray:
     """PyTorch float32 logits for uint8 NHWC images already at the input size."""
     size = images.shape[1]
-    outs = [model(preprocess(images[i:i + batch], size, mean, std)).float().numpy()
-            for i in range(0, len(images), batch)]
+    outs = [
+        model(preprocess(images[i : i + batch], size, mean, std)).float().numpy() for i in range(0, len(images), batch)
+    ]
     return np.concatenate(outs)
 
 
