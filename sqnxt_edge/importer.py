@@ -109,7 +109,7 @@ def pickle_globals(path: Path) -> list[str]:
                 return _scan(io.BytesIO(archive.read(pkl)), 1) if pkl else []
         with open(path, "rb") as fh:
             return _scan(fh, 4)
-    except Exception:  # noqa: BLE001  anything unreadable: torch.load has already named the problem
+    except Exception:
         return []
 
 

@@ -157,7 +157,9 @@ def _import_foreign(paths: list[Path], config: BenchConfig, tmp: Path, refused: 
 
 
 def _measure(paths: list[Path], config: BenchConfig, data_file: Path | None, advance) -> dict:
-    step = lambda artifact, error: advance(1, Path(artifact or "").name)  # noqa: E731
+    def step(artifact, error) -> None:
+        advance(1, Path(artifact or "").name)
+
     if config.device == "local":
         from .local import run_local
 

@@ -136,7 +136,7 @@ def to_csv(run: BenchRun) -> str:
     buf = io.StringIO()
     fields = list(data[0]) if data else [k for k, _, _ in COLUMNS]
     fields = [f for f in fields if f not in ("kind", "peak")]
-    writer = csv.DictWriter(buf, fieldnames=fields + ["error"], lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=[*fields, "error"], lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in data:
         writer.writerow(row)

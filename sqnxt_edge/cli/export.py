@@ -63,7 +63,8 @@ def export_cmd(
         Optional[str],
         typer.Option(
             "--verify-on",
-            help="A registered board (real or emulated): every artifact must also pass there; int8 is made for its CPU.",
+            help="A registered board (real or emulated): every artifact must also pass there; "
+            "int8 is made for its CPU.",
         ),
     ] = None,
     devices: Annotated[Optional[Path], typer.Option("--devices", help="Device registry TOML for --verify-on.")] = None,

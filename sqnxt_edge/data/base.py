@@ -54,7 +54,8 @@ class ImageSet:
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
             raise DataError(
-                f"{self.name}/{self.split}: images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}"
+                f"{self.name}/{self.split}: images must be uint8 (N, H, W, C), "
+                f"got {self.images.dtype} {self.images.shape}"
             )
         if len(self.images) != len(self.labels):
             raise DataError(f"{self.name}/{self.split}: {len(self.images)} images but {len(self.labels)} labels")
@@ -68,11 +69,11 @@ class ImageSet:
     def channels(self) -> int:
         return int(self.images.shape[-1])
 
-    def subset(self, indices) -> "ImageSet":
+    def subset(self, indices) -> ImageSet:
         idx = np.asarray(indices)
         return ImageSet(self.name, self.split, self.images[idx], self.labels[idx], self.classes, self.mean, self.std)
 
-    def sample(self, n: int, seed: int = 0) -> "ImageSet":
+    def sample(self, n: int, seed: int = 0) -> ImageSet:
         """A reproducible random subset of at most n images."""
         if n >= len(self):
             return self

@@ -73,6 +73,6 @@ def _split(labels: np.ndarray, split: str) -> np.ndarray:
     chosen = []
     for label in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == label))
-        n_test = int(round(len(idx) * TEST_FRACTION)) if len(idx) > 1 else 0
+        n_test = round(len(idx) * TEST_FRACTION) if len(idx) > 1 else 0
         chosen.append(idx[:n_test] if split == "test" else idx[n_test:])
     return np.sort(np.concatenate(chosen))

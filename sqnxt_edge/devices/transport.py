@@ -56,7 +56,7 @@ class RemoteJob:
     @classmethod
     def build(
         cls, stage: Path, artifacts: list[Path], settings: runner.Settings | None, data_file: Path | None = None
-    ) -> "RemoteJob":
+    ) -> RemoteJob:
         """`settings=None` stages the runner alone for `--env-only`."""
         job = stage / "job"
         job.mkdir()

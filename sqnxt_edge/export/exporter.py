@@ -14,8 +14,8 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..artifacts import utc_now
 from ..checkpoint import Checkpoint, load_checkpoint
@@ -53,8 +53,8 @@ def _output_dir(ckpt: Checkpoint, config: ExportConfig) -> Path:
         if out.exists() and not out.is_dir():
             raise ExportError(f"output folder {out} is a file")
         out.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-", delete=True)
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-", delete=True):
+            pass
     except OSError as exc:
         raise ExportError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
     return out

@@ -23,10 +23,10 @@ import re
 import socket
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..artifacts import atomic_write, sha256_file, sidecar_path
 from ..errors import ExportError
@@ -72,11 +72,11 @@ class Owner:
     host: str
 
     @classmethod
-    def me(cls) -> "Owner":
+    def me(cls) -> Owner:
         return cls(os.getpid(), _start_ticks(os.getpid()), _boot_id(), _host())
 
     @classmethod
-    def of(cls, stage: Path) -> "Owner | None":
+    def of(cls, stage: Path) -> Owner | None:
         m = _STAGE_RE.match(stage.name)
         return cls(int(m[1]), int(m[2]), m[3], m[4]) if m else None
 

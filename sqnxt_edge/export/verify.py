@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..runner import RunnerError, open_model
 from ..data import load_dataset, preprocess, resize_uint8
 from ..errors import DataError, ExportError
+from ..runner import RunnerError, open_model
 from .config import TOLERANCES
 
 __all__ = ["VerifySet", "verify_images", "reference_logits", "predict", "compare", "parity"]
@@ -90,7 +90,7 @@ def compare(got: np.ndarray, ref: np.ndarray, precision: str, name: str = "artif
         if flips:
             reasons.append(f"top-1 differs on {flips} of {int(mask.sum())} images with a clear PyTorch margin")
     return {
-        "n": int(len(got)),
+        "n": len(got),
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
         "max_abs_logit": float(np.abs(ref).max()),
@@ -105,4 +105,4 @@ def compare(got: np.ndarray, ref: np.ndarray, precision: str, name: str = "artif
 def parity(path, images: np.ndarray, ref: np.ndarray, precision: str) -> dict:
     """Run `path` here on `images` and compare with PyTorch (`compare`)."""
     got, runtime = predict(path, images)
-    return {"n": int(len(images)), "runtime": runtime, **compare(got, ref, precision, path.name)}
+    return {"n": len(images), "runtime": runtime, **compare(got, ref, precision, path.name)}

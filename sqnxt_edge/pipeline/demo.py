@@ -4,10 +4,10 @@ train 1.0-SqNxt-23, export ONNX fp32 + int8 (and TFLite when its extra is instal
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from ..training import TrainConfig, TrainResult, train
 from .config import PipelineConfig, PipelineResult

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..artifacts import atomic_write
-from ..bench import BenchRun
-from ..bench import report as bench_report
+from ..bench import BenchRun, report as bench_report
 from ..checkpoint import Checkpoint
 from ..export import ExportResult
 from ..plots import new_figure, save_png

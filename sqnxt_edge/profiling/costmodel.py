@@ -11,8 +11,9 @@
 The terms are added, not maxed (a roofline would take the larger): on a CPU the phases of small kernels overlap
 poorly, and the sum is linear in the factors, so one measured profile fits them by non-negative least squares
 (`fit`). The epilogue term is why a narrow layer (few input channels: little work per output) runs below peak: without
-it, the int8 estimates of the 1.5x/2.0x variants at 32 px came out 20-40% high (benchmarks/estimate/). Uncalibrated, the factors are the reference ones below: fitted on the project's x86 reference machine, so
-on an ARM board they are a prior, not a measurement; the estimate says which basis it stands on.
+it, the int8 estimates of the 1.5x/2.0x variants at 32 px came out 20-40% high (benchmarks/estimate/).
+Uncalibrated, the factors are the reference ones below: fitted on the project's x86 reference machine, so on an ARM
+board they are a prior, not a measurement; the estimate says which basis it stands on.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class Factors:
     epilogue: float = 0.0  # output bytes' worth of bandwidth time per compute layer's output
 
     @classmethod
-    def reference(cls, precision: str) -> "Factors":
+    def reference(cls, precision: str) -> Factors:
         ref = REFERENCE["int8" if precision == "int8" else "fp32"]
         return cls(
             dict(ref["efficiency"]),

@@ -63,7 +63,10 @@ def _profile_hardware(name: str, prof, threads: int | None) -> Hardware:
     if scale != 1:
         for key in ("peak_gflops_fp32", "peak_gops_int8"):
             src[key] = f"{src.get(key, 'profile')}; x {threads}/{cores} cores for {threads} thread(s)"
-    peak = lambda v: v * scale if v else None
+
+    def peak(v: float | None) -> float | None:
+        return v * scale if v else None
+
     return Hardware(
         name,
         threads,

@@ -200,10 +200,10 @@ def _build(model, input_size: int, in_channels: int) -> tuple[list[Layer], dict[
 
 @lru_cache(maxsize=64)
 def _cached(name: str, input_size: int, num_classes: int, in_channels: int, stem: str | None) -> LayerTable:
+    import torch
+
     from ..models import create_model
     from ..models.profile import count_params
-
-    import torch
 
     with torch.device("meta"):  # shapes and FLOPs without weights or arithmetic: ~20x faster at 227 px
         model = create_model(name, num_classes, input_size, in_channels, stem).eval()

@@ -124,7 +124,10 @@ def _fold(
         slot[0] += us
         slot[1] += 1
     total = sum(v[0] for v in per_layer.values()) + sum(v[0] for v in runtime_nodes.values())
-    share = lambda us: us / total if total else 0.0
+
+    def share(us: float) -> float:
+        return us / total if total else 0.0
+
     layers = []
     for layer in table.layers:
         us, n = per_layer[layer.name]
@@ -144,7 +147,7 @@ def _fold(
         )
     others = [LayerTime(op, "runtime", "runtime", op, us, share(us), nodes=n) for op, (us, n) in runtime_nodes.items()]
     by_stage: dict[str, float] = {}
-    by_kind: dict[str, float] = {k: 0.0 for k in KINDS}
+    by_kind: dict[str, float] = dict.fromkeys(KINDS, 0.0)
     for row in layers + others:
         by_stage[row.stage] = by_stage.get(row.stage, 0.0) + row.share
         by_kind[row.kind] = by_kind.get(row.kind, 0.0) + row.share

@@ -35,8 +35,8 @@ class AccuracyReport:
 
 def predict_top1(artifact: Path, images: np.ndarray, model=None) -> np.ndarray:
     """Top-1 class per image; images are resized to the artifact's own input size first."""
-    from ..runner import RunnerError, open_model
     from ..data import resize_uint8
+    from ..runner import RunnerError, open_model
 
     try:
         model = model or open_model(str(artifact))
@@ -64,5 +64,5 @@ def accuracy_report(fp32_artifact: Path, int8_artifact: Path, images: np.ndarray
         top1_int8=round(top8, 3),
         drop=round(top32 - top8, 3),
         agreement=round(float(np.mean(p32 == p8) * 100.0), 3),
-        n=int(len(labels)),
+        n=len(labels),
     )

@@ -96,7 +96,7 @@ def _is_folder(value: str) -> bool:
 
     if value in DATASETS:
         return False
-    return Path(value).is_dir() or os.sep in value or value.startswith(".") or value.startswith("~")
+    return Path(value).is_dir() or os.sep in value or value.startswith((".", "~"))
 
 
 def calibration_images(

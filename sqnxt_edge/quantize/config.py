@@ -97,7 +97,7 @@ class Int8Config:
             "reduce_range": self.reduce_range,
         }
 
-    def with_(self, **changes) -> "Int8Config":
+    def with_(self, **changes) -> Int8Config:
         return replace(self, **changes)
 
 

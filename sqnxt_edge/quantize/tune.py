@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifacts import copy_artifact
 from ..errors import ExportError
 from .accuracy import predict_top1
 from .calibration import check_images
 from .config import Int8Config, default_int8_config
 from .latency import interleaved_latency
-from ..artifacts import copy_artifact
 from .onnx_int8 import calibrate, finish, open_fp32, prepare, quantize_prepared
 
 __all__ = ["TuneRow", "TuneResult", "TuneError", "tune_onnx", "default_candidates"]
@@ -107,8 +107,8 @@ def tune_onnx(
 
     Raises TuneError (an ExportError carrying the table) when none is within budget; nothing is written then.
     """
-    from ..runner import open_model
     from ..data import resize_uint8
+    from ..runner import open_model
 
     fp32_onnx, out = Path(fp32_onnx), Path(out)
     candidates = list(candidates or default_candidates())

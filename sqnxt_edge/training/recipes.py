@@ -44,7 +44,7 @@ class Recipe:
         data["milestones"] = list(self.milestones)
         return data
 
-    def with_overrides(self, **values) -> "Recipe":
+    def with_overrides(self, **values) -> Recipe:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
