@@ -487,7 +487,7 @@ class Settings:
     profile: bool = False  # also every node's time from onnxruntime's own profiler (see "profiling" below)
     timeout: float | None = None  # seconds per measuring process
 
-    def check(self) -> "Settings":
+    def check(self) -> Settings:
         for name, low in (("threads", 1), ("batch", 1), ("warmup", 0), ("runs", 1), ("min_seconds", 0)):
             value = getattr(self, name)
             if value is not None and value < low:
@@ -689,7 +689,7 @@ def topk_accuracy(logits: np.ndarray, labels: np.ndarray) -> dict:
     if logits.shape[1] >= 5:
         best5 = np.argsort(-logits, axis=1, kind="stable")[:, :5]
         top5 = float(np.mean(np.any(best5 == labels[:, None], axis=1)))
-    return {"top1": top1, "top5": top5, "n": int(len(labels))}
+    return {"top1": top1, "top5": top5, "n": len(labels)}
 
 
 # -- child harness ----------------------------------------------------------------------------------------------------
