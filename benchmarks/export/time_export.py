@@ -1,8 +1,8 @@
 """How long exporting every format takes: `sqnxt-edge export CKPT --format onnx,tflite --int8` for 1.0-SqNxt-23 at
 227 px (1000 classes, random weights with BN statistics from random batches, int8 calibrated on digits resized, every
-no parity check: random weights give near-ties that int8 flips, so `--no-verify`; the demo's figures include it), as a fresh process, wall time from start
-to exit; with the TFLite conversions in background processes (the default) and in-process
-(SQNXT_EDGE_TFLITE_JOBS=0), interleaved rounds, medians; each run's steps from its --json output.
+no parity check: random weights give near-ties that int8 flips, so `--no-verify`; the demo's figures include it), as a
+fresh process, wall time from start to exit; with the TFLite conversions in background processes (the default) and
+in-process (SQNXT_EDGE_TFLITE_JOBS=0), interleaved rounds, medians; each run's steps from its --json output.
 
     python benchmarks/export/time_export.py --rounds 2 -o benchmarks/export/results.json
 """
