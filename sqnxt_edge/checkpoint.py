@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from .artifacts import atomic_write, sha256_file
 from .data.base import IMAGENET_MEAN, IMAGENET_STD
 from .errors import CheckpointError, DataError, SqnxtError
 from .importer import foreign_weights, is_state_dict, safe_load
-from .models import create_model, default_size, get_spec, resolve_name
+from .models import ZooNet, create_model, default_size, get_spec, resolve_name
 
 __all__ = [
     "FORMAT",
@@ -63,7 +62,7 @@ class Checkpoint:
     sha256: str | None = None
     foreign: bool = False  # read from a file sqnxt-edge did not write (see config["import"])
 
-    def build_model(self) -> nn.Module:
+    def build_model(self) -> ZooNet:
         """The model in eval mode with the checkpoint's weights (strict: every key and shape must match)."""
         model = create_model(self.model_name, self.num_classes, self.input_size, self.in_channels, self.stem)
         if self.state_dict:
@@ -242,6 +241,7 @@ def _from_foreign(
             f"{path} is {weights.kind}, not a sqnxt-edge checkpoint: name its model with --model "
             "(and --num-classes, --input-size, --dataset), or convert it with `sqnxt-edge import`"
         )
+    classes: list[str]
     try:
         spec = get_spec(model)
         state = spec.adapt_state(weights.state_dict) if spec.adapt_state else weights.state_dict

@@ -12,6 +12,7 @@ from torch import nn
 from ..errors import SqnxtError, UnknownModelError
 
 __all__ = [
+    "ZooNet",
     "ModelSpec",
     "register",
     "resolve_name",
@@ -23,11 +24,19 @@ __all__ = [
 ]
 
 
+class ZooNet(nn.Module):
+    """What every zoo model is: `create_model` stamps the registered name and the stem on it (export and the
+    profiler read both), and the forward pass splits into `forward_features` and `forward_head`."""
+
+    model_name: str
+    stem_kind: str
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str
-    build: Callable[..., nn.Module]  # (num_classes, in_channels, stem) -> module
+    build: Callable[..., ZooNet]  # (num_classes, in_channels, stem) -> module
     stems: tuple[str, ...]
     description: str
     verified: bool = True
@@ -100,7 +109,7 @@ def create_model(
     input_size: int = 227,
     in_channels: int = 3,
     stem: str | None = None,
-) -> nn.Module:
+) -> ZooNet:
     """Build any zoo model. The stem follows `input_size` unless `stem` overrides it."""
     spec = get_spec(name)
     if num_classes < 1 or in_channels < 1 or input_size < 1:
