@@ -37,6 +37,7 @@ import math
 import os
 import re
 import shlex
+import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -122,11 +123,11 @@ def devices_path(devices_file: str | os.PathLike | None = None) -> Path:
 
 
 def _toml_loads(text: str, path: Path) -> dict:
-    try:
-        import tomllib  # Python 3.11+
-    except ImportError:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
         try:
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib
         except ImportError:
             raise DeviceError("reading devices.toml on Python 3.10 needs tomli: pip install tomli") from None
     try:

@@ -55,7 +55,7 @@ class RemoteJob:
 
     @classmethod
     def build(
-        cls, stage: Path, artifacts: list[Path], settings: runner.Settings | None, data_file: Path | None = None
+        cls, stage: Path, artifacts: list[Path], settings: runner.Settings | None, data_file: Path | str | None = None
     ) -> RemoteJob:
         """`settings=None` stages the runner alone for `--env-only`."""
         job = stage / "job"
