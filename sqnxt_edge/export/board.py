@@ -40,7 +40,8 @@ class BoardCheck:
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as fh:
-                np.savez(fh, labels=np.asarray(labels, np.int64), **{f"images_{size}": vset.images})
+                arrays = {"labels": np.asarray(labels, np.int64), f"images_{size}": vset.images}
+                np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub checks **arrays against allow_pickle: bool
 
         self.data = atomic_write(stage / "board-verify.npz", write)
 

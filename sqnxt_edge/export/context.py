@@ -86,6 +86,7 @@ class ExportRun:
         if not self.config.verify:
             return None
         self.say(f"verifying {path.name} on {len(self.vset.images)} {self.vset.source} images")
+        assert self.ref is not None  # computed whenever config.verify is set
         report = parity(path, self.vset.images, self.ref, precision)
         report["images"] = self.vset.source
         if not report["passed"]:
@@ -149,6 +150,7 @@ class ExportRun:
             from ..quantize import calibration_images
 
             c = self.config
+            assert c.calib_size is not None  # ExportConfig.__post_init__ fills the default
             self.say(f"loading {c.calib_size} calibration images from {c.calib_data or self.ckpt.dataset or '?'}")
             self._calib = calibration_images(self.ckpt, c.calib_data, c.calib_size, c.seed, c.data_dir)
         return self._calib

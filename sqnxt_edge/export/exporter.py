@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..artifacts import utc_now
 from ..checkpoint import Checkpoint, load_checkpoint
@@ -73,7 +74,7 @@ def export(
     say = progress or (lambda message: None)
     for name in config.formats:  # a missing extra is reported before any work
         fmt = FORMATS[name]
-        if fmt.extra:
+        if fmt.extra and fmt.module:  # the table gives both or neither
             require(fmt.module, fmt.extra, f"--format {name}")
     ckpt = _load(ckpt)
     out = _output_dir(ckpt, config)
@@ -87,6 +88,7 @@ def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, st
     stats = model_stats(model, ckpt.input_size, ckpt.in_channels)
     vset = verify_images(ckpt, config.verify_size, config.seed, config.data_dir)
     ref = reference_logits(model, vset.images, ckpt.mean, ckpt.std) if config.verify else None
+    manifest: dict[str, Any]
     created, tools, manifest_path, manifest = utc_now(), tool_versions(), out / MANIFEST_NAME, {}
     stage = make_stage(out)  # a signal from here on finds the `finally` below (SIGKILL: the next export cleans up)
     run = ExportRun(
@@ -104,7 +106,7 @@ def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, st
             line = warn_if_no_int8_dot(run.target_cpu)
             if line:
                 run.warn(line)
-        families = list(dict.fromkeys(FORMATS[name].family for name in config.formats))
+        families = [f for f in dict.fromkeys(FORMATS[name].family for name in config.formats) if f]
         if "tflite" in families and parallel_conversions():  # converted beside everything else from the start
             run.conversions = Conversions(run, converted_precisions(config))
         for family in families:

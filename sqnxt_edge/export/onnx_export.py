@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,7 +29,7 @@ def export_onnx(model: torch.nn.Module, input_size: int, in_channels: int, opset
     import onnx
 
     x = torch.zeros(batch or 1, in_channels, input_size, input_size)
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if batch is None:
         kwargs["dynamic_axes"] = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
     buf = io.BytesIO()
@@ -37,7 +38,7 @@ def export_onnx(model: torch.nn.Module, input_size: int, in_channels: int, opset
             torch.onnx.export(
                 model.eval(),
                 (x,),
-                buf,
+                buf,  # type: ignore[arg-type]  # a file object works (TorchScript exporter); the stub says paths only
                 dynamo=False,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],

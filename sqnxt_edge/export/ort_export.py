@@ -9,6 +9,7 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..errors import ExportError
 
@@ -71,7 +72,7 @@ def mobile_usability(onnx_path: Path) -> dict:
                     model, fixed, "coreml_supported_mlprogram_ops.md"
                 ),
             }
-            report = {}
+            report: dict[str, Any] = {}
             for ep, run in checks.items():
                 report[ep] = _summary(run(True))
                 if dynamic:  # what the EP could take once the batch is fixed (make_dynamic_shape_fixed)

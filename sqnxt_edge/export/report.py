@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
 from .ort_export import usability_line
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 __all__ = ["export_table"]
 
@@ -22,14 +27,15 @@ def export_table(result) -> Table:
     )
     table = Table(title=title)
     table.add_column("artifact", no_wrap=True)
-    for col, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("size", "right"),
         ("input", "left"),
         ("max|Δ| vs torch", "right"),
         ("top-1 agree", "right"),
         ("top-1 fp32 / int8", "right"),
         ("notes", "left"),
-    ):
+    )
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     for a in result.artifacts:
         p = a.get("parity") or {}
@@ -51,7 +57,7 @@ def export_table(result) -> Table:
                 f"on {where}: max|Δ| {board['max_abs_diff']:.1e}, agree {board['top1_agreement']:.1%}"
             )
         dtype = {"float32": "f32", "int8": "i8", "uint8": "u8", "float16": "f16"}.get(
-            inp.get("dtype"), inp.get("dtype")
+            str(inp.get("dtype")), inp.get("dtype")
         )
         table.add_row(
             a["path"], _size(a["bytes"]), f"{inp.get('layout', '')} {shape} {dtype}", diff, agree, accuracy, notes

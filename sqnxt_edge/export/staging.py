@@ -34,7 +34,7 @@ from ..errors import ExportError
 try:
     import fcntl
 except ImportError:  # Windows: no flock; exports there are not serialised
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # a module or None; every use checks for None first
 
 __all__ = ["LOCK_NAME", "Owner", "export_lock", "make_stage", "stale_stages", "journal", "adopt"]
 

@@ -20,6 +20,7 @@ __all__ = ["converted_precisions", "tflite_family", "tflite_precisions"]
 def _make(run: ExportRun, precision: str, path: Path, fp32_path: Path | None) -> None:
     c, ck = run.config, run.ckpt
     if precision == "int8":
+        assert fp32_path is not None  # tflite_precisions puts fp32 first
         inputs = calibration_inputs(run.calibration(), ck)
         run.say(f"quantizing TFLite to int8 (ai-edge-quantizer) on {len(inputs)} calibration images")
         quantize_tflite(fp32_path, path, inputs)
