@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -119,8 +120,8 @@ def _fold(
     runtime_nodes: dict[str, list] = {}
     for node in prof["nodes"]:
         us = max(0.0, _median(node["us"]) - floor)
-        layer = table.layer_of(node["name"])
-        slot = per_layer[layer] if layer in per_layer else runtime_nodes.setdefault(str(node.get("op")), [0.0, 0])
+        owner = table.layer_of(node["name"])
+        slot = per_layer[owner] if owner in per_layer else runtime_nodes.setdefault(str(node.get("op")), [0.0, 0])
         slot[0] += us
         slot[1] += 1
     total = sum(v[0] for v in per_layer.values()) + sum(v[0] for v in runtime_nodes.values())
@@ -180,7 +181,7 @@ def _fold(
 
 
 def profile(
-    artifacts: list[str | os.PathLike],
+    artifacts: Sequence[str | os.PathLike],
     device: str = "local",
     threads: int | None = None,
     runs: int = 50,

@@ -212,8 +212,8 @@ def plot_pareto(s: Selection, path: str | Path) -> Path:
         if pts:
             ax.scatter([c.latency_ms for c in pts], [c.top1 for c in pts], marker=marker, label=precision)
     front, best = [], float("-inf")
-    for c in sorted(known, key=lambda c: (c.latency_ms, -c.top1)):
-        if c.top1 > best:
+    for c in sorted(known, key=lambda c: (c.latency_ms, -(c.top1 or 0.0))):  # known: every top1 is set
+        if c.top1 is not None and c.top1 > best:
             front.append(c)
             best = c.top1
     if front:
