@@ -206,7 +206,8 @@ def _eval_on_board(path, kind, data, split, data_dir, runtime, threads, limit, b
     images = _dataset(data, meta.get("dataset"), path, split, data_dir, int(meta.get("in_channels") or 3), limit)
     with tempfile.TemporaryDirectory(prefix="sqnxt-eval-") as tmp:
         npz = Path(tmp) / "data.npz"
-        np.savez(npz, labels=images.labels.astype(np.int64), **{f"images_{size}": resize_uint8(images.images, size)})
+        arrays = {"labels": images.labels.astype(np.int64), f"images_{size}": resize_uint8(images.images, size)}
+        np.savez(npz, **arrays)
         settings = runner.Settings(runtime=runtime, threads=threads, latency=False, logits=True, data=str(npz))
         report = run_runner(dev, [path], settings, npz)
     result = (report.get("results") or [{}])[0]
