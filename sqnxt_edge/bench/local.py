@@ -40,6 +40,7 @@ def run_local(artifacts: list[Path], settings: runner.Settings, progress: Progre
             env=env,
             start_new_session=True,
         )
+        assert proc.stderr is not None  # stderr=PIPE
         try:
             for line in proc.stderr:
                 try:

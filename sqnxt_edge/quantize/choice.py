@@ -122,7 +122,7 @@ def choose_int8(cpu: dict | None = None, probe: Probe | None = None, cache: Path
         size = open_model(str(fp32)).input_size
         images = np.random.default_rng(0).integers(0, 256, (16, size, size, 3), dtype=np.uint8)
         speedups = measure_candidates(fp32, images)
-    best = max(speedups, key=speedups.get)
+    best = max(speedups, key=speedups.__getitem__)
     cfg = next(c for c in CANDIDATES if c.label == best)
     others = ", ".join(f"{label} {s:.2f}x" for label, s in sorted(speedups.items(), key=lambda kv: -kv[1])[1:])
     verdict = "fastest" if speedups[best] >= 1.0 else "least slow (no int8 configuration beats fp32 on this CPU)"

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,7 +109,7 @@ def calibrate(
     from onnxruntime.quantization import CalibrationMethod, create_calibrator
 
     method = getattr(CalibrationMethod, _METHODS[config.calib_method])
-    options = {"num_bins": config.num_bins or _DEFAULT_BINS[config.calib_method]}
+    options: dict[str, Any] = {"num_bins": config.num_bins or _DEFAULT_BINS[config.calib_method]}
     if config.calib_method == "entropy":
         options["num_quantized_bins"] = 128
     if config.calib_method == "percentile":
