@@ -25,6 +25,8 @@ __all__ = ["BenchConfig", "BenchRun", "run_bench", "board_estimates", "BENCH_RUN
 
 @dataclass
 class BenchRun:
+    """One bench: the machine's state, a result per artifact and runtime, and the artifacts that failed."""
+
     env: dict[str, Any]
     results: list[dict[str, Any]]  # measured artifacts x runtimes, in the order given
     errors: list[dict[str, Any]] = field(default_factory=list)  # {"artifact", "error"}
@@ -36,6 +38,7 @@ class BenchRun:
 
     @property
     def ok(self) -> bool:
+        """True when every artifact was measured."""
         return not self.errors
 
     @property
@@ -44,6 +47,7 @@ class BenchRun:
         return bool(self.env.get("emulated"))
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form `bench --json` prints and the report writers read."""
         out = {
             "env": self.env,
             "config": self.config,
