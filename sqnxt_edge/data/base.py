@@ -43,6 +43,8 @@ def normalization(family: str, channels: int) -> tuple[tuple[float, ...], tuple[
 
 @dataclass
 class ImageSet:
+    """A dataset split in memory: uint8 NHWC images, int64 labels, class names and normalisation."""
+
     name: str
     split: str
     images: np.ndarray  # uint8, (N, H, W, C)
@@ -67,9 +69,11 @@ class ImageSet:
 
     @property
     def channels(self) -> int:
+        """Channels per image (1 or 3)."""
         return int(self.images.shape[-1])
 
     def subset(self, indices) -> ImageSet:
+        """The images and labels at `indices`, with the same classes and normalisation."""
         idx = np.asarray(indices)
         return ImageSet(self.name, self.split, self.images[idx], self.labels[idx], self.classes, self.mean, self.std)
 

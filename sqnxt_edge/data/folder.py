@@ -34,6 +34,7 @@ def _scan(root: Path) -> tuple[list[str], list[Path], list[int]]:
 
 
 def load_folder(split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = 64) -> ImageSet:
+    """An ImageFolder tree (DIR/<class>/*.png|jpg, optionally under train/ and test/) as a split."""
     if data_dir is None:
         raise DataError(
             "the folder dataset needs --data-dir DIR laid out as DIR/<class>/*.png|jpg (or DIR/train, DIR/test)"
