@@ -97,6 +97,7 @@ CORES: dict[str, Core] = {
 
 
 def core_for(profile: str | None) -> Core:
+    """The emulated CPU for a hardware profile; DeviceError naming the emulated ones otherwise."""
     if profile not in CORES:
         raise DeviceError(f"no emulation for profile {profile!r}; emulated boards: {', '.join(CORES)}")
     return CORES[profile]
@@ -149,6 +150,7 @@ def _board_dir(cache: Path, name: str) -> Path:
 
 
 def board_info(folder: str | Path) -> dict | None:
+    """The record an emulated board's folder keeps, or None when it is missing or unreadable."""
     try:
         return json.loads((Path(folder) / BOARD_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):

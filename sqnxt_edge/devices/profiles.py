@@ -41,6 +41,7 @@ class Profile:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The profile as JSON-ready data (tuples as lists)."""
         d = asdict(self)
         d["memory_gb"] = list(self.memory_gb)
         d["sources"] = list(self.sources)
@@ -175,6 +176,7 @@ def local_profile() -> Profile:
 
 
 def list_profiles() -> list[str]:
+    """Names of the built-in profiles, plus `local` (this machine, read at run time)."""
     return [*PROFILES, "local"]
 
 

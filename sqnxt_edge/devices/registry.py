@@ -86,6 +86,7 @@ class Device:
 
     @property
     def profile_info(self) -> Profile | None:
+        """The hardware profile the device names, or None."""
         return get_profile(self.profile) if self.profile else None
 
     @property
@@ -104,6 +105,7 @@ class Device:
         return f"{self.user}@{self.host}" if self.user and "@" not in self.host else self.host
 
     def to_dict(self) -> dict:
+        """The device as JSON-ready data (tuples as lists)."""
         d = asdict(self)
         d["ssh_options"] = list(self.ssh_options)
         return d
@@ -364,6 +366,7 @@ def load_calibrations(devices_file: str | os.PathLike | None = None) -> dict[str
 
 
 def get_calibration(name: str, precision: str, devices_file: str | os.PathLike | None = None) -> dict | None:
+    """The stored cost-model calibration for a board and precision, or None."""
     found = load_calibrations(devices_file).get(name, {}).get(precision)
     return found if isinstance(found, dict) else None
 

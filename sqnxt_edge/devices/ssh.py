@@ -30,6 +30,8 @@ SSH_FAILED = 255
 
 @dataclass
 class SshResult:
+    """What an ssh call returned: exit code and decoded output."""
+
     returncode: int
     stdout: str
     stderr: str
