@@ -47,10 +47,12 @@ class BoardCheck:
 
     @property
     def name(self) -> str:
+        """The board's registry name."""
         return self.device.name
 
     @property
     def emulated(self) -> bool:
+        """True when the board is emulated on this machine."""
         return bool(self.env.get("emulated"))
 
     def _logits(self, path: Path) -> tuple[np.ndarray, str]:

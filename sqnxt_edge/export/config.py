@@ -97,10 +97,12 @@ class ExportConfig:
 
     @property
     def fixed_batch(self) -> int | None:
+        """The batch baked into the graph, or None for a dynamic batch."""
         return None if self.dynamic_batch else (self.batch or 1)
 
     @property
     def precisions(self) -> list[str]:
+        """The precisions to write, fp32 first (fp16 and int8 are checked against it)."""
         return ["fp32"] + (["fp16"] if self.fp16 else []) + (["int8"] if self.int8 else [])
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,7 +128,9 @@ class ExportResult:
 
     @property
     def seconds(self) -> float:
+        """Total time of the export's steps."""
         return round(sum(t["seconds"] for t in self.timings), 3)
 
     def paths(self) -> list[Path]:
+        """The written artifacts' paths, in manifest order."""
         return [self.output_dir / a["path"] for a in self.artifacts]

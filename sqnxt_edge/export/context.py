@@ -70,15 +70,18 @@ class ExportRun:
         return self.board.env if self.board is not None else None
 
     def warn(self, line: str) -> None:
+        """Record a warning for the result and say it now."""
         self.warnings.append(line)
         self.say(line)
 
     def staged(self, fmt: str, precision: str) -> Path:
+        """Where an artifact of this format and precision is written before it is verified."""
         return self.stage / artifact_name(self.ckpt.model_name, precision, fmt)
 
     def metadata(
         self, precision: str, layout: str, input_name: str = "input", output_name: str = "logits", **extra
     ) -> dict:
+        """The metadata every artifact of this export carries (checkpoint facts plus `extra`)."""
         return build_metadata(self.ckpt, precision, layout, input_name, output_name, created_utc=self.created, **extra)
 
     def check(self, path: Path, precision: str) -> dict | None:
@@ -142,6 +145,7 @@ class ExportRun:
         return {"checkpoint": info, "config": self.config.to_dict(), "created_utc": self.created}
 
     def write_manifest(self) -> tuple[Path, dict]:
+        """Write the output folder's manifest with the entries promoted so far."""
         return update_manifest(self.out, entries=self.entries, **self.manifest_args())
 
     def calibration(self) -> np.ndarray:

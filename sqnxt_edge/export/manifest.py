@@ -28,6 +28,7 @@ _TOOLS = (
 
 
 def tool_versions(names: tuple[str, ...] = _TOOLS) -> dict[str, str]:
+    """Versions of the converters and runtimes that made the artifacts (missing ones left out)."""
     out = {}
     for name in names:
         try:

@@ -118,6 +118,7 @@ def topo_sort(model):
 
 
 def op_counts(model) -> dict[str, int]:
+    """How many nodes of each op type an ONNX graph has."""
     counts: dict[str, int] = {}
     for node in model.graph.node:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
@@ -147,6 +148,7 @@ def probe_onnx(folder: Path) -> Path:
 
 
 def save_onnx(model, path: Path) -> Path:
+    """Save an ONNX model to `path`; returns the path."""
     import onnx
 
     onnx.save_model(model, str(path))

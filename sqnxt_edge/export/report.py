@@ -19,6 +19,7 @@ def _size(n: int) -> str:
 
 
 def export_table(result) -> Table:
+    """The export as a table: one row per artifact with parity, accuracy and notes."""
     ck = result.manifest.get("checkpoint", {})
     first = result.artifacts[0] if result.artifacts else {}
     title = (

@@ -66,6 +66,8 @@ def _host() -> str:
 
 @dataclass(frozen=True)
 class Owner:
+    """The export process a staging folder belongs to (pid, start time, boot id, host): tells a dead owner's apart."""
+
     pid: int
     start: int
     boot: str
@@ -73,14 +75,17 @@ class Owner:
 
     @classmethod
     def me(cls) -> Owner:
+        """This process as an owner."""
         return cls(os.getpid(), _start_ticks(os.getpid()), _boot_id(), _host())
 
     @classmethod
     def of(cls, stage: Path) -> Owner | None:
+        """The owner named in a staging folder's name, or None for a folder without one."""
         m = _STAGE_RE.match(stage.name)
         return cls(int(m[1]), int(m[2]), m[3], m[4]) if m else None
 
     def token(self) -> str:
+        """The owner as the part of a staging folder's name that identifies it."""
         return f"{self.pid}-{self.start}-{self.boot}-{self.host}"
 
     def is_gone(self) -> bool:

@@ -75,6 +75,7 @@ class Conversions:
             self.jobs[precision] = (proc, dest, log)
 
     def wait(self, precision: str) -> Path:
+        """Wait for the background conversion of `precision`; ExportError with its log if it failed."""
         proc, dest, log = self.jobs[precision]
         proc.wait()
         if proc.returncode != 0 or not dest.is_file():

@@ -68,6 +68,7 @@ def _one(run: ExportRun, precision: str, fp32_path: Path | None) -> Path:
 
 
 def tflite_precisions(config) -> list[str]:
+    """The TFLite precisions to write, fp32 first (int8 is quantized from it)."""
     return ["fp32"] + (["fp16"] if config.fp16 else []) + (["int8"] if config.int8 else [])
 
 
@@ -77,6 +78,7 @@ def converted_precisions(config) -> list[str]:
 
 
 def tflite_family(run: ExportRun) -> None:
+    """Write the TFLite artifacts: fp32 and fp16 converted, int8 quantized from the fp32 file."""
     fp32 = None
     for precision in tflite_precisions(run.config):  # fp32 first: int8 is made from it and measured against it
         path = _one(run, precision, fp32)
