@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from ..errors import SqnxtError, UnknownModelError
@@ -31,9 +32,23 @@ class ZooNet(nn.Module):
     model_name: str
     stem_kind: str
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before the pooled classifier: the feature map profiling and embeddings read."""
+        raise NotImplementedError
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        """Pool and classify a feature map: the logits."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for an NCHW batch: `forward_head(forward_features(x))`."""
+        return self.forward_head(self.forward_features(x))
+
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A registered model: how to build it, its stems and sizes, and how to adapt foreign weights."""
+
     name: str
     family: str
     build: Callable[..., ZooNet]  # (num_classes, in_channels, stem) -> module
@@ -59,12 +74,14 @@ _ALIASES: dict[str, str] = {}  # lower-case alias -> canonical name
 
 
 def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the zoo under its canonical name; returns the spec."""
     _REGISTRY[spec.name] = spec
     _ALIASES[spec.name.lower()] = spec.name
     return spec
 
 
 def add_alias(alias: str, name: str) -> None:
+    """Let another spelling (case-insensitive) resolve to a registered name."""
     _ALIASES[alias.lower()] = name
 
 
@@ -96,10 +113,12 @@ def resolve_name(name: str) -> str:
 
 
 def get_spec(name: str) -> ModelSpec:
+    """The spec of a model by name or alias; UnknownModelError otherwise."""
     return _REGISTRY[resolve_name(name)]
 
 
 def list_models(family: str | None = None) -> list[str]:
+    """Registered names in registration order, optionally one family's."""
     return [n for n, s in _REGISTRY.items() if family is None or s.family == family]
 
 

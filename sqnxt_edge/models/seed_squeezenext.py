@@ -34,6 +34,8 @@ SEED_VARIANTS = {
 
 
 class SeedSqueezeNext(StemStagesHead):
+    """The popular PyTorch SqueezeNext re-implementation, layer for layer, so its weights load."""
+
     def __init__(
         self, width: float, depths: tuple[int, ...], num_classes: int = 10, in_channels: int = 3, stem: str = "cifar"
     ):

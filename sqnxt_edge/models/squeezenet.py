@@ -75,6 +75,8 @@ _LAYOUTS: dict[str, tuple[tuple[int, int], list[str | tuple[int, int, int, int]]
 
 
 class SqueezeNet(ZooNet):
+    """SqueezeNet 1.0 or 1.1 as torchvision defines it."""
+
     def __init__(self, version: str = "1.1", num_classes: int = 1000, in_channels: int = 3):
         super().__init__()
         (stem_channels, kernel), layout = _LAYOUTS[version]
@@ -156,6 +158,8 @@ _CIFAR_FIRES = (
 
 
 class SqueezeNetCifar(ZooNet):
+    """The CIFAR SqueezeNet of weiaicunzai/pytorch-cifar100, with its module names."""
+
     fire2: FireBN  # fire2 ... fire9 are set in a loop below, under weiaicunzai's names
     fire3: FireBN
     fire4: FireBN
