@@ -84,6 +84,7 @@ class Hardware:
         return self.peak_gops_int8 if precision == "int8" else self.peak_gflops_fp32
 
     def missing(self, precision: str) -> list[str]:
+        """The figures an estimate at `precision` needs that this hardware lacks."""
         need = {
             "peak_gops_int8" if precision == "int8" else "peak_gflops_fp32": self.peak(precision),
             "mem_bandwidth_gbs": self.mem_bandwidth_gbs,
@@ -91,6 +92,7 @@ class Hardware:
         return [k for k, v in need.items() if not v]
 
     def to_dict(self) -> dict:
+        """The figures and their sources as JSON-ready data."""
         return asdict(self)
 
 
@@ -109,6 +111,7 @@ class Factors:
 
     @classmethod
     def reference(cls, precision: str) -> Factors:
+        """The reference factors for a precision, fitted on the project's x86 machine."""
         ref = REFERENCE["int8" if precision == "int8" else "fp32"]
         return cls(
             dict(ref["efficiency"]),
@@ -129,6 +132,7 @@ class Factors:
         return max(ref.get(kind, ref["other"]) * (float(np.median(ratios)) if ratios else 1.0), 1e-6)
 
     def to_dict(self) -> dict:
+        """The factors as JSON-ready data."""
         d = asdict(self)
         d["fitted"] = list(self.fitted)
         return d
@@ -136,6 +140,8 @@ class Factors:
 
 @dataclass
 class LayerCost:
+    """One layer's estimated time, split into compute, memory and per-layer overhead."""
+
     layer: Layer
     compute_us: float  # MACs at the kind's efficiency, plus the epilogue per output
     memory_us: float
@@ -143,6 +149,7 @@ class LayerCost:
 
     @property
     def us(self) -> float:
+        """The layer's estimated time: the sum of its terms."""
         return self.compute_us + self.memory_us + self.overhead_us
 
 

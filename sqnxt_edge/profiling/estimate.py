@@ -31,6 +31,8 @@ class EstimateError(SqnxtError):
 
 @dataclass
 class Estimate:
+    """A latency estimate for a model on a device, with its per-layer terms and what it stands on."""
+
     model: str
     input_size: int
     num_classes: int
@@ -53,6 +55,7 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The estimate as JSON-ready data."""
         return asdict(self)
 
 

@@ -27,6 +27,8 @@ _PASSIVE = ("BatchNorm2d", "ReLU", "ReLU6", "Dropout", "Identity")
 
 @dataclass
 class Layer:
+    """One layer of the model as profiles and estimates see it: kind, stage, MACs and tensor sizes."""
+
     name: str
     kind: str
     stage: str
@@ -37,15 +39,19 @@ class Layer:
     out_elems: int = 0  # activation elements written
 
     def bytes(self, precision: str = "fp32") -> int:
+        """Bytes the layer moves (input, output and weights) at `precision`."""
         act, weight = BYTES.get(precision, BYTES["fp32"])
         return (self.in_elems + self.out_elems) * act + self.weights * weight
 
     def to_dict(self) -> dict:
+        """The layer as JSON-ready data."""
         return asdict(self)
 
 
 @dataclass
 class LayerTable:
+    """A model's layers at an input size, with the module paths that map onto them."""
+
     model: str
     input_size: int
     num_classes: int
@@ -55,9 +61,11 @@ class LayerTable:
 
     @property
     def macs(self) -> int:
+        """Total MACs of the layers."""
         return sum(layer.macs for layer in self.layers)
 
     def get(self, name: str) -> Layer:
+        """The layer called `name`."""
         return next(layer for layer in self.layers if layer.name == name)
 
     def layer_of(self, node_name: str) -> str | None:

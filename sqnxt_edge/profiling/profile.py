@@ -35,6 +35,8 @@ class ProfileError(SqnxtError):
 
 @dataclass
 class LayerTime:
+    """One layer's measured time in a profile, with its share and achieved throughput."""
+
     name: str
     kind: str
     stage: str
@@ -49,6 +51,8 @@ class LayerTime:
 
 @dataclass
 class ProfileResult:
+    """A per-layer profile of one artifact on one device, with the roll-ups and the check."""
+
     artifact: str
     model: str
     input_size: int
@@ -74,12 +78,15 @@ class ProfileResult:
 
     @property
     def agrees(self) -> bool:
+        """True when the summed layers agree with the end-to-end time."""
         return abs(self.agreement_pct) <= AGREEMENT_PCT
 
     def measured_us(self) -> dict[str, float]:
+        """Measured time per layer name, what calibration fits to."""
         return {l.name: l.us for l in self.layers}
 
     def to_dict(self) -> dict:
+        """The profile as JSON-ready data."""
         return {**asdict(self), "agrees": self.agrees}
 
 

@@ -105,6 +105,7 @@ def profile_tables(r: ProfileResult, top: int | None = None) -> list:
 
 
 def estimate_label(e) -> str:
+    """The line that labels an estimate as one (never shown as a measurement)."""
     return (
         f"ESTIMATE, not a measurement: {e.model} @{e.input_size} px {e.precision} on {e.device} "
         f"({e.threads} thread(s)): {e.ms:.3f} ms"
@@ -154,6 +155,7 @@ def estimate_tables(e, layers: bool = False) -> list:
 
 
 def selection_table(s: Selection):
+    """The selection as a table: every variant, fitting ones first."""
     from rich.table import Table
 
     t = Table(title=f"variants on {s.device} within {s.budget_ms:g} ms at {s.input_size} px (accuracy: {s.dataset})")

@@ -50,6 +50,8 @@ def dataset_for(input_size: int) -> str:
 
 @dataclass
 class Candidate:
+    """A zoo variant at a precision: its latency (and where it comes from), size and accuracy."""
+
     model: str
     precision: str
     latency_ms: float
@@ -67,6 +69,8 @@ class Candidate:
 
 @dataclass
 class Selection:
+    """The variants considered for a latency budget on a device, ranked."""
+
     device: str
     budget_ms: float
     input_size: int
@@ -76,9 +80,11 @@ class Selection:
 
     @property
     def fitting(self) -> list[Candidate]:
+        """The candidates within the budget."""
         return [c for c in self.candidates if c.fits]
 
     def to_dict(self) -> dict:
+        """The selection as JSON-ready data, with the fitting names."""
         return {**asdict(self), "fitting": [c.model + " " + c.precision for c in self.fitting]}
 
 
