@@ -27,9 +27,11 @@ class AccuracyReport:
     n: int
 
     def to_dict(self) -> dict:
+        """The report as JSON-ready data."""
         return asdict(self)
 
     def within(self, max_drop: float) -> bool:
+        """True when int8 loses at most `max_drop` top-1 points."""
         return self.drop <= max_drop + 1e-9
 
 

@@ -43,6 +43,7 @@ class Int8Choice:
     speedups: dict[str, float] = field(default_factory=dict)  # candidate label -> fp32 p50 / int8 p50
 
     def to_dict(self) -> dict:
+        """The choice as JSON-ready data (what the cache stores)."""
         return {
             "config": self.config.to_dict(),
             "key": self.key,
@@ -53,10 +54,12 @@ class Int8Choice:
 
 
 def cache_path() -> Path:
+    """Where int8 choices are cached, one per CPU and onnxruntime version."""
     return cache_dir() / "int8-choice.json"
 
 
 def cpu_key(cpu: dict, ort_version: str) -> str:
+    """The cache key for a CPU: architecture, model and onnxruntime version."""
     return f"{cpu.get('arch')}|{cpu.get('model')}|onnxruntime {ort_version}"
 
 

@@ -86,6 +86,7 @@ class Int8Config:
         return text + (", " + ", ".join(extras) if extras else "")
 
     def to_dict(self) -> dict:
+        """The configuration as JSON-ready data."""
         return {
             "label": self.label,
             "activation_type": self.activation_type,
@@ -98,6 +99,7 @@ class Int8Config:
         }
 
     def with_(self, **changes) -> Int8Config:
+        """A copy with some fields changed."""
         return replace(self, **changes)
 
 

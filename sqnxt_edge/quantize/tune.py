@@ -26,6 +26,8 @@ __all__ = ["TuneRow", "TuneResult", "TuneError", "tune_onnx", "default_candidate
 
 @dataclass
 class TuneRow:
+    """One tuned candidate: accuracy, agreement with fp32, latency and speed-up."""
+
     label: str
     top1: float
     drop: float
@@ -38,11 +40,14 @@ class TuneRow:
     config: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The row as JSON-ready data."""
         return asdict(self)
 
 
 @dataclass
 class TuneResult:
+    """The tuning table and the candidate chosen (None when none is within budget)."""
+
     chosen: Int8Config | None
     path: Path | None
     rows: list[TuneRow]
@@ -53,6 +58,7 @@ class TuneResult:
     batch: int
 
     def to_dict(self) -> dict:
+        """The result as JSON-ready data."""
         return {
             "chosen": self.chosen.to_dict() if self.chosen else None,
             "path": str(self.path) if self.path else None,
