@@ -27,6 +27,8 @@ __all__ = ["EvalResult", "evaluate"]
 
 @dataclass
 class EvalResult:
+    """Top-1/top-5 of a checkpoint or artifact on a split, where it ran and how long it took."""
+
     top1: float  # percent
     top5: float  # percent
     n: int
@@ -45,9 +47,11 @@ class EvalResult:
 
     @property
     def emulated(self) -> bool:
+        """True when it ran on an emulated board."""
         return bool(self.env and self.env.get("emulated"))
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data (board fields only when a board was used)."""
         d = asdict(self)
         if self.device is None:
             d.pop("device"), d.pop("env")
