@@ -76,9 +76,11 @@ class Checkpoint:
         return model.eval()
 
     def class_names(self) -> list[str]:
+        """The class names, or the class indices as strings when the checkpoint has none."""
         return self.classes or [str(i) for i in range(self.num_classes)]
 
     def to_dict(self) -> dict[str, Any]:
+        """The plain dict that is saved (format tag and version first), loadable with weights_only."""
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -132,6 +134,7 @@ def plain(obj: Any) -> Any:
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
+    """Save atomically as plain containers (so `weights_only` loading accepts it); returns the path."""
     data = plain(ckpt.to_dict())
     return atomic_write(path, lambda tmp: torch.save(data, tmp))
 

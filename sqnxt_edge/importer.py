@@ -177,6 +177,7 @@ def safe_load(path: str | Path) -> Any:
 
 
 def is_state_dict(obj: Any) -> bool:
+    """True for a non-empty dict of tensors keyed by strings: a state_dict."""
     return (
         isinstance(obj, dict)
         and bool(obj)
