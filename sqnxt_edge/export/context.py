@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +22,11 @@ from .config import ExportConfig
 from .manifest import update_manifest
 from .staging import journal
 from .verify import VerifySet, parity, predict
+
+if TYPE_CHECKING:
+    from ..models import ZooNet
+    from .board import BoardCheck
+    from .tflite_jobs import Conversions
 
 __all__ = ["ExportRun", "Progress"]
 
@@ -36,7 +41,7 @@ class ExportRun:
     config: ExportConfig
     out: Path
     stage: Path
-    model: Any
+    model: ZooNet
     stats: dict
     vset: VerifySet
     ref: np.ndarray | None
@@ -45,8 +50,8 @@ class ExportRun:
     tools: dict
     entries: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    board: Any = None  # export.board.BoardCheck with --verify-on
-    conversions: Any = None  # export.tflite_jobs.Conversions: TFLite conversions running in the background
+    board: BoardCheck | None = None  # with --verify-on
+    conversions: Conversions | None = None  # TFLite conversions running in the background
     _calib: np.ndarray | None = None
     _marks: list[tuple[str, float]] = field(default_factory=list)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import torch
 
@@ -75,7 +75,10 @@ def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return values
 
 
-def broadcast(obj: Any, info: DistInfo) -> Any:
+_T = TypeVar("_T")
+
+
+def broadcast(obj: _T, info: DistInfo) -> _T:
     """Rank 0's value on every rank (e.g. the run folder named after rank 0's clock)."""
     if not info.enabled:
         return obj

@@ -26,7 +26,7 @@ from torch.utils.data import DistributedSampler
 
 from .._version import __version__
 from ..checkpoint import Checkpoint, save_checkpoint
-from ..data import ImageSet, augment_batch, dataset_info, load_dataset, preprocess, resize_uint8
+from ..data import Augment, ImageSet, augment_batch, dataset_info, load_dataset, preprocess, resize_uint8
 from ..errors import SqnxtError
 from ..models import ZooNet, create_model
 from ..progress import make_progress
@@ -59,12 +59,12 @@ class _Run:
     train_set: ImageSet
     test_set: ImageSet
     train_images: np.ndarray  # uint8 NHWC, at the input size when that fits in memory
-    augment: Any  # data.Augment or None
+    augment: Augment | None
     model: ZooNet
     net: torch.nn.Module  # the model, or its DDP wrapper
     optimizer: torch.optim.Optimizer
-    scheduler: Any
-    scaler: Any
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
     sampler: DistributedSampler
     batch: int  # per rank
     steps: int  # per epoch
