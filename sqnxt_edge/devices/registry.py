@@ -125,13 +125,13 @@ def devices_path(devices_file: str | os.PathLike | None = None) -> Path:
 
 
 def _toml_loads(text: str, path: Path) -> dict:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        try:
-            import tomli as tomllib
-        except ImportError:
-            raise DeviceError("reading devices.toml on Python 3.10 needs tomli: pip install tomli") from None
+    try:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:
+            import tomli as tomllib  # the same API, from PyPI
+    except ImportError:
+        raise DeviceError("reading devices.toml on Python 3.10 needs tomli: pip install tomli") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
