@@ -69,7 +69,7 @@ def require_tools(tools: tuple[str, ...] = tuple(TOOLS)) -> dict[str, str]:
             f"emulating an ARM board needs {', '.join(missing)} on this machine; install (as root): "
             f"apt-get install -y {' '.join(missing)}"
         )
-    return found  # type: ignore[return-value]
+    return {t: p for t, p in found.items() if p}  # every one is found by now
 
 
 def _root_prefix() -> list[str]:
