@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from .artifacts import atomic_write, sha256_file
 from .data.base import IMAGENET_MEAN, IMAGENET_STD
 from .errors import CheckpointError, DataError, SqnxtError
 from .importer import foreign_weights, is_state_dict, safe_load
-from .models import create_model, default_size, get_spec, resolve_name
+from .models import ZooNet, create_model, default_size, get_spec, resolve_name
 
 __all__ = [
     "FORMAT",
@@ -63,7 +62,7 @@ class Checkpoint:
     sha256: str | None = None
     foreign: bool = False  # read from a file sqnxt-edge did not write (see config["import"])
 
-    def build_model(self) -> nn.Module:
+    def build_model(self) -> ZooNet:
         """The model in eval mode with the checkpoint's weights (strict: every key and shape must match)."""
         model = create_model(self.model_name, self.num_classes, self.input_size, self.in_channels, self.stem)
         if self.state_dict:
@@ -77,9 +76,11 @@ class Checkpoint:
         return model.eval()
 
     def class_names(self) -> list[str]:
+        """The class names, or the class indices as strings when the checkpoint has none."""
         return self.classes or [str(i) for i in range(self.num_classes)]
 
     def to_dict(self) -> dict[str, Any]:
+        """The plain dict that is saved (format tag and version first), loadable with weights_only."""
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -133,6 +134,7 @@ def plain(obj: Any) -> Any:
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:
+    """Save atomically as plain containers (so `weights_only` loading accepts it); returns the path."""
     data = plain(ckpt.to_dict())
     return atomic_write(path, lambda tmp: torch.save(data, tmp))
 
@@ -242,6 +244,7 @@ def _from_foreign(
             f"{path} is {weights.kind}, not a sqnxt-edge checkpoint: name its model with --model "
             "(and --num-classes, --input-size, --dataset), or convert it with `sqnxt-edge import`"
         )
+    classes: list[str]
     try:
         spec = get_spec(model)
         state = spec.adapt_state(weights.state_dict) if spec.adapt_state else weights.state_dict

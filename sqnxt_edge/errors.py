@@ -10,6 +10,8 @@ class SqnxtError(Exception):
 
 
 class UnknownModelError(SqnxtError, KeyError):
+    """A model name the registry does not know (a KeyError too, for dict-style callers)."""
+
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
 

@@ -31,6 +31,8 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 @dataclass(frozen=True)
 class Format:
+    """One row of the formats table: suffixes, layout, runtimes, precisions and the export step."""
+
     name: str
     suffixes: tuple[str, ...]
     layout: str  # input layout of the artifact
@@ -43,14 +45,17 @@ class Format:
 
     @property
     def suffix(self) -> str:
+        """The format's main file suffix."""
         return self.suffixes[0]
 
     @property
     def runtime(self) -> str:
+        """The runtime that runs it by default."""
         return self.runtimes[0]
 
     @property
     def exportable(self) -> bool:
+        """True when `export` writes this format."""
         return bool(self.precisions)
 
 
@@ -88,6 +93,7 @@ CHECKPOINT_SUFFIXES = ALL_FORMATS["pytorch"].suffixes
 
 
 def get_format(name: str) -> Format:
+    """The format by name (any case); ExportError naming the known ones otherwise."""
     try:
         return FORMATS[name.strip().lower()]
     except KeyError:

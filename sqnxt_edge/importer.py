@@ -109,7 +109,7 @@ def pickle_globals(path: Path) -> list[str]:
                 return _scan(io.BytesIO(archive.read(pkl)), 1) if pkl else []
         with open(path, "rb") as fh:
             return _scan(fh, 4)
-    except Exception:  # noqa: BLE001  anything unreadable: torch.load has already named the problem
+    except Exception:
         return []
 
 
@@ -177,6 +177,7 @@ def safe_load(path: str | Path) -> Any:
 
 
 def is_state_dict(obj: Any) -> bool:
+    """True for a non-empty dict of tensors keyed by strings: a state_dict."""
     return (
         isinstance(obj, dict)
         and bool(obj)

@@ -13,8 +13,8 @@ import os
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 __all__ = ["STOP_SIGNALS", "Interrupted", "signal_of", "exit_code", "describe", "stop_on_signals", "kill_process_group"]
 

@@ -18,4 +18,5 @@ def new_figure(**kwargs):
 
 
 def save_png(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Save a figure as PNG atomically; returns the path."""
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 __all__ = ["make_progress", "progress_bar", "quiet"]
 

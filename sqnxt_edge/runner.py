@@ -57,6 +57,7 @@ SUFFIXES = {
 
 
 def sidecar_path(path: str) -> str:
+    """The JSON file beside an artifact that holds its preprocessing facts."""
     return str(path) + ".meta.json"
 
 
@@ -103,6 +104,7 @@ PLUGINS_VAR = "SQNXT_EDGE_RUNTIME_PLUGINS"  # JSON {runtime: "module:Class"}: ba
 
 
 def installed(runtime: str) -> bool:
+    """True when the runtime's Python package can be imported here."""
     try:
         return importlib.util.find_spec(RUNTIMES[runtime][1]) is not None
     except (ImportError, ValueError):
@@ -262,10 +264,12 @@ class Model:
 
     @property
     def runtime_version(self) -> str:
+        """The runtime's version."""
         return self.backend.version
 
     @property
     def input_size(self) -> int:
+        """Input side in pixels, from the metadata or the input shape."""
         if "input_size" in self.meta:
             return int(self.meta["input_size"])
         dims = self.input_shape[2:] if self.meta.get("layout", "NCHW") == "NCHW" else self.input_shape[1:3]
@@ -273,6 +277,7 @@ class Model:
 
     @property
     def channels(self) -> int:
+        """Input channels, from the metadata or the input shape."""
         if self.meta.get("in_channels"):
             return int(self.meta["in_channels"])
         shape = self.input_shape
@@ -281,6 +286,7 @@ class Model:
 
     @property
     def precision(self) -> str:
+        """fp32, fp16 or int8, from the metadata or the input type."""
         if self.meta.get("precision"):
             return str(self.meta["precision"])
         return {np.int8: "int8", np.uint8: "int8", np.float16: "fp16"}.get(self.input_dtype, "unknown")
@@ -487,7 +493,8 @@ class Settings:
     profile: bool = False  # also every node's time from onnxruntime's own profiler (see "profiling" below)
     timeout: float | None = None  # seconds per measuring process
 
-    def check(self) -> "Settings":
+    def check(self) -> Settings:
+        """Raise RunnerError for values no run could honour; returns self."""
         for name, low in (("threads", 1), ("batch", 1), ("warmup", 0), ("runs", 1), ("min_seconds", 0)):
             value = getattr(self, name)
             if value is not None and value < low:
@@ -498,6 +505,7 @@ class Settings:
         return self
 
     def to_argv(self) -> list[str]:
+        """The runner command line that reproduces these settings (what a board receives)."""
         argv = [
             "--runtime",
             self.runtime,
@@ -549,6 +557,7 @@ def time_runs(run, warmup: int = 10, runs: int = 100, min_seconds: float = 1.0) 
 
 
 def describe(path: str, runtime: str | None = None) -> dict:
+    """The fields every result row starts with: the artifact, its format and runtime."""
     ext = os.path.splitext(str(path))[1].lower()
     return {"artifact": str(path), "format": SUFFIXES.get(ext, ("unknown",))[0], "runtime": runtime}
 
@@ -689,7 +698,7 @@ def topk_accuracy(logits: np.ndarray, labels: np.ndarray) -> dict:
     if logits.shape[1] >= 5:
         best5 = np.argsort(-logits, axis=1, kind="stable")[:, :5]
         top5 = float(np.mean(np.any(best5 == labels[:, None], axis=1)))
-    return {"top1": top1, "top5": top5, "n": int(len(labels))}
+    return {"top1": top1, "top5": top5, "n": len(labels)}
 
 
 # -- child harness ----------------------------------------------------------------------------------------------------
@@ -836,6 +845,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list | None = None) -> int:
+    """The runner's command line (on a board: `python3 runner.py ...`); returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.bare:

@@ -92,7 +92,7 @@ class Child:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"child did not exit within {timeout} s:\n" + "\n".join(self.lines[-20:]))
+            raise AssertionError(f"child did not exit within {timeout} s:\n" + "\n".join(self.lines[-20:])) from None
         for t in self._readers:
             t.join(timeout=10)
         return self.proc.returncode

@@ -51,7 +51,7 @@ class LoopbackSshd:
         self.client_config = self.folder / "ssh_config"
         self.user_key = self.folder / "id_ed25519"
 
-    def start(self, wait: float = 10.0) -> "LoopbackSshd":
+    def start(self, wait: float = 10.0) -> LoopbackSshd:
         sshd = find_sshd()
         if not sshd:
             raise RuntimeError("sshd not found (apt-get install openssh-server)")
@@ -105,13 +105,14 @@ class LoopbackSshd:
                 ]
             )
         )
-        self.proc = subprocess.Popen(
-            [sshd, "-D", "-e", "-f", str(config)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.log, "wb"),
-            start_new_session=True,
-        )
+        with open(self.log, "wb") as log:  # sshd keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sshd, "-D", "-e", "-f", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from sqnxt_edge.bench import BenchConfig, BenchRun, run_bench
-from sqnxt_edge.bench import report, stats
-from sqnxt_edge.runner import installed, open_model, topk_accuracy
+from sqnxt_edge.bench import BenchConfig, BenchRun, report, run_bench, stats
 from sqnxt_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from sqnxt_edge.data import load_dataset, preprocess, resize_uint8
 from sqnxt_edge.errors import BenchError
 from sqnxt_edge.models import create_model
+from sqnxt_edge.runner import installed, open_model, topk_accuracy
 
 from test_runner import export_onnx
 
@@ -76,7 +75,7 @@ def test_run_bench_measures_onnx_and_pytorch_baseline(measured, small):
     assert len(measured.errors) == 1 and "not found" in measured.errors[0]["error"] and not measured.ok
     onnx, pt = measured.results[0], measured.results[-1]
     for r in measured.results:
-        assert RESULT_KEYS <= set(r), RESULT_KEYS - set(r)
+        assert set(r) >= RESULT_KEYS, RESULT_KEYS - set(r)
         assert r["threads"] == 1 and r["batch"] == 1 and len(r["samples_ms"]) >= 3
         assert r["env"]["cores"] >= 1 and r["model_peak_rss_mb"] is not None
     assert pt["format"] == "pytorch" and pt["runtime"] == "torch" and pt["speedup"] == 1.0
@@ -92,11 +91,11 @@ def test_writers(measured, tmp_path):
     names = ["model.onnx"] * len(ONNX_ENGINES) + ["best.pt"]
     assert [Path(r["artifact"]).name for r in js["results"]] == names and js["errors"]
     rows = list(csv.DictReader(io.StringIO(report.write_report(measured, tmp_path / "r.csv").read_text())))
-    assert [r["name"] for r in rows] == names + ["missing.onnx"]
+    assert [r["name"] for r in rows] == [*names, "missing.onnx"]
     assert float(rows[0]["p50"]) == pytest.approx(measured.results[0]["latency_ms"]["p50"])
     assert "not found" in rows[-1]["error"]
     md = report.write_report(measured, tmp_path / "r.md").read_text()
-    table = [ln for ln in md.splitlines() if ln.startswith("| model.onnx") or ln.startswith("| best.pt")]
+    table = [ln for ln in md.splitlines() if ln.startswith(("| model.onnx", "| best.pt"))]
     assert len(table) == len(names) and "1.00x" in table[-1] and "missing.onnx" in md
     with pytest.raises(BenchError):
         report.write_report(measured, tmp_path / "r.txt")
@@ -194,7 +193,7 @@ def test_cli_table_json_and_failures(cli, small, tmp_path):
     res = cli("bench", small["onnx"], *FAST_CLI, "--json", "--batch", "2", "--runtime", "onnxruntime")
     assert res.exit_code == 0
     (r,) = json.loads(res.stdout)["results"]
-    assert RESULT_KEYS <= set(r) and r["batch"] == 2
+    assert set(r) >= RESULT_KEYS and r["batch"] == 2
     assert set(r["latency_ms"]) == {"mean", "std", "min", "p50", "p90", "p99", "max"}
 
 

@@ -289,7 +289,7 @@ def test_folder_errors(tmp_path):
         load_dataset("folder", "train", tmp_path / "empty")
     _save(tmp_path / "bad" / "cls" / "ok.png", COLORS[0])
     (tmp_path / "bad" / "cls" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
-    with pytest.raises(DataError, match="broken.jpg") as exc:
+    with pytest.raises(DataError, match=r"broken\.jpg") as exc:
         load_dataset("folder", "train", tmp_path / "bad")
     assert "\n" not in str(exc.value)
 

@@ -8,8 +8,18 @@ import sys
 
 import pytest
 
-from sqnxt_edge.devices import Device, add_device, devices_path, get_device, load_devices, remove_device, render_toml
-from sqnxt_edge.devices import PROFILES, get_profile, list_profiles
+from sqnxt_edge.devices import (
+    PROFILES,
+    Device,
+    add_device,
+    devices_path,
+    get_device,
+    get_profile,
+    list_profiles,
+    load_devices,
+    remove_device,
+    render_toml,
+)
 from sqnxt_edge.errors import DeviceError
 
 WEIRD_NAMES = ["rpi4", "my pi", "a$(touch pwned);b", 'quo"te\\back', "ünï-cödé", "tab\tname"]
@@ -50,7 +60,7 @@ def test_add_keeps_comments_and_refuses_duplicates(reg):
     assert "# my boards" in text and "# lab" in text
     assert set(load_devices(reg)) == {"a", "b"}
     assert get_device("b", reg).default_threads == PROFILES["rpi5"].cores
-    with pytest.raises(DeviceError, match="already exists.*--force"):
+    with pytest.raises(DeviceError, match=r"already exists.*--force"):
         add_device(Device(name="b", host="other"), reg)
     assert reg.read_text() == text  # a refused add leaves the file alone
     add_device(Device(name="b", host="other"), reg, force=True)

@@ -15,7 +15,7 @@ from PIL import Image
 from sqnxt_edge.checkpoint import load_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
-from procs import Child  # noqa: E402
+from procs import Child
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 RUN_FILES = {"best.pt", "last.pt", "metrics.jsonl", "curves.png", "config.json"}

@@ -20,10 +20,18 @@ from types import SimpleNamespace
 import pytest
 
 from sqnxt_edge import runner
-from sqnxt_edge.bench import BenchRun
-from sqnxt_edge.bench import report as bench_report
-from sqnxt_edge.devices import Device, PROFILES, add_device, check_device, get_device, load_devices, run_runner
-from sqnxt_edge.devices import emulate, rootfs
+from sqnxt_edge.bench import BenchRun, report as bench_report
+from sqnxt_edge.devices import (
+    PROFILES,
+    Device,
+    add_device,
+    check_device,
+    emulate,
+    get_device,
+    load_devices,
+    rootfs,
+    run_runner,
+)
 from sqnxt_edge.errors import DeviceError
 
 from builders import write_tiny_onnx
@@ -175,7 +183,7 @@ def test_mirror_comes_from_apt_sources(tmp_path, monkeypatch):
     assert rootfs.debian_mirror() == "http://mirror.example/debian"
     (tmp_path / "sources.list.d" / "debian.sources").unlink()
     (tmp_path / "sources.list").write_text("deb [arch=amd64] http://archive.ubuntu.com/ubuntu jammy main\n")
-    with pytest.raises(DeviceError, match="no Debian archive.*--mirror"):
+    with pytest.raises(DeviceError, match=r"no Debian archive.*--mirror"):
         rootfs.debian_mirror()
     (tmp_path / "sources.list").write_text("deb http://ftp.example.org/debian trixie main\n")
     assert rootfs.debian_mirror() == "http://ftp.example.org/debian"

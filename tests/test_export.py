@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from sqnxt_edge import Checkpoint, create_model, save_checkpoint
-from sqnxt_edge.runner import open_model
 from sqnxt_edge.errors import ExportError
 from sqnxt_edge.export import ExportConfig, export, read_onnx_metadata
+from sqnxt_edge.runner import open_model
 
 MODEL = "1.0-SqNxt-23"
 
@@ -116,7 +116,7 @@ def test_metadata_round_trip_and_plain_onnxruntime(exported, ckpt_path):
     assert meta["source_checkpoint_sha256"] == ckpt.sha256 and meta["dataset"] == "digits"
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     plain = {k: json.loads(v) for k, v in sess.get_modelmeta().custom_metadata_map.items()}
-    assert {k: v for k, v in plain.items()} == meta
+    assert plain == meta
     side = json.loads(Path(str(path) + ".meta.json").read_text())
     assert side == meta
 

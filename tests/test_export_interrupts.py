@@ -20,8 +20,8 @@ from sqnxt_edge.export import ExportConfig, export
 from sqnxt_edge.export.staging import LOCK_NAME, Owner, _start_ticks, export_lock, make_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
-from procs import ROOT, Child  # noqa: E402
-from test_export import MODEL, make_checkpoint  # noqa: E402
+from procs import ROOT, Child
+from test_export import MODEL, make_checkpoint
 
 FP32_ONNX, FP32_ORT = f"{MODEL}.fp32.onnx", f"{MODEL}.fp32.ort"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sqnxt_edge.runner import open_model
 from sqnxt_edge.export import ExportConfig, export
+from sqnxt_edge.runner import open_model
 
 from test_export import MODEL, make_checkpoint
 

@@ -15,12 +15,12 @@ import torch
 pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_litert")
 
-from sqnxt_edge import load_checkpoint  # noqa: E402
-from sqnxt_edge.runner import open_model  # noqa: E402
-from sqnxt_edge.data import preprocess  # noqa: E402
-from sqnxt_edge.export import ExportConfig, export  # noqa: E402
+from sqnxt_edge import load_checkpoint
+from sqnxt_edge.data import preprocess
+from sqnxt_edge.export import ExportConfig, export
+from sqnxt_edge.runner import open_model
 
-from test_export import MODEL, make_checkpoint  # noqa: E402
+from test_export import MODEL, make_checkpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.tflite]
 

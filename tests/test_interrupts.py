@@ -17,7 +17,7 @@ import pytest
 from sqnxt_edge.interrupts import Interrupted, describe, exit_code, kill_process_group, stop_on_signals
 
 sys.path.insert(0, str(Path(__file__).parent))
-from procs import Child, processes_with, wait_gone  # noqa: E402
+from procs import Child, processes_with, wait_gone
 
 
 def _wait_for_signal(seconds: float = 5.0) -> None:
@@ -29,10 +29,9 @@ def _wait_for_signal(seconds: float = 5.0) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_signal_raises_interrupted_and_handlers_come_back(sig):
     before = signal.getsignal(sig)
-    with pytest.raises(Interrupted) as info:
-        with stop_on_signals():
-            os.kill(os.getpid(), sig)
-            _wait_for_signal()
+    with pytest.raises(Interrupted) as info, stop_on_signals():
+        os.kill(os.getpid(), sig)
+        _wait_for_signal()
     assert isinstance(info.value, KeyboardInterrupt)  # every `except KeyboardInterrupt` cleanup sees it
     assert info.value.signum == sig and exit_code(info.value) == 128 + sig
     assert describe(info.value) == f"stopped by {signal.Signals(sig).name}"
@@ -42,15 +41,14 @@ def test_signal_raises_interrupted_and_handlers_come_back(sig):
 
 def test_a_second_signal_lets_the_cleanup_finish():
     cleaned = []
-    with pytest.raises(Interrupted):
-        with stop_on_signals():
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)
-                _wait_for_signal()
-            finally:
-                os.kill(os.getpid(), signal.SIGTERM)  # impatient sender: must not cut the cleanup short
-                _wait_for_signal(0.2)
-                cleaned.append(True)
+    with pytest.raises(Interrupted), stop_on_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            _wait_for_signal()
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # impatient sender: must not cut the cleanup short
+            _wait_for_signal(0.2)
+            cleaned.append(True)
     assert cleaned == [True]
 
 
@@ -165,7 +163,7 @@ def test_demo_stopped_while_training(tmp_path):
         assert child.finish(timeout=120) == 143
         assert child.lines[-1] == "error: stopped by SIGTERM" and child.error_lines() == child.lines[-1:]
         assert wait_gone(child.marker) == []
-        written = [p for p in (tmp_path / "demo").rglob("*")]
+        written = list((tmp_path / "demo").rglob("*"))
         assert not [p for p in written if p.name.startswith(".")]  # no temp file of an atomic write
         assert not (tmp_path / "export").exists()  # it never got there
     finally:

@@ -8,7 +8,7 @@ from torch import nn
 
 from sqnxt_edge.errors import SqnxtError, UnknownModelError
 from sqnxt_edge.models import create_model, get_spec, list_models, model_stats, resolve_name, supports
-from sqnxt_edge.models.squeezenext import SqueezeNext, SqueezeNextBlock
+from sqnxt_edge.models.squeezenext import SqueezeNextBlock
 
 ALL = list_models()
 SQNXT = list_models("squeezenext")

@@ -14,9 +14,18 @@ from pathlib import Path
 import pytest
 
 from sqnxt_edge import runner
-from sqnxt_edge.devices import PROFILES, add_device, get_calibration, load_calibrations, remove_device, set_calibration
-from sqnxt_edge.devices import Device, render_toml
+from sqnxt_edge.devices import (
+    PROFILES,
+    Device,
+    add_device,
+    get_calibration,
+    load_calibrations,
+    remove_device,
+    render_toml,
+    set_calibration,
+)
 from sqnxt_edge.errors import DeviceError, SqnxtError
+from sqnxt_edge.layer_names import short_scope
 from sqnxt_edge.profiling import (
     EstimateError,
     Factors,
@@ -28,13 +37,12 @@ from sqnxt_edge.profiling import (
     select,
 )
 from sqnxt_edge.profiling.costmodel import Hardware, fit, predict
-from sqnxt_edge.layer_names import short_scope
 from sqnxt_edge.profiling.layers import module_path
 from sqnxt_edge.profiling.report import plot_pareto, plot_profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from builders import write_tiny_onnx  # noqa: E402
-from sshd import LoopbackSshd, find_sshd, free_port  # noqa: E402
+from builders import write_tiny_onnx
+from sshd import LoopbackSshd, find_sshd, free_port
 
 RUNTIME_OPS = {"ReorderInput", "ReorderOutput", "Transpose", "QuantizeLinear", "DequantizeLinear", "Flatten"}
 
@@ -107,7 +115,7 @@ def test_fit_recovers_the_factors_that_made_the_times():
 
 def test_compute_scales_with_peak_and_memory_with_bandwidth():
     table = model_layers("1.0-SqNxt-23", 227, 1000)
-    f = Factors({k: 0.5 for k in ("stem", "1x1", "3x1/1x3", "fc")}, 1.0, 0.0, 0.0, "test")
+    f = Factors(dict.fromkeys(("stem", "1x1", "3x1/1x3", "fc"), 0.5), 1.0, 0.0, 0.0, "test")
     base = predict(table, _hw(), f, "fp32")[1]
     compute_only = predict(table, _hw(mem_bandwidth_gbs=None), f, "fp32")[1]
     assert predict(table, _hw(peak_gflops_fp32=100.0, mem_bandwidth_gbs=None), f, "fp32")[1] == pytest.approx(

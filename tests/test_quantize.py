@@ -4,7 +4,6 @@ the Done-when accuracy/size figures on a trained digits checkpoint."""
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from sqnxt_edge.runner import open_model
 from sqnxt_edge.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from sqnxt_edge.data import load_dataset
 from sqnxt_edge.errors import DataError, ExportError
@@ -29,6 +27,7 @@ from sqnxt_edge.quantize import (
     tune_onnx,
     warn_if_no_int8_dot,
 )
+from sqnxt_edge.runner import open_model
 
 MODEL = "1.0-SqNxt-23"
 
@@ -328,7 +327,7 @@ def test_good_file_is_not_replaced_on_failure(rand, tmp_path):
 
 # -- tuning -----------------------------------------------------------------------------------------------------------
 def test_tune_picks_a_candidate_within_budget(rand, tmp_path):
-    ckpt, fp32, calib = rand
+    _ckpt, fp32, calib = rand
     test = load_dataset("digits", "test").sample(40, seed=0)
     with pytest.raises(ExportError, match="QDQ U8S8 per-channel not numerically safe on every CPU class of portable"):
         tune_onnx(fp32, tmp_path / "u.int8.onnx", calib, test.images, test.labels, candidates=[Int8Config()])
@@ -365,7 +364,7 @@ def test_tune_picks_a_candidate_within_budget(rand, tmp_path):
     assert len(err.value.result.rows) == 1 and not (tmp_path / "none.int8.onnx").exists()
 
 
-# -- defaults and warnings ----------------------------------------------------------------------------------------------
+# -- defaults and warnings ---------------------------------------------------------------------------------------------
 X86_VNNI = {"arch": "x86_64", "model": "Xeon", "int8_dot": True}
 X86_OLD = {"arch": "x86_64", "model": "Core i5-4590", "int8_dot": False}
 PI5 = {"arch": "aarch64", "model": "Cortex-A76", "int8_dot": True}

@@ -22,8 +22,8 @@ from sqnxt_edge.errors import DeviceError
 from sqnxt_edge.runner import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from procs import processes_running  # noqa: E402
-from sshd import LoopbackSshd, find_sshd, free_port  # noqa: E402
+from procs import processes_running
+from sshd import LoopbackSshd, find_sshd, free_port
 
 needs_sshd = pytest.mark.skipif(
     find_sshd() is None or shutil.which("ssh") is None,
@@ -294,8 +294,8 @@ def test_hung_board_times_out_and_leaves_nothing(board, tiny_onnx, tmp_path, mon
         ("/nonexistent/python3", "not found on the board"),
         ("SCRIPT:echo hello; exit 0", "runner output is not JSON"),
         (
-            "SCRIPT:echo 'Traceback (most recent call last):' >&2; echo \"ModuleNotFoundError: No module named 'numpy'\" >&2;"
-            " exit 1",
+            "SCRIPT:echo 'Traceback (most recent call last):' >&2; "
+            "echo \"ModuleNotFoundError: No module named 'numpy'\" >&2; exit 1",
             "No module named 'numpy'.*pip install numpy",
         ),
     ],
@@ -373,6 +373,6 @@ def test_silent_host_times_out_at_connect(tmp_path):
             )
         )
         started = time.monotonic()
-        with pytest.raises(DeviceError, match="unreachable|timed out") as info:
+        with pytest.raises(DeviceError, match=r"unreachable|timed out") as info:
             check_device("mute", devices)
         assert "\n" not in str(info.value) and time.monotonic() - started < 20

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from procs import MARKER_VAR, Child, processes_with, wait_gone  # noqa: E402
-from sshd import LoopbackSshd  # noqa: E402
-from test_remote import needs_sshd  # noqa: E402  (tiny_onnx: a conftest fixture)
+from procs import MARKER_VAR, Child, processes_with, wait_gone
+from sshd import LoopbackSshd
+from test_remote import needs_sshd
 
 LONG = ["--runtime", "onnxruntime", "--threads", 1, "--warmup", 1, "--runs", 10**9, "--min-seconds", 300]
 

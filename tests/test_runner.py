@@ -159,7 +159,7 @@ def test_failures_are_isolated_one_line_each(onnx_models, tmp_path):
     unknown = tmp_path / "model.bin"
     unknown.write_bytes(b"x")
     arts = [onnx_models["fixed"], tmp_path / "missing.onnx", garbage, onnx_models["dynamic"], unknown]
-    code, data, err = run(*FAST, "--batch", "2", *arts)
+    code, data, _err = run(*FAST, "--batch", "2", *arts)
     assert code == 1
     results = data["results"]
     assert [r["artifact"] for r in results] == [str(a) for a in arts]

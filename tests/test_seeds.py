@@ -25,7 +25,7 @@ class BasicBlock(nn.Module):
     def __init__(self, in_channels, out_channels, stride):
         super().__init__()
         reduction = 0.5
-        if 2 == stride:
+        if stride == 2:
             reduction = 1
         elif in_channels > out_channels:
             reduction = 0.25
@@ -41,7 +41,7 @@ class BasicBlock(nn.Module):
         self.conv5 = nn.Conv2d(r, out_channels, 1, 1, bias=True)
         self.bn5 = nn.BatchNorm2d(out_channels)
         self.shortcut = nn.Sequential()
-        if 2 == stride or in_channels != out_channels:
+        if stride == 2 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_channels, out_channels, 1, stride, bias=True), nn.BatchNorm2d(out_channels)
             )

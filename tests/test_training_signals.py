@@ -15,8 +15,8 @@ import torch
 from sqnxt_edge.checkpoint import load_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
-from builders import write_color_folder  # noqa: E402
-from procs import Child  # noqa: E402
+from builders import write_color_folder
+from procs import Child
 
 EPOCHS = 4
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # the same arithmetic in every child (and polite on 2 cores)

@@ -88,8 +88,13 @@ def main() -> None:
         model.eval()
         ckpt = Checkpoint(args.model, 1000, args.input_size, stem=model.stem_kind, state_dict=model.state_dict())
     x = calibration_inputs(calibration_images(ckpt, "digits", 300, 0), ckpt)
-    result = {"command": " ".join(["python", *sys.argv]), "model": ckpt.model_name, "input_size": ckpt.input_size,
-              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "loadavg_before": load_before}
+    result = {
+        "command": " ".join(["python", *sys.argv]),
+        "model": ckpt.model_name,
+        "input_size": ckpt.input_size,
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "loadavg_before": load_before,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         files = {k: Path(tmp) / f"{k}.tflite" for k in ("fp32", "pt2e", "ai-edge-quantizer")}
         seconds = {}
@@ -100,7 +105,7 @@ def main() -> None:
         t = time.perf_counter()
         module = NHWCInput(model).eval()
         sample = torch.zeros(1, ckpt.input_size, ckpt.input_size, ckpt.in_channels)
-        pt2e_int8(module, sample, [torch.from_numpy(x[i:i + 32]) for i in range(0, len(x), 32)], files["pt2e"])
+        pt2e_int8(module, sample, [torch.from_numpy(x[i : i + 32]) for i in range(0, len(x), 32)], files["pt2e"])
         seconds["pt2e int8 (export + calibrate + convert)"] = time.perf_counter() - t
         t = time.perf_counter()
         quantize_tflite(files["fp32"], files["ai-edge-quantizer"], x, threads=1)
@@ -113,16 +118,29 @@ def main() -> None:
 
             test = load_dataset("digits", "test", None, channels=ckpt.in_channels)
             for k, f in files.items():
-                write_sidecar(f, {"mean": list(ckpt.mean), "std": list(ckpt.std), "input_size": ckpt.input_size,
-                                  "layout": "NHWC", "precision": "fp32" if k == "fp32" else "int8"})
-            result["top1_digits_test"] = {k: round(float(np.mean(predict_top1(f, test.images) == test.labels)) * 100, 2)
-                                          for k, f in files.items()}
+                write_sidecar(
+                    f,
+                    {
+                        "mean": list(ckpt.mean),
+                        "std": list(ckpt.std),
+                        "input_size": ckpt.input_size,
+                        "layout": "NHWC",
+                        "precision": "fp32" if k == "fp32" else "int8",
+                    },
+                )
+            result["top1_digits_test"] = {
+                k: round(float(np.mean(predict_top1(f, test.images) == test.labels)) * 100, 2) for k, f in files.items()
+            }
         result["bytes"] = {k: f.stat().st_size for k, f in files.items()}
     result["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
     result["env"] = environment()
     atomic_write(args.output, lambda t: t.write_text(json.dumps(result, indent=2) + "\n"))
-    print(json.dumps({k: result[k] for k in ("seconds", "latency_ms_1thread", "bytes", "top1_digits_test")
-                      if k in result}, indent=1))
+    print(
+        json.dumps(
+            {k: result[k] for k in ("seconds", "latency_ms_1thread", "bytes", "top1_digits_test") if k in result},
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -69,10 +69,10 @@ def main() -> int:
 
     import onnxruntime as ort
 
-    from sqnxt_edge.runner import cpu_info, open_model
     from sqnxt_edge.data import load_dataset, resize_uint8
     from sqnxt_edge.quantize import default_int8_config, quantize_onnx
     from sqnxt_edge.quantize.latency import interleaved_latency
+    from sqnxt_edge.runner import cpu_info, open_model
 
     cpu = cpu_info()
     default = default_int8_config(cpu)

@@ -26,7 +26,7 @@ from sqnxt_edge.quantize.latency import interleaved_latency
 from sqnxt_edge.runner import environment, open_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from configs import fp32_model  # noqa: E402  (the same random-weight export as the configs benchmark)
+from configs import fp32_model
 
 
 def main() -> None:

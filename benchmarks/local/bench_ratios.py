@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from sqnxt_edge.bench import BenchConfig, run_bench
-from sqnxt_edge.runner import cpu_info
 from sqnxt_edge.artifacts import atomic_write
+from sqnxt_edge.bench import BenchConfig, run_bench
 from sqnxt_edge.checkpoint import Checkpoint, save_checkpoint
 from sqnxt_edge.models import create_model
+from sqnxt_edge.runner import cpu_info
 
 HERE = Path(__file__).resolve().parent
 MODEL = "1.0-SqNxt-23"

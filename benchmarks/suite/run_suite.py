@@ -31,10 +31,10 @@ import torch
 
 from sqnxt_edge import __version__
 from sqnxt_edge.bench import BenchConfig, run_bench
-from sqnxt_edge.runner import environment
 from sqnxt_edge.checkpoint import Checkpoint, save_checkpoint
 from sqnxt_edge.export import ExportConfig, export
 from sqnxt_edge.models import create_model, model_stats
+from sqnxt_edge.runner import environment
 
 HERE = Path(__file__).resolve().parent
 MODELS = ["1.0-SqNxt-23", "1.0-SqNxt-23v5", "2.0-SqNxt-23", "SqueezeNet-1.1"]
@@ -58,8 +58,8 @@ def ort_peak_gflops(threads: int, precision: str, n: int = 1536, seconds: float 
     """Best GEMM rate of one burst in onnxruntime itself (MLAS, what its convs run on): MatMul in fp32, MatMulInteger
     (uint8 x int8 -> int32) for int8."""
     import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
     import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
     if precision == "int8":
@@ -147,7 +147,7 @@ def run(args) -> dict:
                         output_dir=tmp / f"{name}-{size}",
                     ),
                 )
-                artifacts = exported.paths() + [ckpt]
+                artifacts = [*exported.paths(), ckpt]
                 bench = run_bench(
                     artifacts,
                     BenchConfig(

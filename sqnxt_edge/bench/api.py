@@ -7,6 +7,7 @@ runner's child processes, statistics in `stats`, output in `report`.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ __all__ = ["BenchConfig", "BenchRun", "run_bench", "board_estimates", "BENCH_RUN
 
 @dataclass
 class BenchRun:
+    """One bench: the machine's state, a result per artifact and runtime, and the artifacts that failed."""
+
     env: dict[str, Any]
     results: list[dict[str, Any]]  # measured artifacts x runtimes, in the order given
     errors: list[dict[str, Any]] = field(default_factory=list)  # {"artifact", "error"}
@@ -35,6 +38,7 @@ class BenchRun:
 
     @property
     def ok(self) -> bool:
+        """True when every artifact was measured."""
         return not self.errors
 
     @property
@@ -43,6 +47,7 @@ class BenchRun:
         return bool(self.env.get("emulated"))
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form `bench --json` prints and the report writers read."""
         out = {
             "env": self.env,
             "config": self.config,
@@ -68,14 +73,14 @@ def _runs_here(path: Path, config: BenchConfig) -> str | None:
 
 
 def run_bench(
-    artifacts: list[str | Path] | None = None, config: BenchConfig | None = None, progress: bool = True
+    artifacts: Sequence[str | Path] | None = None, config: BenchConfig | None = None, progress: bool = True
 ) -> BenchRun:
     """Measure `artifacts` (default: the newest export manifest's) on `config.device`; failures become
     per-artifact errors, the rest are still measured."""
     config = config or BenchConfig()
     config.validate()
-    named = artifacts is not None and len(artifacts) > 0
-    paths = [Path(a) for a in artifacts] if named else discover_artifacts(config.export_dir)
+    named = bool(artifacts)
+    paths = [Path(a) for a in artifacts] if artifacts else discover_artifacts(config.export_dir)
     if not named:  # a runtime narrows the manifest instead of failing on what it cannot run
         paths = [p for p in paths if _runs_here(p, config) is None]
     if not paths:
@@ -110,13 +115,14 @@ def board_estimates(artifacts: list[Path], config: BenchConfig, env: dict | None
     an emulator's latencies are not the board's speed). Labelled as estimates, each with its basis."""
     from ..profiling import estimates_for
 
-    device, problems = config.device, []
+    device: str | None = config.device
+    problems: list[str] = []
     emulation = (env or {}).get("emulation") if (env or {}).get("emulated") else None
     if isinstance(emulation, dict) and emulation.get("profile"):
         device = emulation["profile"]  # the board being emulated, by its hardware profile
     elif emulation is not None or (env or {}).get("emulated"):
         device = None if device == "local" else device
-    found = []
+    found: list = []
     if device:
         found, problems = estimates_for(artifacts, device, config.threads, config.devices_file)
     else:
@@ -157,7 +163,9 @@ def _import_foreign(paths: list[Path], config: BenchConfig, tmp: Path, refused: 
 
 
 def _measure(paths: list[Path], config: BenchConfig, data_file: Path | None, advance) -> dict:
-    step = lambda artifact, error: advance(1, Path(artifact or "").name)  # noqa: E731
+    def step(artifact, error) -> None:
+        advance(1, Path(artifact or "").name)
+
     if config.device == "local":
         from .local import run_local
 

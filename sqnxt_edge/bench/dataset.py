@@ -46,6 +46,6 @@ def write_data_npz(dataset: str, artifacts: list[Path], dest: str | os.PathLike,
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub checks **arrays against allow_pickle: bool
 
     return atomic_write(dest, write)

@@ -15,6 +15,7 @@ __all__ = ["newest_manifest", "manifest_artifacts", "discover_artifacts"]
 
 
 def newest_manifest(root: str | Path = "export") -> Path:
+    """The most recently written export manifest under `root` (its own or one folder down)."""
     root = Path(root)
     found = [p for p in (*root.glob("manifest.json"), *root.glob("*/manifest.json")) if p.is_file()]
     if not found:
@@ -47,4 +48,5 @@ def manifest_artifacts(manifest: Path) -> list[Path]:
 
 
 def discover_artifacts(root: str | Path = "export") -> list[Path]:
+    """The artifacts of the newest export under `root`: what `bench` measures when none are named."""
     return manifest_artifacts(newest_manifest(root))

@@ -11,8 +11,8 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .. import runner
 from ..errors import BenchError
@@ -40,6 +40,7 @@ def run_local(artifacts: list[Path], settings: runner.Settings, progress: Progre
             env=env,
             start_new_session=True,
         )
+        assert proc.stderr is not None  # stderr=PIPE
         try:
             for line in proc.stderr:
                 try:

@@ -115,6 +115,7 @@ def _title(run: BenchRun) -> str:
 
 
 def rich_table(run: BenchRun):
+    """The bench as a terminal table (one row per artifact and runtime)."""
     from rich.table import Table
 
     data = rows(run)
@@ -128,15 +129,17 @@ def rich_table(run: BenchRun):
 
 
 def to_json(run: BenchRun) -> str:
+    """The bench as indented JSON text."""
     return json.dumps(run.to_dict(), indent=2, default=str) + "\n"
 
 
 def to_csv(run: BenchRun) -> str:
+    """The bench as CSV text, one row per artifact and runtime, errors in their own column."""
     data = rows(run)
     buf = io.StringIO()
     fields = list(data[0]) if data else [k for k, _, _ in COLUMNS]
     fields = [f for f in fields if f not in ("kind", "peak")]
-    writer = csv.DictWriter(buf, fieldnames=fields + ["error"], lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=[*fields, "error"], lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in data:
         writer.writerow(row)
@@ -146,6 +149,7 @@ def to_csv(run: BenchRun) -> str:
 
 
 def to_markdown(run: BenchRun) -> str:
+    """The bench as a Markdown table, with the environment it ran in."""
     data = rows(run)
     acc = any(r["top1"] is not None for r in data)
     headers = _headers(acc, run.emulated)
@@ -165,6 +169,7 @@ _WRITERS = {".json": to_json, ".csv": to_csv, ".md": to_markdown}
 
 
 def write_report(run: BenchRun, path: str | Path) -> Path:
+    """Write the bench in the format the suffix names (.json, .csv, .md, .png); returns the path."""
     path = Path(path)
     writer = _WRITERS.get(path.suffix.lower())
     if writer is None:

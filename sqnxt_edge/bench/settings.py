@@ -20,6 +20,8 @@ LOCAL_TIMEOUT = 900.0  # seconds per measuring process: a hung runtime cannot st
 
 @dataclass
 class BenchConfig:
+    """How to measure: where (device), with what runtime and threads, how many runs, on what data."""
+
     device: str = "local"
     runtime: str = "auto"  # auto: every installed runtime that runs the artifact (one per engine)
     threads: int | None = None  # None: the device's physical cores
@@ -40,6 +42,7 @@ class BenchConfig:
     dataset: str | None = None
 
     def validate(self) -> None:
+        """Raise BenchError (one line) for settings no run could honour."""
         if self.runtime not in BENCH_RUNTIMES:
             raise BenchError(f"unknown runtime {self.runtime!r}; choose one of {', '.join(BENCH_RUNTIMES)}")
         try:

@@ -22,8 +22,8 @@ def median_ci(samples_ms, confidence: float = 0.95) -> tuple[float, float]:
         raise ValueError("no samples")
     z = {0.9: 1.645, 0.95: 1.96, 0.99: 2.576}.get(confidence, 1.96)
     half = z * math.sqrt(n) / 2.0
-    lo = max(0, int(math.floor(n / 2.0 - half)))
-    hi = min(n - 1, int(math.ceil(n / 2.0 + half)))
+    lo = max(0, math.floor(n / 2.0 - half))
+    hi = min(n - 1, math.ceil(n / 2.0 + half))
     return float(a[lo]), float(a[hi])
 
 

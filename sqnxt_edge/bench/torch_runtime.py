@@ -45,5 +45,6 @@ class TorchBackend:
         }
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        """Logits for one NCHW float32 batch, without autograd."""
         with torch.inference_mode():
             return self.model(torch.from_numpy(x)).numpy()

@@ -23,11 +23,13 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def print_json(data: Any) -> None:
+    """Print `data` as indented JSON on stdout (paths and other objects as strings)."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print `error: message` (markup escaped) on stderr and return the Exit to raise."""
     from rich.markup import escape
 
     # escape: messages carry brackets ("pip install 'sqnxt-edge[tflite]'") that rich would eat as markup tags
@@ -36,6 +38,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def one_line(exc: BaseException) -> str:
+    """An exception as one line of text (its type name when it has no message)."""
     text = str(exc).strip()
     return " ".join(text.split()) if text else type(exc).__name__
 

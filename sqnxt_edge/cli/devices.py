@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
@@ -44,7 +44,7 @@ def list_cmd(devices: DevicesOpt = None, json_out: JsonOpt = False) -> None:
     """List registered devices and the built-in hardware profiles."""
     path = devices_path(devices)
     registered = load_devices(devices)
-    profiles = [PROFILES[n] if n in PROFILES else get_profile(n) for n in list_profiles()]
+    profiles = [p for p in (PROFILES[n] if n in PROFILES else get_profile(n) for n in list_profiles()) if p]
     if json_out:
         print_json(
             {
@@ -133,7 +133,7 @@ def add_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Register a board (nothing is contacted; run `devices check NAME` next)."""
-    fields = {
+    fields: dict[str, Any] = {
         "user": user,
         "port": port,
         "identity": identity,

@@ -66,6 +66,7 @@ app.add_typer(devices_app, name="devices")
 
 
 def main() -> None:
+    """The `sqnxt-edge` entry point: quiet library loggers, then the Typer app."""
     # Converters and quantizers log progress chatter at INFO/WARNING on the root logger; errors still show.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s: %(message)s")
     app()

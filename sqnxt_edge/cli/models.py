@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.table import Table
 
 from .common import JsonOpt, out, print_json
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 
 def models_cmd(
@@ -29,7 +32,7 @@ def models_cmd(
     # the list shows what builds at this size; a named model that cannot gets the one-line reason
     names = [get_spec(name).name] if name else [n for n in list_models() if supports(n, input_size)]
     skipped = [] if name else [n for n in list_models() if not supports(n, input_size)]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in names:
         model = create_model(n, num_classes, input_size, in_channels, stem)
         stats = model_stats(model, input_size, in_channels, layers=layers)
@@ -63,13 +66,14 @@ def models_cmd(
         print_json(rows if name is None else rows[0])
         return
     table = Table(title=f"Model zoo at {input_size}x{input_size}, {num_classes} classes")
-    for col, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("model", "left"),
         ("params", "right"),
         ("MACs", "right"),
         ("stem", "left"),
         ("layout", "left"),
-    ):
+    )
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     for r in rows:
         desc = r["description"] + ("" if r["verified"] else " [yellow]*[/]")

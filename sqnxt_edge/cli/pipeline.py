@@ -116,7 +116,7 @@ def demo_cmd(
     """Train 1.0-SqNxt-23 on the embedded digits data, then export, verify, evaluate and benchmark it."""
     from ..pipeline import DemoConfig, run_demo
 
-    trained, result = run_demo(
+    _trained, result = run_demo(
         DemoConfig(
             epochs=epochs,
             formats=[f for f in formats.split(",") if f] if formats else None,

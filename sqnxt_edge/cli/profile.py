@@ -93,7 +93,7 @@ def estimate_cmd(
 
 def select_cmd(
     device: DeviceOpt = "local",
-    budget_ms: Annotated[float, typer.Option("--budget-ms", "-b", help="Latency budget per image, ms.")] = ...,
+    budget_ms: Annotated[float, typer.Option("--budget-ms", "-b", help="Latency budget per image, ms.")] = ...,  # type: ignore[assignment]  # Typer: required
     precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, int8 or any.")] = "any",
     input_size: Annotated[int, typer.Option("--input-size", "-s", help="Input side in pixels.")] = 227,
     checkpoints: Annotated[

@@ -31,6 +31,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """What a dataset implies for training: default input size, normalisation, augmentation, recipe."""
+
     name: str
     input_size: int  # default model input
     mean: tuple[float, ...]
@@ -112,6 +114,7 @@ _ALIASES = {
 
 
 def dataset_info(name: str) -> DatasetInfo:
+    """The facts of a dataset by name or alias; DataError (one line) for an unknown one."""
     key = _ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
     if key not in DATASET_INFO:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_INFO)}")
@@ -119,6 +122,7 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def default_input_size(name: str) -> int:
+    """The dataset's default model input size (224 for a name it does not know)."""
     try:
         return dataset_info(name).input_size
     except DataError:

@@ -23,6 +23,7 @@ class Augment:
     flip: bool = True
 
     def pad_at(self, input_size: int) -> int:
+        """The crop padding scaled to `input_size` (the recipe's pad is for 32 px)."""
         return max(0, round(self.pad * input_size / 32)) if self.pad else 0
 
 

@@ -43,6 +43,8 @@ def normalization(family: str, channels: int) -> tuple[tuple[float, ...], tuple[
 
 @dataclass
 class ImageSet:
+    """A dataset split in memory: uint8 NHWC images, int64 labels, class names and normalisation."""
+
     name: str
     split: str
     images: np.ndarray  # uint8, (N, H, W, C)
@@ -54,7 +56,8 @@ class ImageSet:
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
             raise DataError(
-                f"{self.name}/{self.split}: images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}"
+                f"{self.name}/{self.split}: images must be uint8 (N, H, W, C), "
+                f"got {self.images.dtype} {self.images.shape}"
             )
         if len(self.images) != len(self.labels):
             raise DataError(f"{self.name}/{self.split}: {len(self.images)} images but {len(self.labels)} labels")
@@ -66,13 +69,15 @@ class ImageSet:
 
     @property
     def channels(self) -> int:
+        """Channels per image (1 or 3)."""
         return int(self.images.shape[-1])
 
-    def subset(self, indices) -> "ImageSet":
+    def subset(self, indices) -> ImageSet:
+        """The images and labels at `indices`, with the same classes and normalisation."""
         idx = np.asarray(indices)
         return ImageSet(self.name, self.split, self.images[idx], self.labels[idx], self.classes, self.mean, self.std)
 
-    def sample(self, n: int, seed: int = 0) -> "ImageSet":
+    def sample(self, n: int, seed: int = 0) -> ImageSet:
         """A reproducible random subset of at most n images."""
         if n >= len(self):
             return self

@@ -52,6 +52,7 @@ class SafeUnpickler(pickle.Unpickler):
 
 
 def safe_pickle_load(path: Path) -> object:
+    """Unpickle a CIFAR batch with an unpickler that builds no arbitrary objects; DataError if unreadable."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -132,6 +133,7 @@ def _load(
 def load_cifar10(
     split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = None
 ) -> ImageSet:
+    """A CIFAR-10 split from the python-version batches in `data_dir`."""
     files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     return _load("cifar10", split, data_dir, files, "labels", "batches.meta", "label_names", channels)
 
@@ -139,6 +141,7 @@ def load_cifar10(
 def load_cifar100(
     split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = None
 ) -> ImageSet:
+    """A CIFAR-100 split (fine labels) from the python-version files in `data_dir`."""
     return _load(
         "cifar100",
         split,

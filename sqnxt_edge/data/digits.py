@@ -16,6 +16,7 @@ CLASSES = [str(i) for i in range(10)]
 
 
 def load_digits(split: str = "train", channels: int = 3) -> ImageSet:
+    """scikit-learn's embedded 8x8 digits, split reproducibly: the dataset that needs no download."""
     from sklearn.datasets import load_digits as sk_load_digits
     from sklearn.model_selection import train_test_split
 

@@ -34,6 +34,7 @@ def _scan(root: Path) -> tuple[list[str], list[Path], list[int]]:
 
 
 def load_folder(split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = 64) -> ImageSet:
+    """An ImageFolder tree (DIR/<class>/*.png|jpg, optionally under train/ and test/) as a split."""
     if data_dir is None:
         raise DataError(
             "the folder dataset needs --data-dir DIR laid out as DIR/<class>/*.png|jpg (or DIR/train, DIR/test)"
@@ -73,6 +74,6 @@ def _split(labels: np.ndarray, split: str) -> np.ndarray:
     chosen = []
     for label in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == label))
-        n_test = int(round(len(idx) * TEST_FRACTION)) if len(idx) > 1 else 0
+        n_test = round(len(idx) * TEST_FRACTION) if len(idx) > 1 else 0
         chosen.append(idx[:n_test] if split == "test" else idx[n_test:])
     return np.sort(np.concatenate(chosen))

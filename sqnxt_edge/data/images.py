@@ -16,6 +16,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 
 def list_images(folder: Path) -> list[Path]:
+    """The image files directly in `folder` (known suffixes, any case), sorted."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
@@ -30,7 +31,7 @@ def read_image(path: Path, size: int | None) -> np.ndarray:
                 w, h = img.size
                 scale = size / min(w, h)
                 nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-                img = img.resize((nw, nh), Image.BILINEAR, reducing_gap=None)
+                img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None)
                 left, top = (nw - size) // 2, (nh - size) // 2
                 img = img.crop((left, top, left + size, top + size))
             return np.asarray(img, dtype=np.uint8)

@@ -50,6 +50,7 @@ def _class_names(root: Path, wnids: list[str]) -> list[str]:
 def load_tiny_imagenet(
     split: str, data_dir: Path | None = None, channels: int = 3, image_size: int | None = 64
 ) -> ImageSet:
+    """A Tiny ImageNet split from its released layout (wnids.txt, train/, val/)."""
     root = _root(data_dir)
     wnids = [w.strip() for w in _read_lines(root / "wnids.txt")]
     if not wnids or len(set(wnids)) != len(wnids):

@@ -48,7 +48,7 @@ def profile_warnings(device: Device, env: dict) -> list[str]:
     checks += [(k, v, feats.get(k)) for k, v in prof.expected_features().items()]
     for what, expected, seen in checks:
         if expected is not None and seen is not None and expected != seen:
-            show = {True: "yes", False: "no"}
+            show: dict[object, object] = {True: "yes", False: "no"}
             warnings.append(
                 f"profile {prof.name!r} says {what} = {show.get(expected, expected)}, "
                 f"the board reports {show.get(seen, seen)}"

@@ -26,9 +26,9 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .. import runner
 from ..errors import DeviceError
@@ -97,6 +97,7 @@ CORES: dict[str, Core] = {
 
 
 def core_for(profile: str | None) -> Core:
+    """The emulated CPU for a hardware profile; DeviceError naming the emulated ones otherwise."""
     if profile not in CORES:
         raise DeviceError(f"no emulation for profile {profile!r}; emulated boards: {', '.join(CORES)}")
     return CORES[profile]
@@ -149,6 +150,7 @@ def _board_dir(cache: Path, name: str) -> Path:
 
 
 def board_info(folder: str | Path) -> dict | None:
+    """The record an emulated board's folder keeps, or None when it is missing or unreadable."""
     try:
         return json.loads((Path(folder) / BOARD_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -193,8 +195,8 @@ def command(device: Device, args: list[str], tmp: Path) -> tuple[list[str], dict
     """argv and environment that run the board's Python with `args` under QEMU (temp files in `tmp`)."""
     core = core_for(device.emulate)
     board = Path(device.rootfs or "")
-    info = board_info(board)
-    if not info or not rootfs_info(board):
+    info, built = board_info(board), rootfs_info(board)
+    if not info or not built:
         raise DeviceError(
             f"device {device.name!r}: the emulated board in {board} is missing or incomplete; build it "
             f"again with: sqnxt-edge devices emulate {shlex.quote(device.name)} --profile "
@@ -208,7 +210,7 @@ def command(device: Device, args: list[str], tmp: Path) -> tuple[list[str], dict
         "emulator": f"qemu-aarch64 {_qemu_version(qemu)} (user mode)",
         "cpu": core.qemu_cpu,
         "profile": device.emulate,
-        "rootfs": f"Debian {rootfs_info(board).get('suite')} arm64",
+        "rootfs": f"Debian {built.get('suite')} arm64",
         "host": {k: host.get(k) for k in ("arch", "model", "cores")},
         "note": "latency, memory and load are the emulator's on this host, not the board's",
     }
@@ -329,7 +331,7 @@ def unregister(name: str, devices_file: str | os.PathLike | None = None) -> tupl
     device = get_device(name, devices_file)
     path = remove_device(name, devices_file)
     info = board_info(device.rootfs) if device.emulate and device.rootfs else None
-    if not info:
+    if not info or not device.rootfs:
         return path, []
     board, rootfs = Path(device.rootfs), Path(info["rootfs"])
     with locked(board.parent.parent):

@@ -41,6 +41,7 @@ class Profile:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The profile as JSON-ready data (tuples as lists)."""
         d = asdict(self)
         d["memory_gb"] = list(self.memory_gb)
         d["sources"] = list(self.sources)
@@ -75,8 +76,8 @@ PROFILES: dict[str, Profile] = {
                 "Tencent/ncnn benchmark README) to 2.3x (XNNPACK MobileNetV2, google/XNNPACK README)",
                 "mem_bandwidth_gbs": "measured: STREAM copy/scale about 5.5 GB/s on a Pi 4 "
                 "(https://www.sci-pi.org.uk/bench/stream.html)",
-                "layer_overhead_us": "assumed: onnxruntime's per-node dispatch plus a 4-thread pool hand-off on a 1.5 GHz "
-                "core (no published figure; calibrate on the board)",
+                "layer_overhead_us": "assumed: onnxruntime's per-node dispatch plus a 4-thread pool hand-off "
+                "on a 1.5 GHz core (no published figure; calibrate on the board)",
             },
             sources=(
                 "https://www.raspberrypi.com/products/raspberry-pi-4-model-b/specifications/",
@@ -104,8 +105,8 @@ PROFILES: dict[str, Profile] = {
                 "peak_gops_int8": "derived: 4x fp32 (one SDOT does 16 int8 multiply-accumulates, one FMLA 4 fp32)",
                 "mem_bandwidth_gbs": "theoretical: LPDDR4X-4267 x 32-bit bus (raspberrypi.com product brief); "
                 "sustained STREAM is lower: calibrate on the board",
-                "layer_overhead_us": "assumed: onnxruntime's per-node dispatch plus a 4-thread pool hand-off on a 2.4 GHz "
-                "core (no published figure; calibrate on the board)",
+                "layer_overhead_us": "assumed: onnxruntime's per-node dispatch plus a 4-thread pool hand-off "
+                "on a 2.4 GHz core (no published figure; calibrate on the board)",
             },
             sources=(
                 "https://www.raspberrypi.com/products/raspberry-pi-5/",
@@ -175,6 +176,7 @@ def local_profile() -> Profile:
 
 
 def list_profiles() -> list[str]:
+    """Names of the built-in profiles, plus `local` (this machine, read at run time)."""
     return [*PROFILES, "local"]
 
 

@@ -37,6 +37,7 @@ import math
 import os
 import re
 import shlex
+import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -85,6 +86,7 @@ class Device:
 
     @property
     def profile_info(self) -> Profile | None:
+        """The hardware profile the device names, or None."""
         return get_profile(self.profile) if self.profile else None
 
     @property
@@ -103,6 +105,7 @@ class Device:
         return f"{self.user}@{self.host}" if self.user and "@" not in self.host else self.host
 
     def to_dict(self) -> dict:
+        """The device as JSON-ready data (tuples as lists)."""
         d = asdict(self)
         d["ssh_options"] = list(self.ssh_options)
         return d
@@ -123,12 +126,12 @@ def devices_path(devices_file: str | os.PathLike | None = None) -> Path:
 
 def _toml_loads(text: str, path: Path) -> dict:
     try:
-        import tomllib  # Python 3.11+
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:
+            import tomli as tomllib  # the same API, from PyPI
     except ImportError:
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ImportError:
-            raise DeviceError("reading devices.toml on Python 3.10 needs tomli: pip install tomli") from None
+        raise DeviceError("reading devices.toml on Python 3.10 needs tomli: pip install tomli") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -363,6 +366,7 @@ def load_calibrations(devices_file: str | os.PathLike | None = None) -> dict[str
 
 
 def get_calibration(name: str, precision: str, devices_file: str | os.PathLike | None = None) -> dict | None:
+    """The stored cost-model calibration for a board and precision, or None."""
     found = load_calibrations(devices_file).get(name, {}).get(precision)
     return found if isinstance(found, dict) else None
 

@@ -23,9 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 from ..cache import cache_dir
 from ..errors import DeviceError
@@ -69,7 +69,7 @@ def require_tools(tools: tuple[str, ...] = tuple(TOOLS)) -> dict[str, str]:
             f"emulating an ARM board needs {', '.join(missing)} on this machine; install (as root): "
             f"apt-get install -y {' '.join(missing)}"
         )
-    return found  # type: ignore[return-value]
+    return {t: p for t, p in found.items() if p}  # every one is found by now
 
 
 def _root_prefix() -> list[str]:
@@ -209,7 +209,7 @@ def _unpack(root: Path) -> dict[str, str]:
     versions = {}
     for deb in sorted((root / "var/cache/apt/archives").glob("*.deb")):
         _run([dpkg_deb, "-x", str(deb), str(root)], f"unpacking {deb.name}", 120)
-        name, version, _ = (deb.name.split("_") + ["", ""])[:3]
+        name, version, _ = [*deb.name.split("_"), "", ""][:3]
         versions[name] = version.replace("%3a", ":")
         deb.unlink()
     # stage-2 leftovers, device nodes (the host's /dev serves), and what no program reads

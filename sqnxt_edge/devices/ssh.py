@@ -30,6 +30,8 @@ SSH_FAILED = 255
 
 @dataclass
 class SshResult:
+    """What an ssh call returned: exit code and decoded output."""
+
     returncode: int
     stdout: str
     stderr: str
@@ -47,7 +49,7 @@ def ssh_options(device: Device) -> list[str]:
     opts: list[str] = []
     if device.ssh_config:
         opts += ["-F", os.path.expanduser(device.ssh_config)]
-    opts += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, int(round(device.connect_timeout)))}"]
+    opts += ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, round(device.connect_timeout))}"]
     if device.port:
         opts += ["-o", f"Port={device.port}"]
     if device.user:

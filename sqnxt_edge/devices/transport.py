@@ -55,8 +55,8 @@ class RemoteJob:
 
     @classmethod
     def build(
-        cls, stage: Path, artifacts: list[Path], settings: runner.Settings | None, data_file: Path | None = None
-    ) -> "RemoteJob":
+        cls, stage: Path, artifacts: list[Path], settings: runner.Settings | None, data_file: Path | str | None = None
+    ) -> RemoteJob:
         """`settings=None` stages the runner alone for `--env-only`."""
         job = stage / "job"
         job.mkdir()

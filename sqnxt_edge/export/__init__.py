@@ -11,6 +11,16 @@ from .config import DEFAULT_OPSET, TOLERANCES, ExportConfig, ExportResult
 from .exporter import export
 
 __all__ = [
-    "export", "ExportConfig", "ExportResult", "read_onnx_metadata", "FORMATS", "PRECISIONS", "Format",
-    "artifact_name", "get_format", "parse_formats", "TOLERANCES", "DEFAULT_OPSET",
+    "export",
+    "ExportConfig",
+    "ExportResult",
+    "read_onnx_metadata",
+    "FORMATS",
+    "PRECISIONS",
+    "Format",
+    "artifact_name",
+    "get_format",
+    "parse_formats",
+    "TOLERANCES",
+    "DEFAULT_OPSET",
 ]

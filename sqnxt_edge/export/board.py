@@ -41,16 +41,19 @@ class BoardCheck:
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as fh:
-                np.savez(fh, labels=np.asarray(labels, np.int64), **{f"images_{size}": vset.images})
+                arrays = {"labels": np.asarray(labels, np.int64), f"images_{size}": vset.images}
+                np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub checks **arrays against allow_pickle: bool
 
         self.data = atomic_write(stage / "board-verify.npz", write)
 
     @property
     def name(self) -> str:
+        """The board's registry name."""
         return self.device.name
 
     @property
     def emulated(self) -> bool:
+        """True when the board is emulated on this machine."""
         return bool(self.env.get("emulated"))
 
     def _logits(self, path: Path) -> tuple[np.ndarray, str]:
@@ -68,21 +71,30 @@ class BoardCheck:
     def verify(self, path: Path, precision: str, ref: np.ndarray, here: np.ndarray, max_drop: float) -> dict:
         """The board's parity report for `path` (`here`: this machine's logits of the same file)."""
         got, runtime = self._logits(path)
-        report = {"device": self.name, "emulated": self.emulated, "runtime": runtime,
-                  "cpu": f"{self.env.get('model')} ({self.env.get('arch')})",
-                  **compare(got, ref, precision, f"{path.name} on {self.name}")}
+        report = {
+            "device": self.name,
+            "emulated": self.emulated,
+            "runtime": runtime,
+            "cpu": f"{self.env.get('model')} ({self.env.get('arch')})",
+            **compare(got, ref, precision, f"{path.name} on {self.name}"),
+        }
         reasons = [report["failure"]] if report["failure"] else []
         if got.shape == here.shape:
             report["max_abs_diff_vs_here"] = float(np.abs(got.astype(np.float64) - here).max())
             report["top1_agreement_vs_here"] = float(np.mean(got.argmax(1) == here.argmax(1)))
         if precision == "int8" and report.get("top1_agreement_vs_here", 0.0) < BOARD_INT8_AGREEMENT:
-            reasons.append(f"int8 top-1 agrees with this machine's on {report.get('top1_agreement_vs_here', 0):.1%} "
-                           f"< {BOARD_INT8_AGREEMENT:.0%} of images")
+            reasons.append(
+                f"int8 top-1 agrees with this machine's on {report.get('top1_agreement_vs_here', 0):.1%} "
+                f"< {BOARD_INT8_AGREEMENT:.0%} of images"
+            )
         if self.labels is not None:
             top1 = float(np.mean(got.argmax(1) == self.labels) * 100)
             ref_top1 = float(np.mean(ref.argmax(1) == self.labels) * 100)
-            report["accuracy"] = {"top1": round(top1, 3), "top1_pytorch": round(ref_top1, 3),
-                                  "drop": round(ref_top1 - top1, 3)}
+            report["accuracy"] = {
+                "top1": round(top1, 3),
+                "top1_pytorch": round(ref_top1, 3),
+                "drop": round(ref_top1 - top1, 3),
+            }
             if precision == "int8" and ref_top1 - top1 > max_drop + 1e-9:
                 reasons.append(f"loses {ref_top1 - top1:.2f} top-1 points against PyTorch (> --max-drop {max_drop})")
         report.update(passed=not reasons, failure="; ".join(reasons) or None)

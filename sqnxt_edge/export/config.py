@@ -77,11 +77,19 @@ class ExportConfig:
 
         self.int8_target = check_target(self.int8_target)
         if not self.int8:
-            used = [flag for flag, on in (("--int8-tune", self.int8_tune), ("--calib-data", self.calib_data),
-                                          ("--calib-size", self.calib_size is not None),
-                                          ("--eval-data", self.eval_data), ("--float-io", self.tflite_float_io),
-                                          ("--calib-method", self.calib_method != "minmax"),
-                                          ("--int8-target", self.int8_target != PORTABLE)) if on]
+            used = [
+                flag
+                for flag, on in (
+                    ("--int8-tune", self.int8_tune),
+                    ("--calib-data", self.calib_data),
+                    ("--calib-size", self.calib_size is not None),
+                    ("--eval-data", self.eval_data),
+                    ("--float-io", self.tflite_float_io),
+                    ("--calib-method", self.calib_method != "minmax"),
+                    ("--int8-target", self.int8_target != PORTABLE),
+                )
+                if on
+            ]
             if used:
                 raise ExportError(f"{', '.join(used)} only apply with --int8")
         self.calib_size = 300 if self.calib_size is None else self.calib_size
@@ -94,17 +102,22 @@ class ExportConfig:
 
     @property
     def fixed_batch(self) -> int | None:
+        """The batch baked into the graph, or None for a dynamic batch."""
         return None if self.dynamic_batch else (self.batch or 1)
 
     @property
     def precisions(self) -> list[str]:
+        """The precisions to write, fp32 first (fp16 and int8 are checked against it)."""
         return ["fp32"] + (["fp16"] if self.fp16 else []) + (["int8"] if self.int8 else [])
 
     def to_dict(self) -> dict[str, Any]:
         """What the manifest records: how the artifacts were made (not the lock wait; the board only when used)."""
         board_only = ("verify_on", "devices_file")
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()
-                if k != "lock_wait" and (k not in board_only or v is not None)}
+        return {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in self.__dict__.items()
+            if k != "lock_wait" and (k not in board_only or v is not None)
+        }
 
 
 @dataclass
@@ -120,7 +133,9 @@ class ExportResult:
 
     @property
     def seconds(self) -> float:
+        """Total time of the export's steps."""
         return round(sum(t["seconds"] for t in self.timings), 3)
 
     def paths(self) -> list[Path]:
+        """The written artifacts' paths, in manifest order."""
         return [self.output_dir / a["path"] for a in self.artifacts]

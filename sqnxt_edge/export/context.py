@@ -7,9 +7,10 @@ and calls the steps the formats table names.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,11 @@ from .config import ExportConfig
 from .manifest import update_manifest
 from .staging import journal
 from .verify import VerifySet, compare, predict
+
+if TYPE_CHECKING:
+    from ..models import ZooNet
+    from .board import BoardCheck
+    from .tflite_jobs import Conversions
 
 __all__ = ["ExportRun", "Progress"]
 
@@ -35,7 +41,7 @@ class ExportRun:
     config: ExportConfig
     out: Path
     stage: Path
-    model: Any
+    model: ZooNet
     stats: dict
     vset: VerifySet
     ref: np.ndarray | None
@@ -44,8 +50,8 @@ class ExportRun:
     tools: dict
     entries: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    board: Any = None  # export.board.BoardCheck with --verify-on
-    conversions: Any = None  # export.tflite_jobs.Conversions: TFLite conversions running in the background
+    board: BoardCheck | None = None  # with --verify-on
+    conversions: Conversions | None = None  # TFLite conversions running in the background
     _calib: np.ndarray | None = None
     _eval: tuple[np.ndarray, np.ndarray] | None = None
     _marks: list[tuple[str, float]] = field(default_factory=list)
@@ -72,15 +78,18 @@ class ExportRun:
         return self.board.env if self.board is not None else None
 
     def warn(self, line: str) -> None:
+        """Record a warning for the result and say it now."""
         self.warnings.append(line)
         self.say(line)
 
     def staged(self, fmt: str, precision: str) -> Path:
+        """Where an artifact of this format and precision is written before it is verified."""
         return self.stage / artifact_name(self.ckpt.model_name, precision, fmt)
 
     def metadata(
         self, precision: str, layout: str, input_name: str = "input", output_name: str = "logits", **extra
     ) -> dict:
+        """The metadata every artifact of this export carries (checkpoint facts plus `extra`)."""
         return build_metadata(self.ckpt, precision, layout, input_name, output_name, created_utc=self.created, **extra)
 
     def logits(self, path: Path, images: str = "verify") -> tuple[np.ndarray, str]:
@@ -100,8 +109,9 @@ class ExportRun:
         if not self.config.verify:
             return None
         self.say(f"verifying {path.name} on {len(self.vset.images)} {self.vset.source} images")
+        assert self.ref is not None  # computed whenever config.verify is set
         got, runtime = self.logits(path)
-        report = {"n": int(len(got)), "runtime": runtime, **compare(got, self.ref, precision, path.name)}
+        report = {"n": len(got), "runtime": runtime, **compare(got, self.ref, precision, path.name)}
         report["images"] = self.vset.source
         if not report["passed"]:
             raise ExportError(f"{path.name} does not match PyTorch: {report['failure']} (use --no-verify to keep it)")
@@ -131,7 +141,7 @@ class ExportRun:
             }
         ]
         board = report.get("board")
-        if board is not None:
+        if board is not None and self.board is not None:
             where.append(
                 {
                     "cpu_class": class_of(self.board.env).name,
@@ -189,6 +199,7 @@ class ExportRun:
         return {"checkpoint": info, "config": self.config.to_dict(), "created_utc": self.created}
 
     def write_manifest(self) -> tuple[Path, dict]:
+        """Write the output folder's manifest with the entries promoted so far."""
         return update_manifest(self.out, entries=self.entries, **self.manifest_args())
 
     def calibration(self) -> np.ndarray:
@@ -198,18 +209,19 @@ class ExportRun:
 
             c = self.config
             self.say(f"loading {c.calib_size} calibration images from {c.calib_data or self.ckpt.dataset or '?'}")
+            assert c.calib_size is not None  # ExportConfig.__post_init__ fills the default
             self._calib = calibration_images(self.ckpt, c.calib_data, c.calib_size, c.seed, c.data_dir)
         return self._calib
 
     def eval_set(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Held-out labelled images for the fp32-vs-int8 accuracy report: --eval-data's test split (loaded once),
         else the verification sample of the checkpoint's test split; None when there are no labels (random images)."""
-        if self.config.eval_data:
+        if self.config.eval_data is not None:
             if self._eval is None:
                 from ..data import load_dataset
 
                 c = self.config
-                data = load_dataset(c.eval_data, "test", c.data_dir, channels=self.ckpt.in_channels)
+                data = load_dataset(self.config.eval_data, "test", c.data_dir, channels=self.ckpt.in_channels)
                 data = data.sample(c.verify_size, c.seed)
                 self._eval = data.images, data.labels
             return self._eval

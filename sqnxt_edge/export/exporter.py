@@ -14,8 +14,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from ..artifacts import utc_now
 from ..checkpoint import Checkpoint, load_checkpoint
@@ -53,15 +54,16 @@ def _output_dir(ckpt: Checkpoint, config: ExportConfig) -> Path:
         if out.exists() and not out.is_dir():
             raise ExportError(f"output folder {out} is a file")
         out.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-", delete=True)
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-", delete=True):
+            pass
     except OSError as exc:
         raise ExportError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
     return out
 
 
-def export(ckpt: Checkpoint | str | os.PathLike, config: ExportConfig | None = None,
-           progress: Progress | None = None) -> ExportResult:
+def export(
+    ckpt: Checkpoint | str | os.PathLike, config: ExportConfig | None = None, progress: Progress | None = None
+) -> ExportResult:
     """Export `ckpt` to every format x precision `config` asks for; verify each artifact against PyTorch.
 
     Raises ExportError (one line) on a failed check; the artifacts verified before the failure stay in place and
@@ -72,7 +74,7 @@ def export(ckpt: Checkpoint | str | os.PathLike, config: ExportConfig | None = N
     say = progress or (lambda message: None)
     for name in config.formats:  # a missing extra is reported before any work
         fmt = FORMATS[name]
-        if fmt.extra:
+        if fmt.extra and fmt.module:  # the table gives both or neither
             require(fmt.module, fmt.extra, f"--format {name}")
     ckpt = _load(ckpt)
     out = _output_dir(ckpt, config)
@@ -86,11 +88,22 @@ def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, st
     stats = model_stats(model, ckpt.input_size, ckpt.in_channels)
     vset = verify_images(ckpt, config.verify_size, config.seed, config.data_dir)
     ref = reference_logits(model, vset.images, ckpt.mean, ckpt.std) if config.verify else None
+    manifest: dict[str, Any]
     created, tools, manifest_path, manifest = utc_now(), tool_versions(), out / MANIFEST_NAME, {}
     stage = make_stage(out)  # a signal from here on finds the `finally` below (SIGKILL: the next export cleans up)
-    run = ExportRun(ckpt=ckpt, config=config, out=out, stage=stage, model=model,
-                    stats={"params": stats.params, "macs": stats.macs}, vset=vset, ref=ref, say=say, created=created,
-                    tools=tools)
+    run = ExportRun(
+        ckpt=ckpt,
+        config=config,
+        out=out,
+        stage=stage,
+        model=model,
+        stats={"params": stats.params, "macs": stats.macs},
+        vset=vset,
+        ref=ref,
+        say=say,
+        created=created,
+        tools=tools,
+    )
     run._marks.insert(0, ("loading the checkpoint and verification images", started))
     try:
         if config.verify_on:  # the board is read before any work: unreachable boards fail fast
@@ -99,7 +112,7 @@ def _export(ckpt: Checkpoint, config: ExportConfig, out: Path, say: Progress, st
             run.board = BoardCheck(config.verify_on, config.devices_file, vset, stage, run.say)
         if config.int8:
             _check_int8_target(run)
-        families = list(dict.fromkeys(FORMATS[name].family for name in config.formats))
+        families = [f for f in dict.fromkeys(FORMATS[name].family for name in config.formats) if f]
         if "tflite" in families and parallel_conversions():  # converted beside everything else from the start
             run.conversions = Conversions(run, converted_precisions(config))
         for family in families:
@@ -129,10 +142,15 @@ def _check_int8_target(run: ExportRun) -> None:
         classes[class_of(run.board.env).name] = run.board.name
     if target != PORTABLE and target not in classes:
         emulation = CPU_CLASSES[target].emulation
-        how = (f"`sqnxt-edge devices emulate NAME --profile {emulation}` makes an emulated one" if emulation
-               else "QEMU cannot present it: use a real one")
-        raise ExportError(f"--int8-target {target}: a file made for {target} must be verified on such a CPU, and "
-                          f"{' and '.join(f'{w} is {c}' for c, w in classes.items())}; add --verify-on BOARD ({how})")
+        how = (
+            f"`sqnxt-edge devices emulate NAME --profile {emulation}` makes an emulated one"
+            if emulation
+            else "QEMU cannot present it: use a real one"
+        )
+        raise ExportError(
+            f"--int8-target {target}: a file made for {target} must be verified on such a CPU, and "
+            f"{' and '.join(f'{w} is {c}' for c, w in classes.items())}; add --verify-on BOARD ({how})"
+        )
     line = warn_if_no_int8_dot(run.target_cpu)
     if line:
         run.warn(line)

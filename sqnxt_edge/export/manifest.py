@@ -14,11 +14,21 @@ from .config import TOLERANCES
 __all__ = ["MANIFEST_NAME", "tool_versions", "load_manifest", "update_manifest"]
 
 MANIFEST_NAME = "manifest.json"
-_TOOLS = ("sqnxt-edge", "torch", "onnx", "onnxruntime", "onnxsim", "litert-torch", "ai-edge-litert",
-          "ai-edge-quantizer", "numpy")
+_TOOLS = (
+    "sqnxt-edge",
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "onnxsim",
+    "litert-torch",
+    "ai-edge-litert",
+    "ai-edge-quantizer",
+    "numpy",
+)
 
 
 def tool_versions(names: tuple[str, ...] = _TOOLS) -> dict[str, str]:
+    """Versions of the converters and runtimes that made the artifacts (missing ones left out)."""
     out = {}
     for name in names:
         try:
@@ -40,8 +50,9 @@ def load_manifest(folder: Path) -> dict[str, Any]:
     return {"artifacts": {}}
 
 
-def update_manifest(folder: Path, checkpoint: dict[str, Any], entries: list[dict[str, Any]],
-                    config: dict[str, Any], created_utc: str) -> tuple[Path, dict[str, Any]]:
+def update_manifest(
+    folder: Path, checkpoint: dict[str, Any], entries: list[dict[str, Any]], config: dict[str, Any], created_utc: str
+) -> tuple[Path, dict[str, Any]]:
     """Merge `entries` (keyed by their relative path) into the folder's manifest and write it atomically."""
     data = load_manifest(folder)
     if data.get("checkpoint", {}).get("sha256") not in (None, checkpoint.get("sha256")):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,15 +29,24 @@ def export_onnx(model: torch.nn.Module, input_size: int, in_channels: int, opset
     import onnx
 
     x = torch.zeros(batch or 1, in_channels, input_size, input_size)
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if batch is None:
         kwargs["dynamic_axes"] = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
     buf = io.BytesIO()
     try:
         with quiet():
-            torch.onnx.export(model.eval(), (x,), buf, dynamo=False, input_names=[INPUT_NAME],
-                              output_names=[OUTPUT_NAME], opset_version=int(opset), do_constant_folding=True,
-                              training=torch.onnx.TrainingMode.EVAL, **kwargs)
+            torch.onnx.export(
+                model.eval(),
+                (x,),
+                buf,  # type: ignore[arg-type]  # a file object works (TorchScript exporter); the stub says paths only
+                dynamo=False,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                opset_version=int(opset),
+                do_constant_folding=True,
+                training=torch.onnx.TrainingMode.EVAL,
+                **kwargs,
+            )
     except Exception as exc:
         raise ExportError(f"torch.onnx.export failed at opset {opset}: {first_line(exc)}") from None
     return onnx.load_model_from_string(buf.getvalue())
@@ -108,6 +118,7 @@ def topo_sort(model):
 
 
 def op_counts(model) -> dict[str, int]:
+    """How many nodes of each op type an ONNX graph has."""
     counts: dict[str, int] = {}
     for node in model.graph.node:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
@@ -137,6 +148,7 @@ def probe_onnx(folder: Path) -> Path:
 
 
 def save_onnx(model, path: Path) -> Path:
+    """Save an ONNX model to `path`; returns the path."""
     import onnx
 
     onnx.save_model(model, str(path))

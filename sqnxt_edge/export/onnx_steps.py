@@ -176,6 +176,7 @@ def _finish(run: ExportRun, precision: str, path: Path, info: dict, fp32_onnx: P
 
 
 def onnx_family(run: ExportRun) -> None:
+    """Write the ONNX artifacts (fp32, then fp16 and int8 from it) and their .ort files."""
     fp32_path, info = _fp32(run)
     fp32_path = _finish(run, "fp32", fp32_path, info)
     if run.config.fp16:

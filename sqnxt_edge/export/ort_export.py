@@ -9,6 +9,7 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..errors import ExportError
 
@@ -27,8 +28,9 @@ def convert_to_ort(onnx_path: Path, ort_path: Path) -> Path:
         out_dir = Path(tmp) / "out"
         try:
             with contextlib.redirect_stdout(io.StringIO()):
-                convert_onnx_models_to_ort(src, output_dir=out_dir, optimization_styles=[OptimizationStyle.Fixed],
-                                           target_platform="arm")
+                convert_onnx_models_to_ort(
+                    src, output_dir=out_dir, optimization_styles=[OptimizationStyle.Fixed], target_platform="arm"
+                )
         except Exception as exc:
             raise ExportError(f"ORT format conversion failed: {str(exc).strip().splitlines()[0]}") from None
         made = list(out_dir.glob("*.ort"))
@@ -56,8 +58,7 @@ def mobile_usability(onnx_path: Path) -> dict:
 
     logging.getLogger("usability_checker").setLevel(logging.ERROR)
     try:
-        with tempfile.TemporaryDirectory(prefix="sqnxt-usability-") as tmp, \
-                contextlib.redirect_stdout(io.StringIO()):
+        with tempfile.TemporaryDirectory(prefix="sqnxt-usability-") as tmp, contextlib.redirect_stdout(io.StringIO()):
             opt = Path(tmp) / onnx_path.name
             optimize_model(onnx_path, opt, use_external_initializers=True)  # BASIC level, as the tool does
             model = uc.ModelProtoWithShapeInfo(opt).model_with_shape_info
@@ -65,11 +66,13 @@ def mobile_usability(onnx_path: Path) -> dict:
             checks = {
                 "NNAPI": lambda fixed: uc.check_nnapi_partitions(model, require_fixed_input_sizes=fixed),
                 "CoreML NeuralNetwork": lambda fixed: uc.check_coreml_partitions(
-                    model, fixed, "coreml_supported_neuralnetwork_ops.md"),
+                    model, fixed, "coreml_supported_neuralnetwork_ops.md"
+                ),
                 "CoreML MLProgram": lambda fixed: uc.check_coreml_partitions(
-                    model, fixed, "coreml_supported_mlprogram_ops.md"),
+                    model, fixed, "coreml_supported_mlprogram_ops.md"
+                ),
             }
-            report = {}
+            report: dict[str, Any] = {}
             for ep, run in checks.items():
                 report[ep] = _summary(run(True))
                 if dynamic:  # what the EP could take once the batch is fixed (make_dynamic_shape_fixed)

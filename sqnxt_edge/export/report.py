@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
 from .ort_export import usability_line
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 __all__ = ["export_table"]
 
@@ -14,14 +19,24 @@ def _size(n: int) -> str:
 
 
 def export_table(result) -> Table:
+    """The export as a table: one row per artifact with parity, accuracy and notes."""
     ck = result.manifest.get("checkpoint", {})
     first = result.artifacts[0] if result.artifacts else {}
-    title = (f"{ck.get('model')} ({ck.get('dataset') or 'no dataset'}, {ck.get('input_size')} px): "
-             f"{first.get('params', 0):,} params, {first.get('macs', 0) / 1e6:,.1f} M MACs -> {result.output_dir}")
+    title = (
+        f"{ck.get('model')} ({ck.get('dataset') or 'no dataset'}, {ck.get('input_size')} px): "
+        f"{first.get('params', 0):,} params, {first.get('macs', 0) / 1e6:,.1f} M MACs -> {result.output_dir}"
+    )
     table = Table(title=title)
     table.add_column("artifact", no_wrap=True)
-    for col, justify in (("size", "right"), ("input", "left"), ("max|Δ| vs torch", "right"),
-                         ("top-1 agree", "right"), ("top-1 fp32 / int8", "right"), ("notes", "left")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("size", "right"),
+        ("input", "left"),
+        ("max|Δ| vs torch", "right"),
+        ("top-1 agree", "right"),
+        ("top-1 fp32 / int8", "right"),
+        ("notes", "left"),
+    )
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     for a in result.artifacts:
         p = a.get("parity") or {}
@@ -32,7 +47,7 @@ def export_table(result) -> Table:
         diff = f"{p['max_abs_diff']:.2e}" if p else "-"
         if p and not p.get("passed", True):
             diff = f"[red]{diff}[/]"
-        accuracy = (f"{acc['top1_fp32']:.2f}% / {acc['top1_int8']:.2f}% ({-acc['drop']:+.2f})" if acc else "")
+        accuracy = f"{acc['top1_fp32']:.2f}% / {acc['top1_int8']:.2f}% ({-acc['drop']:+.2f})" if acc else ""
         notes = usability_line(a.get("mobile_usability") or {}) if a["format"] == "ort" else ""
         if a.get("quantization") and a["format"] != "ort":  # .ort shows its mobile usability instead
             q = a["quantization"]
@@ -40,9 +55,13 @@ def export_table(result) -> Table:
         board = p.get("board") if p else None
         if board:
             where = board["device"] + (" (emulated)" if board.get("emulated") else "")
-            notes = (notes + "; " if notes else "") + (f"on {where}: max|Δ| {board['max_abs_diff']:.1e}, "
-                                                      f"agree {board['top1_agreement']:.1%}")
-        dtype = {"float32": "f32", "int8": "i8", "uint8": "u8", "float16": "f16"}.get(inp.get("dtype"), inp.get("dtype"))
-        table.add_row(a["path"], _size(a["bytes"]), f"{inp.get('layout', '')} {shape} {dtype}",
-                      diff, agree, accuracy, notes)
+            notes = (notes + "; " if notes else "") + (
+                f"on {where}: max|Δ| {board['max_abs_diff']:.1e}, agree {board['top1_agreement']:.1%}"
+            )
+        dtype = {"float32": "f32", "int8": "i8", "uint8": "u8", "float16": "f16"}.get(
+            str(inp.get("dtype")), inp.get("dtype")
+        )
+        table.add_row(
+            a["path"], _size(a["bytes"]), f"{inp.get('layout', '')} {shape} {dtype}", diff, agree, accuracy, notes
+        )
     return table

@@ -23,10 +23,10 @@ import re
 import socket
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..artifacts import atomic_write, sha256_file, sidecar_path
 from ..errors import ExportError
@@ -34,7 +34,7 @@ from ..errors import ExportError
 try:
     import fcntl
 except ImportError:  # Windows: no flock; exports there are not serialised
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # a module or None; every use checks for None first
 
 __all__ = ["LOCK_NAME", "Owner", "export_lock", "make_stage", "stale_stages", "journal", "adopt"]
 
@@ -55,7 +55,7 @@ def _start_ticks(pid: int) -> int:
     """When `pid` started, in clock ticks since boot (/proc/PID/stat field 22); 0 where unknown."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat[stat.rindex(")") + 2:].split()[19])
+        return int(stat[stat.rindex(")") + 2 :].split()[19])
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -66,21 +66,26 @@ def _host() -> str:
 
 @dataclass(frozen=True)
 class Owner:
+    """The export process a staging folder belongs to (pid, start time, boot id, host): tells a dead owner's apart."""
+
     pid: int
     start: int
     boot: str
     host: str
 
     @classmethod
-    def me(cls) -> "Owner":
+    def me(cls) -> Owner:
+        """This process as an owner."""
         return cls(os.getpid(), _start_ticks(os.getpid()), _boot_id(), _host())
 
     @classmethod
-    def of(cls, stage: Path) -> "Owner | None":
+    def of(cls, stage: Path) -> Owner | None:
+        """The owner named in a staging folder's name, or None for a folder without one."""
         m = _STAGE_RE.match(stage.name)
         return cls(int(m[1]), int(m[2]), m[3], m[4]) if m else None
 
     def token(self) -> str:
+        """The owner as the part of a staging folder's name that identifies it."""
         return f"{self.pid}-{self.start}-{self.boot}-{self.host}"
 
     def is_gone(self) -> bool:
@@ -171,8 +176,10 @@ def _acquire(path: Path, out: Path, wait: float, say: Callable[[str], None]) -> 
         except BlockingIOError:
             os.close(fd)
             if time.monotonic() >= deadline:
-                raise ExportError(f"another export is writing into {out}{_holder(path)}; waited {wait:g} s "
-                                  "(--lock-wait): try again when it has finished, or export elsewhere with -o") from None
+                raise ExportError(
+                    f"another export is writing into {out}{_holder(path)}; waited {wait:g} s "
+                    "(--lock-wait): try again when it has finished, or export elsewhere with -o"
+                ) from None
             if not told:
                 say(f"waiting for another export into {out}{_holder(path)} to finish (up to {wait:g} s)")
                 told = True

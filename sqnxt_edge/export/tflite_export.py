@@ -40,8 +40,9 @@ def calibration_inputs(images: np.ndarray, ckpt) -> np.ndarray:
     return preprocess(images, ckpt.input_size, ckpt.mean, ckpt.std).permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def convert_tflite(model: nn.Module, input_size: int, in_channels: int, precision: str, dest: Path,
-                   batch: int = 1) -> Path:
+def convert_tflite(
+    model: nn.Module, input_size: int, in_channels: int, precision: str, dest: Path, batch: int = 1
+) -> Path:
     """Write `dest` (.tflite, fp32 or fp16) from the eval-mode NCHW `model`. int8 is made from the fp32 file:
     `sqnxt_edge.quantize.quantize_tflite`."""
     require("litert_torch", "tflite", "--format tflite")
@@ -58,8 +59,9 @@ def convert_tflite(model: nn.Module, input_size: int, in_channels: int, precisio
 
                 edge = litert_torch.convert(module, (sample,), quant_config=full_fp16_recipe())
             else:
-                raise ExportError(f"litert-torch converts fp32 or fp16, not {precision!r} "
-                                  "(int8: quantize_tflite on the fp32 file)")
+                raise ExportError(
+                    f"litert-torch converts fp32 or fp16, not {precision!r} (int8: quantize_tflite on the fp32 file)"
+                )
             edge.export(str(dest))
     except ExportError:
         raise

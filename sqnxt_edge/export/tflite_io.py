@@ -56,7 +56,7 @@ def float_interface(path: Path) -> Path:
     try:
         model = schema.ModelT.InitFromPackedBuf(raw, 0)
         for buf in model.buffers or []:  # stored after the flatbuffer (ai-edge-quantizer does): inline, since the
-            if (buf.offset or 0) > 1:    # rewritten flatbuffer has another length and the offsets would be wrong
+            if (buf.offset or 0) > 1:  # rewritten flatbuffer has another length and the offsets would be wrong
                 buf.data = np.frombuffer(raw, np.uint8, buf.size, buf.offset)
                 buf.offset = buf.size = 0
         sg = model.subgraphs[0]

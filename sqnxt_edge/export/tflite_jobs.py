@@ -45,31 +45,45 @@ class Conversions:
         except BaseException:  # nothing started here outlives a failed start
             self.close()
             raise
-        run.say(f"converting to TFLite {' + '.join(precisions)} with litert-torch in {len(precisions)} background "
-                "process(es)")
+        run.say(
+            f"converting to TFLite {' + '.join(precisions)} with litert-torch in {len(precisions)} background "
+            "process(es)"
+        )
 
     def _start(self, run, precisions: list[str], ckpt: Path) -> None:
         for precision in precisions:
             dest = run.staged("tflite", precision)
-            job = {"checkpoint": str(ckpt), "precision": precision, "dest": str(dest),
-                   "batch": run.config.fixed_batch or 1}
+            job = {
+                "checkpoint": str(ckpt),
+                "precision": precision,
+                "dest": str(dest),
+                "batch": run.config.fixed_batch or 1,
+            }
             spec = self.folder / f"{precision}.json"
             spec.write_text(json.dumps(job), encoding="utf-8")
             log = self.folder / f"{precision}.log"
             with open(log, "wb") as fh:  # one thread each: the work is Python graph passes, and OpenMP threads
                 # of three processes spinning on two cores would slow every one of them down many times over
-                proc = subprocess.Popen([sys.executable, "-m", __name__, str(spec)], stdin=subprocess.DEVNULL,
-                                        stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                        env={**os.environ, "OMP_NUM_THREADS": "1"})
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", __name__, str(spec)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env={**os.environ, "OMP_NUM_THREADS": "1"},
+                )
             self.jobs[precision] = (proc, dest, log)
 
     def wait(self, precision: str) -> Path:
+        """Wait for the background conversion of `precision`; ExportError with its log if it failed."""
         proc, dest, log = self.jobs[precision]
         proc.wait()
         if proc.returncode != 0 or not dest.is_file():
             lines = [ln for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
-            why = next((ln[len("error: "):] for ln in reversed(lines) if ln.startswith("error: ")),
-                       lines[-1] if lines else f"exit code {proc.returncode}")
+            why = next(
+                (ln[len("error: ") :] for ln in reversed(lines) if ln.startswith("error: ")),
+                lines[-1] if lines else f"exit code {proc.returncode}",
+            )
             raise ExportError(why if why.startswith("TFLite") else f"TFLite conversion ({precision}) failed: {why}")
         return dest
 
@@ -105,8 +119,14 @@ def _child(spec: str) -> int:
 
         ck = load_checkpoint(job["checkpoint"])
         with torch.no_grad():
-            convert_tflite(ck.build_model().eval(), ck.input_size, ck.in_channels, job["precision"],
-                           Path(job["dest"]), batch=job["batch"])
+            convert_tflite(
+                ck.build_model().eval(),
+                ck.input_size,
+                ck.in_channels,
+                job["precision"],
+                Path(job["dest"]),
+                batch=job["batch"],
+            )
     except Exception as exc:  # one line for the parent's error message
         from ..errors import first_line
 

@@ -21,6 +21,7 @@ __all__ = ["converted_precisions", "tflite_family", "tflite_precisions"]
 def _make(run: ExportRun, precision: str, path: Path, fp32_path: Path | None) -> None:
     c, ck = run.config, run.ckpt
     if precision == "int8":
+        assert fp32_path is not None  # tflite_precisions puts fp32 first
         inputs = calibration_inputs(run.calibration(), ck)
         run.say(f"quantizing TFLite to int8 (ai-edge-quantizer) on {len(inputs)} calibration images")
         quantize_tflite(fp32_path, path, inputs)
@@ -48,12 +49,26 @@ def _one(run: ExportRun, precision: str, fp32_path: Path | None) -> Path:
     write_sidecar(path, meta)
     report = run.check(path, precision)
     accuracy = run.accuracy_gate(fp32_path, path) if precision == "int8" and fp32_path else None
-    run.promote(path, "tflite", precision, parity=report, accuracy=accuracy,
-                input={"name": in_name, "shape": shape, "layout": "NHWC", "dtype": dtype},
-                output={"name": out_name}, dynamic_batch=False,
-                quantization={"label": LABEL, "scheme": SCHEME, "io": "float32" if c.tflite_float_io else "int8",
-                              "calibration_images": c.calib_size, "target": PORTABLE,
-                              "safe_on": list(CPU_CLASSES)} if precision == "int8" else None)
+    run.promote(
+        path,
+        "tflite",
+        precision,
+        parity=report,
+        accuracy=accuracy,
+        input={"name": in_name, "shape": shape, "layout": "NHWC", "dtype": dtype},
+        output={"name": out_name},
+        dynamic_batch=False,
+        quantization={
+            "label": LABEL,
+            "scheme": SCHEME,
+            "io": "float32" if c.tflite_float_io else "int8",
+            "calibration_images": c.calib_size,
+            "target": PORTABLE,
+            "safe_on": list(CPU_CLASSES),
+        }
+        if precision == "int8"
+        else None,
+    )
     return run.out / path.name
 
 
@@ -68,6 +83,7 @@ def converted_precisions(config) -> list[str]:
 
 
 def tflite_family(run: ExportRun) -> None:
+    """Write the TFLite artifacts: fp32 and fp16 converted, int8 quantized from the fp32 file."""
     fp32 = None
     for precision in tflite_precisions(run.config):  # fp32 first: int8 is made from it and measured against it
         path = _one(run, precision, fp32)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..runner import RunnerError, open_model
 from ..data import load_dataset, preprocess, resize_uint8
 from ..errors import DataError, ExportError
+from ..runner import RunnerError, open_model
 from .config import TOLERANCES
 
 __all__ = ["VerifySet", "verify_images", "reference_logits", "predict", "compare", "parity"]
@@ -45,8 +45,9 @@ def verify_images(ckpt, n: int, seed: int = 0, data_dir: str | None = None) -> V
 def reference_logits(model: torch.nn.Module, images: np.ndarray, mean, std, batch: int = 64) -> np.ndarray:
     """PyTorch float32 logits for uint8 NHWC images already at the input size."""
     size = images.shape[1]
-    outs = [model(preprocess(images[i:i + batch], size, mean, std)).float().numpy()
-            for i in range(0, len(images), batch)]
+    outs = [
+        model(preprocess(images[i : i + batch], size, mean, std)).float().numpy() for i in range(0, len(images), batch)
+    ]
     return np.concatenate(outs)
 
 
@@ -89,7 +90,7 @@ def compare(got: np.ndarray, ref: np.ndarray, precision: str, name: str = "artif
         if flips:
             reasons.append(f"top-1 differs on {flips} of {int(mask.sum())} images with a clear PyTorch margin")
     return {
-        "n": int(len(got)),
+        "n": len(got),
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
         "max_abs_logit": float(np.abs(ref).max()),
@@ -104,4 +105,4 @@ def compare(got: np.ndarray, ref: np.ndarray, precision: str, name: str = "artif
 def parity(path, images: np.ndarray, ref: np.ndarray, precision: str) -> dict:
     """Run `path` here on `images` and compare with PyTorch (`compare`)."""
     got, runtime = predict(path, images)
-    return {"n": int(len(images)), "runtime": runtime, **compare(got, ref, precision, path.name)}
+    return {"n": len(images), "runtime": runtime, **compare(got, ref, precision, path.name)}

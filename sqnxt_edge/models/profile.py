@@ -14,6 +14,8 @@ __all__ = ["ModelStats", "LayerStats", "model_stats", "layer_table", "count_para
 
 @dataclass
 class LayerStats:
+    """One layer's parameters, MACs and output size."""
+
     name: str
     kind: str
     params: int
@@ -25,6 +27,8 @@ class LayerStats:
 
 @dataclass
 class ModelStats:
+    """A model's parameters and MACs at an input size, with its layers when asked for."""
+
     params: int
     macs: int
     input_shape: tuple[int, ...]
@@ -32,6 +36,7 @@ class ModelStats:
     layers: list[LayerStats] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The statistics as JSON-ready data."""
         return asdict(self)
 
 
@@ -105,4 +110,5 @@ def _describe(module: nn.Module) -> str:
 
 
 def layer_table(model: nn.Module, input_size: int, in_channels: int = 3) -> list[LayerStats]:
+    """Per-layer statistics of `model` at `input_size`."""
     return model_stats(model, input_size, in_channels, layers=True).layers

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
+import torch
 from torch import nn
 
 from ..errors import SqnxtError, UnknownModelError
 
 __all__ = [
+    "ZooNet",
     "ModelSpec",
     "register",
     "resolve_name",
@@ -23,11 +25,33 @@ __all__ = [
 ]
 
 
+class ZooNet(nn.Module):
+    """What every zoo model is: `create_model` stamps the registered name and the stem on it (export and the
+    profiler read both), and the forward pass splits into `forward_features` and `forward_head`."""
+
+    model_name: str
+    stem_kind: str
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before the pooled classifier: the feature map profiling and embeddings read."""
+        raise NotImplementedError
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        """Pool and classify a feature map: the logits."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for an NCHW batch: `forward_head(forward_features(x))`."""
+        return self.forward_head(self.forward_features(x))
+
+
 @dataclass(frozen=True)
 class ModelSpec:
+    """A registered model: how to build it, its stems and sizes, and how to adapt foreign weights."""
+
     name: str
     family: str
-    build: Callable[..., nn.Module]  # (num_classes, in_channels, stem) -> module
+    build: Callable[..., ZooNet]  # (num_classes, in_channels, stem) -> module
     stems: tuple[str, ...]
     description: str
     verified: bool = True
@@ -50,12 +74,14 @@ _ALIASES: dict[str, str] = {}  # lower-case alias -> canonical name
 
 
 def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the zoo under its canonical name; returns the spec."""
     _REGISTRY[spec.name] = spec
     _ALIASES[spec.name.lower()] = spec.name
     return spec
 
 
 def add_alias(alias: str, name: str) -> None:
+    """Let another spelling (case-insensitive) resolve to a registered name."""
     _ALIASES[alias.lower()] = name
 
 
@@ -87,10 +113,12 @@ def resolve_name(name: str) -> str:
 
 
 def get_spec(name: str) -> ModelSpec:
+    """The spec of a model by name or alias; UnknownModelError otherwise."""
     return _REGISTRY[resolve_name(name)]
 
 
 def list_models(family: str | None = None) -> list[str]:
+    """Registered names in registration order, optionally one family's."""
     return [n for n, s in _REGISTRY.items() if family is None or s.family == family]
 
 
@@ -100,7 +128,7 @@ def create_model(
     input_size: int = 227,
     in_channels: int = 3,
     stem: str | None = None,
-) -> nn.Module:
+) -> ZooNet:
     """Build any zoo model. The stem follows `input_size` unless `stem` overrides it."""
     spec = get_spec(name)
     if num_classes < 1 or in_channels < 1 or input_size < 1:

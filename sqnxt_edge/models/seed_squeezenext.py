@@ -22,7 +22,7 @@ from .squeezenext import STAGE_WIDTHS, SqueezeNextBlock, StemStagesHead
 
 __all__ = ["SeedSqueezeNext", "SEED_VARIANTS", "seed_state_dict"]
 
-SIZES = {"cifar": (32,), "tiny": (64,)}  # the 4x4 average pool must meet a 4x4 map
+SIZES: dict[str, tuple[int, ...]] = {"cifar": (32,), "tiny": (64,)}  # the 4x4 average pool must meet a 4x4 map
 
 # canonical name -> (width, depths, the seed's own function name)
 SEED_VARIANTS = {
@@ -34,6 +34,8 @@ SEED_VARIANTS = {
 
 
 class SeedSqueezeNext(StemStagesHead):
+    """The popular PyTorch SqueezeNext re-implementation, layer for layer, so its weights load."""
+
     def __init__(
         self, width: float, depths: tuple[int, ...], num_classes: int = 10, in_channels: int = 3, stem: str = "cifar"
     ):
@@ -70,7 +72,8 @@ class SeedSqueezeNext(StemStagesHead):
         for m in self.modules():  # the notebook's conv_init: convs only (the FC keeps PyTorch's default)
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_uniform_(m.weight, gain=math.sqrt(2))
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # every conv here has one
+                    nn.init.zeros_(m.bias)
 
 
 _BLOCK = re.compile(r"^stage([1-4])\.(\d+)\.(conv|bn)([1-5])\.(.+)$")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import ModelSpec, add_alias, register
+from .registry import ModelSpec, ZooNet, add_alias, register
 
 __all__ = ["Fire", "SqueezeNet", "SqueezeNetCifar"]
 
@@ -38,7 +38,7 @@ def _pool() -> nn.MaxPool2d:
 
 
 # Architectures as data: a stem (out channels, kernel) then a sequence of "pool" or Fire arguments.
-_LAYOUTS = {
+_LAYOUTS: dict[str, tuple[tuple[int, int], list[str | tuple[int, int, int, int]]]] = {
     "1.0": (
         (96, 7),
         [
@@ -74,12 +74,14 @@ _LAYOUTS = {
 }
 
 
-class SqueezeNet(nn.Module):
+class SqueezeNet(ZooNet):
+    """SqueezeNet 1.0 or 1.1 as torchvision defines it."""
+
     def __init__(self, version: str = "1.1", num_classes: int = 1000, in_channels: int = 3):
         super().__init__()
         (stem_channels, kernel), layout = _LAYOUTS[version]
         layers: list[nn.Module] = [nn.Conv2d(in_channels, stem_channels, kernel, stride=2), nn.ReLU(inplace=True)]
-        layers += [_pool() if item == "pool" else Fire(*item) for item in layout]
+        layers += [_pool() if isinstance(item, str) else Fire(*item) for item in layout]  # str: "pool"
         self.features = nn.Sequential(*layers)
         final_conv = nn.Conv2d(512, num_classes, 1)
         self.classifier = nn.Sequential(nn.Dropout(p=0.5), final_conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1))
@@ -89,7 +91,8 @@ class SqueezeNet(nn.Module):
                     nn.init.normal_(m.weight, mean=0.0, std=0.01)
                 else:
                     nn.init.kaiming_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # every conv here has one
+                    nn.init.zeros_(m.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -154,7 +157,18 @@ _CIFAR_FIRES = (
 )
 
 
-class SqueezeNetCifar(nn.Module):
+class SqueezeNetCifar(ZooNet):
+    """The CIFAR SqueezeNet of weiaicunzai/pytorch-cifar100, with its module names."""
+
+    fire2: FireBN  # fire2 ... fire9 are set in a loop below, under weiaicunzai's names
+    fire3: FireBN
+    fire4: FireBN
+    fire5: FireBN
+    fire6: FireBN
+    fire7: FireBN
+    fire8: FireBN
+    fire9: FireBN
+
     def __init__(self, num_classes: int = 10, in_channels: int = 3):
         super().__init__()
         self.stem = nn.Sequential(*_conv_bn_relu(in_channels, 96, 3, padding=1), nn.MaxPool2d(2, 2))

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .layers import ConvBnReLU
-from .registry import ModelSpec, register
+from .registry import ModelSpec, ZooNet, register
 
 __all__ = ["SqueezeNextCfg", "SqueezeNext", "SqueezeNextBlock", "StemStagesHead", "STEMS", "default_stem"]
 
@@ -61,6 +61,7 @@ class SqueezeNextBlock(nn.Module):
     ):
         super().__init__()
         self.transition = transition
+        self.proj: ConvBnReLU | None
         if transition == "v5":
             self.proj = ConvBnReLU(cin, cout, 1, stride=stride, bias=bias)
             cin, stride = cout, 1
@@ -81,13 +82,13 @@ class SqueezeNextBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.transition == "v5":
+        if self.proj is None:  # no transition
+            shortcut = x
+        elif self.transition == "v5":
             x = self.proj(x)
             shortcut = x
-        elif self.transition == "projection":
+        else:  # "projection"
             shortcut = self.proj(x)
-        else:
-            shortcut = x
         out = self.expand(self.sep2(self.sep1(self.reduce2(self.reduce1(x)))))
         return self.act(out + shortcut)
 
@@ -106,8 +107,14 @@ def _make_stem(kind: str, kernel: int, in_channels: int) -> nn.Sequential:
     raise ValueError(f"unknown stem {kind!r}; choose one of {', '.join(STEMS)}")
 
 
-class StemStagesHead(nn.Module):
+class StemStagesHead(ZooNet):
     """stem -> stages -> head -> pool -> fc, the layout every SqueezeNext (the paper's and the seed's) shares."""
+
+    stem: nn.Module
+    stages: nn.Module
+    head: nn.Module
+    pool: nn.Module
+    fc: nn.Module
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))

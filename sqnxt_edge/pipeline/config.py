@@ -13,6 +13,8 @@ __all__ = ["PipelineConfig", "PipelineResult"]
 
 @dataclass
 class PipelineConfig:
+    """What `pipeline` does after export: which formats, int8, where to benchmark, on what data."""
+
     formats: list[str] = field(default_factory=lambda: ["onnx"])
     int8: bool = False
     device: str = "local"
@@ -30,6 +32,8 @@ class PipelineConfig:
 
 @dataclass
 class PipelineResult:
+    """A pipeline run: the export, the bench, the report files and each stage's time."""
+
     output_dir: Path
     export: ExportResult
     bench: BenchRun
@@ -38,8 +42,10 @@ class PipelineResult:
 
     @property
     def seconds(self) -> float:
+        """Total time of the stages."""
         return round(sum(s["seconds"] for s in self.stages), 3)
 
     @property
     def ok(self) -> bool:
+        """True when every artifact was measured."""
         return self.bench.ok

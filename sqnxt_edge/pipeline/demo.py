@@ -4,10 +4,10 @@ train 1.0-SqNxt-23, export ONNX fp32 + int8 (and TFLite when its extra is instal
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from ..training import TrainConfig, TrainResult, train
 from .config import PipelineConfig, PipelineResult
@@ -26,6 +26,8 @@ def default_formats() -> list[str]:
 
 @dataclass
 class DemoConfig:
+    """The demo's settings: model, epochs, formats, int8, threads and output folder."""
+
     model: str = "1.0-SqNxt-23"
     epochs: int | None = None  # default: the digits recipe's
     formats: list[str] | None = None  # default: default_formats()
@@ -38,6 +40,7 @@ class DemoConfig:
 def run_demo(
     config: DemoConfig | None = None, say: Callable[[str], None] | None = None, progress: bool = True
 ) -> tuple[TrainResult, PipelineResult]:
+    """Train on the embedded digits, then run the pipeline on the best checkpoint: the one-command tour."""
     config = config or DemoConfig()
     say = say or (lambda message: None)
     root = Path(config.output_dir) if config.output_dir else Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..artifacts import atomic_write
-from ..bench import BenchRun
-from ..bench import report as bench_report
+from ..bench import BenchRun, report as bench_report
 from ..checkpoint import Checkpoint
 from ..export import ExportResult
 from ..plots import new_figure, save_png
@@ -142,6 +141,7 @@ def _markdown(
 
 
 def plot_accuracy_vs_latency(bench: BenchRun, path: Path) -> Path | None:
+    """Top-1 against p50 latency per artifact, or None when there is nothing honest to plot."""
     points = [r for r in summary_rows(bench) if r["top1"] is not None and r["p50_ms"]]
     if not points or bench.emulated:  # a trade-off against an emulator's latency would mislead
         return None
@@ -171,6 +171,7 @@ def write_pipeline_report(
     config: PipelineConfig,
     stages: list[dict] | None = None,
 ) -> dict[str, Path]:
+    """Write the report folder (Markdown, JSON, CSV, plots); returns the files by role."""
     out.mkdir(parents=True, exist_ok=True)
     plots: dict[str, Path] = {}
     if any(r.get("samples_ms") for r in bench.results):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..bench import BenchConfig, run_bench
 from ..checkpoint import Checkpoint, load_checkpoint

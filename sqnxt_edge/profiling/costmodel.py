@@ -11,8 +11,9 @@
 The terms are added, not maxed (a roofline would take the larger): on a CPU the phases of small kernels overlap
 poorly, and the sum is linear in the factors, so one measured profile fits them by non-negative least squares
 (`fit`). The epilogue term is why a narrow layer (few input channels: little work per output) runs below peak: without
-it, the int8 estimates of the 1.5x/2.0x variants at 32 px came out 20-40% high (benchmarks/estimate/). Uncalibrated, the factors are the reference ones below: fitted on the project's x86 reference machine, so
-on an ARM board they are a prior, not a measurement; the estimate says which basis it stands on.
+it, the int8 estimates of the 1.5x/2.0x variants at 32 px came out 20-40% high (benchmarks/estimate/).
+Uncalibrated, the factors are the reference ones below: fitted on the project's x86 reference machine, so on an ARM
+board they are a prior, not a measurement; the estimate says which basis it stands on.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Hardware:
         return self.peak_gops_int8 if precision == "int8" else self.peak_gflops_fp32
 
     def missing(self, precision: str) -> list[str]:
+        """The figures an estimate at `precision` needs that this hardware lacks."""
         need = {
             "peak_gops_int8" if precision == "int8" else "peak_gflops_fp32": self.peak(precision),
             "mem_bandwidth_gbs": self.mem_bandwidth_gbs,
@@ -90,6 +92,7 @@ class Hardware:
         return [k for k, v in need.items() if not v]
 
     def to_dict(self) -> dict:
+        """The figures and their sources as JSON-ready data."""
         return asdict(self)
 
 
@@ -107,7 +110,8 @@ class Factors:
     epilogue: float = 0.0  # output bytes' worth of bandwidth time per compute layer's output
 
     @classmethod
-    def reference(cls, precision: str) -> "Factors":
+    def reference(cls, precision: str) -> Factors:
+        """The reference factors for a precision, fitted on the project's x86 machine."""
         ref = REFERENCE["int8" if precision == "int8" else "fp32"]
         return cls(
             dict(ref["efficiency"]),
@@ -128,6 +132,7 @@ class Factors:
         return max(ref.get(kind, ref["other"]) * (float(np.median(ratios)) if ratios else 1.0), 1e-6)
 
     def to_dict(self) -> dict:
+        """The factors as JSON-ready data."""
         d = asdict(self)
         d["fitted"] = list(self.fitted)
         return d
@@ -135,6 +140,8 @@ class Factors:
 
 @dataclass
 class LayerCost:
+    """One layer's estimated time, split into compute, memory and per-layer overhead."""
+
     layer: Layer
     compute_us: float  # MACs at the kind's efficiency, plus the epilogue per output
     memory_us: float
@@ -142,6 +149,7 @@ class LayerCost:
 
     @property
     def us(self) -> float:
+        """The layer's estimated time: the sum of its terms."""
         return self.compute_us + self.memory_us + self.overhead_us
 
 

@@ -9,6 +9,7 @@ device registry, so every later estimate for that device stands on a measurement
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,8 @@ class EstimateError(SqnxtError):
 
 @dataclass
 class Estimate:
+    """A latency estimate for a model on a device, with its per-layer terms and what it stands on."""
+
     model: str
     input_size: int
     num_classes: int
@@ -52,6 +55,7 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """The estimate as JSON-ready data."""
         return asdict(self)
 
 
@@ -63,7 +67,10 @@ def _profile_hardware(name: str, prof, threads: int | None) -> Hardware:
     if scale != 1:
         for key in ("peak_gflops_fp32", "peak_gops_int8"):
             src[key] = f"{src.get(key, 'profile')}; x {threads}/{cores} cores for {threads} thread(s)"
-    peak = lambda v: v * scale if v else None
+
+    def peak(v: float | None) -> float | None:
+        return v * scale if v else None
+
     return Hardware(
         name,
         threads,
@@ -87,8 +94,11 @@ def hardware_for(device: str, threads: int | None = None, devices_file=None) -> 
         return Hardware(
             "local",
             threads,
-            *(figs[k][0] for k in ("peak_gflops_fp32", "peak_gops_int8", "mem_bandwidth_gbs", "layer_overhead_us")),
-            {k: v[1] for k, v in figs.items()},
+            peak_gflops_fp32=figs["peak_gflops_fp32"][0],
+            peak_gops_int8=figs["peak_gops_int8"][0],
+            mem_bandwidth_gbs=figs["mem_bandwidth_gbs"][0],
+            layer_overhead_us=figs["layer_overhead_us"][0],
+            sources={k: v[1] for k, v in figs.items()},
         ), "local"
     devices = load_devices(devices_file)
     if device in devices:
@@ -235,7 +245,7 @@ def estimate(
 
 
 def calibrate(
-    artifacts: list[str | os.PathLike] | str | os.PathLike,
+    artifacts: Sequence[str | os.PathLike] | str | os.PathLike,
     device: str = "local",
     threads: int | None = None,
     runs: int = 50,
@@ -335,7 +345,7 @@ def _fit_record(group: list, hw: Hardware, precision: str, device: str) -> dict:
 
 
 def estimates_for(
-    artifacts: list[str | os.PathLike], device: str, threads: int | None = None, devices_file=None
+    artifacts: Sequence[str | os.PathLike], device: str, threads: int | None = None, devices_file=None
 ) -> tuple[list[Estimate], list[str]]:
     """Estimates for what a bench could not measure on `device` (unreachable, or emulated): every exported artifact
     (.onnx, .ort, .tflite with its metadata); returns (estimates, one line per artifact that cannot be estimated)."""

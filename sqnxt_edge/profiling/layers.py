@@ -28,6 +28,8 @@ _PASSIVE = ("BatchNorm2d", "ReLU", "ReLU6", "Dropout", "Identity")
 
 @dataclass
 class Layer:
+    """One layer of the model as profiles and estimates see it: kind, stage, MACs and tensor sizes."""
+
     name: str
     kind: str
     stage: str
@@ -38,15 +40,19 @@ class Layer:
     out_elems: int = 0  # activation elements written
 
     def bytes(self, precision: str = "fp32") -> int:
+        """Bytes the layer moves (input, output and weights) at `precision`."""
         act, weight = BYTES.get(precision, BYTES["fp32"])
         return (self.in_elems + self.out_elems) * act + self.weights * weight
 
     def to_dict(self) -> dict:
+        """The layer as JSON-ready data."""
         return asdict(self)
 
 
 @dataclass
 class LayerTable:
+    """A model's layers at an input size, with the module paths that map onto them."""
+
     model: str
     input_size: int
     num_classes: int
@@ -56,9 +62,11 @@ class LayerTable:
 
     @property
     def macs(self) -> int:
+        """Total MACs of the layers."""
         return sum(layer.macs for layer in self.layers)
 
     def get(self, name: str) -> Layer:
+        """The layer called `name`."""
         return next(layer for layer in self.layers if layer.name == name)
 
     def layer_of(self, node_name: str) -> str | None:
@@ -185,10 +193,10 @@ def _build(model, input_size: int, in_channels: int) -> tuple[list[Layer], dict[
 
 @lru_cache(maxsize=64)
 def _cached(name: str, input_size: int, num_classes: int, in_channels: int, stem: str | None) -> LayerTable:
+    import torch
+
     from ..models import create_model
     from ..models.profile import count_params
-
-    import torch
 
     with torch.device("meta"):  # shapes and FLOPs without weights or arithmetic: ~20x faster at 227 px
         model = create_model(name, num_classes, input_size, in_channels, stem).eval()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,8 @@ class ProfileError(SqnxtError):
 
 @dataclass
 class LayerTime:
+    """One layer's measured time in a profile, with its share and achieved throughput."""
+
     name: str
     kind: str
     stage: str
@@ -48,6 +51,8 @@ class LayerTime:
 
 @dataclass
 class ProfileResult:
+    """A per-layer profile of one artifact on one device, with the roll-ups and the check."""
+
     artifact: str
     model: str
     input_size: int
@@ -73,12 +78,15 @@ class ProfileResult:
 
     @property
     def agrees(self) -> bool:
+        """True when the summed layers agree with the end-to-end time."""
         return abs(self.agreement_pct) <= AGREEMENT_PCT
 
     def measured_us(self) -> dict[str, float]:
+        """Measured time per layer name, what calibration fits to."""
         return {l.name: l.us for l in self.layers}
 
     def to_dict(self) -> dict:
+        """The profile as JSON-ready data."""
         return {**asdict(self), "agrees": self.agrees}
 
 
@@ -119,12 +127,15 @@ def _fold(
     runtime_nodes: dict[str, list] = {}
     for node in prof["nodes"]:
         us = max(0.0, _median(node["us"]) - floor)
-        layer = table.layer_of(node["name"])
-        slot = per_layer[layer] if layer in per_layer else runtime_nodes.setdefault(str(node.get("op")), [0.0, 0])
+        owner = table.layer_of(node["name"])
+        slot = per_layer[owner] if owner in per_layer else runtime_nodes.setdefault(str(node.get("op")), [0.0, 0])
         slot[0] += us
         slot[1] += 1
     total = sum(v[0] for v in per_layer.values()) + sum(v[0] for v in runtime_nodes.values())
-    share = lambda us: us / total if total else 0.0
+
+    def share(us: float) -> float:
+        return us / total if total else 0.0
+
     layers = []
     for layer in table.layers:
         us, n = per_layer[layer.name]
@@ -144,7 +155,7 @@ def _fold(
         )
     others = [LayerTime(op, "runtime", "runtime", op, us, share(us), nodes=n) for op, (us, n) in runtime_nodes.items()]
     by_stage: dict[str, float] = {}
-    by_kind: dict[str, float] = {k: 0.0 for k in KINDS}
+    by_kind: dict[str, float] = dict.fromkeys(KINDS, 0.0)
     for row in layers + others:
         by_stage[row.stage] = by_stage.get(row.stage, 0.0) + row.share
         by_kind[row.kind] = by_kind.get(row.kind, 0.0) + row.share
@@ -177,7 +188,7 @@ def _fold(
 
 
 def profile(
-    artifacts: list[str | os.PathLike],
+    artifacts: Sequence[str | os.PathLike],
     device: str = "local",
     threads: int | None = None,
     runs: int = 50,

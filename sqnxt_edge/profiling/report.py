@@ -105,6 +105,7 @@ def profile_tables(r: ProfileResult, top: int | None = None) -> list:
 
 
 def estimate_label(e) -> str:
+    """The line that labels an estimate as one (never shown as a measurement)."""
     return (
         f"ESTIMATE, not a measurement: {e.model} @{e.input_size} px {e.precision} on {e.device} "
         f"({e.threads} thread(s)): {e.ms:.3f} ms"
@@ -154,6 +155,7 @@ def estimate_tables(e, layers: bool = False) -> list:
 
 
 def selection_table(s: Selection):
+    """The selection as a table: every variant, fitting ones first."""
     from rich.table import Table
 
     t = Table(title=f"variants on {s.device} within {s.budget_ms:g} ms at {s.input_size} px (accuracy: {s.dataset})")
@@ -212,8 +214,8 @@ def plot_pareto(s: Selection, path: str | Path) -> Path:
         if pts:
             ax.scatter([c.latency_ms for c in pts], [c.top1 for c in pts], marker=marker, label=precision)
     front, best = [], float("-inf")
-    for c in sorted(known, key=lambda c: (c.latency_ms, -c.top1)):
-        if c.top1 > best:
+    for c in sorted(known, key=lambda c: (c.latency_ms, -(c.top1 or 0.0))):  # known: every top1 is set
+        if c.top1 is not None and c.top1 > best:
             front.append(c)
             best = c.top1
     if front:

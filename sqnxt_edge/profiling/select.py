@@ -9,6 +9,7 @@ calibration was measured on.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from ..errors import SqnxtError
@@ -49,6 +50,8 @@ def dataset_for(input_size: int) -> str:
 
 @dataclass
 class Candidate:
+    """A zoo variant at a precision: its latency (and where it comes from), size and accuracy."""
+
     model: str
     precision: str
     latency_ms: float
@@ -66,6 +69,8 @@ class Candidate:
 
 @dataclass
 class Selection:
+    """The variants considered for a latency budget on a device, ranked."""
+
     device: str
     budget_ms: float
     input_size: int
@@ -75,9 +80,11 @@ class Selection:
 
     @property
     def fitting(self) -> list[Candidate]:
+        """The candidates within the budget."""
         return [c for c in self.candidates if c.fits]
 
     def to_dict(self) -> dict:
+        """The selection as JSON-ready data, with the fitting names."""
         return {**asdict(self), "fitting": [c.model + " " + c.precision for c in self.fitting]}
 
 
@@ -100,7 +107,7 @@ def _checkpoint_scores(paths: list[str | os.PathLike], input_size: int) -> dict[
 def _candidate(est: Estimate, budget_ms: float, accuracy: tuple, params: int) -> Candidate:
     top1, top5, source, ckpt = accuracy
     measured = est.measured_ms is not None
-    latency = est.measured_ms if measured else est.ms
+    latency = est.measured_ms if est.measured_ms is not None else est.ms
     how = "measured" if measured else ("calibrated estimate" if est.calibrated else "estimate (profile only)")
     width = 1 if est.precision == "int8" else (2 if est.precision == "fp16" else 4)
     return Candidate(
@@ -126,7 +133,7 @@ def select(
     precision: str = "any",
     input_size: int = 227,
     threads: int | None = None,
-    checkpoints: list[str | os.PathLike] = (),
+    checkpoints: Sequence[str | os.PathLike] = (),
     dataset: str | None = None,
     models: list[str] | None = None,
     devices_file=None,
@@ -155,12 +162,12 @@ def select(
     with progress_bar(f"estimating on {device}", len(names) * len(precisions), progress) as advance:
         for name in names:
             table = model_layers(name, input_size, classes)
+            acc: tuple[float | None, float | None, str, str | None]
             if name in mine:
                 top1, ds, path = mine[name]
                 acc = (top1, None, f"your checkpoint ({ds})", path)
             else:
-                top1, top5, source = ACCURACY.get((table.model, dataset), (None, None, "unknown"))
-                acc = (top1, top5, source, None)
+                acc = (*ACCURACY.get((table.model, dataset), (None, None, "unknown")), None)
             for p in precisions:
                 est = estimate(name, device, input_size, p, threads, classes, devices_file)
                 cal = measured.get(p)

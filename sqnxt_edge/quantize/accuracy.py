@@ -27,16 +27,18 @@ class AccuracyReport:
     n: int
 
     def to_dict(self) -> dict:
+        """The report as JSON-ready data."""
         return asdict(self)
 
     def within(self, max_drop: float) -> bool:
+        """True when int8 loses at most `max_drop` top-1 points."""
         return self.drop <= max_drop + 1e-9
 
 
 def predict_top1(artifact: Path, images: np.ndarray, model=None) -> np.ndarray:
     """Top-1 class per image; images are resized to the artifact's own input size first."""
-    from ..runner import RunnerError, open_model
     from ..data import resize_uint8
+    from ..runner import RunnerError, open_model
 
     try:
         model = model or open_model(str(artifact))
@@ -56,7 +58,7 @@ def report_from_predictions(p32: np.ndarray, p8: np.ndarray, labels: np.ndarray)
         top1_int8=round(top8, 3),
         drop=round(top32 - top8, 3),
         agreement=round(float(np.mean(p32 == p8) * 100.0), 3),
-        n=int(len(labels)),
+        n=len(labels),
     )
 
 

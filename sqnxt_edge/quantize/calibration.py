@@ -96,7 +96,7 @@ def _is_folder(value: str) -> bool:
 
     if value in DATASETS:
         return False
-    return Path(value).is_dir() or os.sep in value or value.startswith(".") or value.startswith("~")
+    return Path(value).is_dir() or os.sep in value or value.startswith((".", "~"))
 
 
 def calibration_images(
@@ -150,6 +150,7 @@ class CalibrationReader:
         self._pos = 0
 
     def set_range(self, start_index: int, end_index: int) -> None:
+        """Read only images [start_index, end_index) (onnxruntime's calibrators call this)."""
         self.start, self.stop = start_index, min(end_index, len(self.images))
         self._pos = self.start
 
@@ -157,6 +158,7 @@ class CalibrationReader:
         return len(self.images)
 
     def get_next(self) -> dict | None:
+        """The next batch as {input name: array}, or None when the range is done."""
         if self._pos >= self.stop:
             return None
         chunk = self.images[self._pos : min(self._pos + self.batch, self.stop)]

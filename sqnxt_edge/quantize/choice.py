@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -66,9 +66,11 @@ class Int8Choice:
 
     @property
     def config(self) -> Int8Config:
+        """The configuration to try first."""
         return self.candidates[0]
 
     def to_dict(self) -> dict:
+        """The choice as JSON-ready data (the manifest's record)."""
         return {
             "target": self.target,
             "order": [c.label for c in self.candidates],
@@ -80,6 +82,7 @@ class Int8Choice:
 
 
 def cache_path() -> Path:
+    """Where int8 choices are cached, one per CPU class (ISA features), runtime version and target."""
     return cache_dir() / "int8-choice.json"
 
 

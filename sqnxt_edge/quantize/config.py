@@ -76,6 +76,7 @@ class Int8Config:
         return text + (", " + ", ".join(extras) if extras else "")
 
     def to_dict(self) -> dict:
+        """The configuration as JSON-ready data."""
         return {
             "label": self.label,
             "activation_type": self.activation_type,
@@ -87,7 +88,8 @@ class Int8Config:
             "reduce_range": self.reduce_range,
         }
 
-    def with_(self, **changes) -> "Int8Config":
+    def with_(self, **changes) -> Int8Config:
+        """A copy with some fields changed."""
         return replace(self, **changes)
 
 

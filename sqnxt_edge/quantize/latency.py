@@ -18,15 +18,19 @@ __all__ = ["LatencySamples", "interleaved_latency"]
 
 @dataclass
 class LatencySamples:
+    """Latency samples of one model, in ms."""
+
     name: str
     ms: list[float] = field(default_factory=list)
 
     @property
     def p50(self) -> float:
+        """Median latency (nan without samples)."""
         return statistics.median(self.ms) if self.ms else float("nan")
 
     @property
     def p90(self) -> float:
+        """90th percentile latency (nan without samples)."""
         return float(np.percentile(self.ms, 90)) if self.ms else float("nan")
 
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from contextlib import redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -109,7 +110,7 @@ def calibrate(
     from onnxruntime.quantization import CalibrationMethod, create_calibrator
 
     method = getattr(CalibrationMethod, _METHODS[config.calib_method])
-    options = {"num_bins": config.num_bins or _DEFAULT_BINS[config.calib_method]}
+    options: dict[str, Any] = {"num_bins": config.num_bins or _DEFAULT_BINS[config.calib_method]}
     if config.calib_method == "entropy":
         options["num_quantized_bins"] = 128
     if config.calib_method == "percentile":
@@ -203,21 +204,24 @@ class Int8Session:
         self._ranges: dict[str, object] = {}
         self._count = 0
 
-    def __enter__(self) -> "Int8Session":
+    def __enter__(self) -> Int8Session:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
     def close(self) -> None:
+        """Delete the working folder (prepared model, calibration caches)."""
         self._tmp.cleanup()
 
     def prepared(self) -> Path:
+        """The pre-processed fp32 model (shape inference + optimization), made once."""
         if self._prepared is None:
             self._prepared = prepare(self.fp32_onnx, self.work / "prepared.onnx")
         return self._prepared
 
     def ranges(self, config: Int8Config):
+        """Tensor ranges for `config`'s calibration method, calibrated once per method."""
         if config.calib_method not in self._ranges:
             self._ranges[config.calib_method] = calibrate(
                 self.prepared(), self.fp32, self.images, config, self.work, self.progress

@@ -119,6 +119,7 @@ def covers(target: str) -> tuple[str, ...]:
 
 
 def is_safe(config: Int8Config, target: str) -> bool:
+    """Whether `config` is numerically safe on every class `target` covers."""
     return set(covers(target)) <= set(safe_on(config))
 
 

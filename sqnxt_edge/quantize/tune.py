@@ -12,21 +12,23 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifacts import copy_artifact
 from ..errors import ExportError
 from .accuracy import predict_top1
 from .calibration import check_images
 from .choice import candidates_for
 from .config import Int8Config
-from .targets import PORTABLE, is_safe
 from .latency import interleaved_latency
-from ..artifacts import copy_artifact
 from .onnx_int8 import Int8Session, open_fp32
+from .targets import PORTABLE, is_safe
 
 __all__ = ["TuneRow", "TuneResult", "TuneError", "tune_onnx", "default_candidates"]
 
 
 @dataclass
 class TuneRow:
+    """One tuned candidate: accuracy, agreement with fp32, latency and speed-up."""
+
     label: str
     top1: float
     drop: float
@@ -39,11 +41,14 @@ class TuneRow:
     config: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The row as JSON-ready data."""
         return asdict(self)
 
 
 @dataclass
 class TuneResult:
+    """The tuning table and the candidate chosen (None when none is within budget)."""
+
     chosen: Int8Config | None
     path: Path | None
     rows: list[TuneRow]
@@ -54,6 +59,7 @@ class TuneResult:
     batch: int
 
     def to_dict(self) -> dict:
+        """The result as JSON-ready data."""
         return {
             "chosen": self.chosen.to_dict() if self.chosen else None,
             "path": str(self.path) if self.path else None,
@@ -112,8 +118,8 @@ def tune_onnx(
     Only configurations numerically safe on every CPU class of `target` are tried (`targets.is_safe`). Raises
     TuneError (an ExportError carrying the table) when none is within budget; nothing is written then.
     """
-    from ..runner import open_model
     from ..data import resize_uint8
+    from ..runner import open_model
 
     fp32_onnx, out = Path(fp32_onnx), Path(out)
     candidates = list(candidates or default_candidates(target=target))

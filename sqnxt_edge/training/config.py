@@ -33,11 +33,14 @@ class TrainConfig:
     eval_batch_size: int = 256
 
     def to_dict(self) -> dict[str, Any]:
+        """The configuration as JSON-ready data (paths as strings)."""
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
 @dataclass
 class TrainResult:
+    """A finished run: where its checkpoints went, the best epoch and the history."""
+
     out_dir: Path
     best_path: Path
     last_path: Path
@@ -52,9 +55,11 @@ class TrainResult:
 
     @property
     def final_top1(self) -> float:
+        """Test top-1 after the last epoch."""
         return float(self.history[-1]["test_top1"]) if self.history else 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data (paths as strings)."""
         data = asdict(self)
         for key, value in data.items():
             if isinstance(value, Path):

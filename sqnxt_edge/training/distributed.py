@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import torch
 
@@ -19,16 +19,20 @@ __all__ = ["DistInfo", "setup", "pick_device", "all_reduce_sum", "broadcast", "b
 
 @dataclass(frozen=True)
 class DistInfo:
+    """This process's place in a torchrun job (world size 1: not distributed)."""
+
     world_size: int = 1
     rank: int = 0
     local_rank: int = 0
 
     @property
     def enabled(self) -> bool:
+        """True when several processes train together."""
         return self.world_size > 1
 
     @property
     def is_main(self) -> bool:
+        """True on the process that writes files and prints."""
         return self.rank == 0
 
 
@@ -47,6 +51,7 @@ def pick_device(request: str = "auto", local_rank: int = 0) -> torch.device:
 
 
 def setup(request: str = "auto") -> tuple[DistInfo, torch.device]:
+    """Join the torchrun job from the environment, if any; returns it and the torch device to use."""
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if world <= 1:
         return DistInfo(), pick_device(request)
@@ -62,6 +67,7 @@ def setup(request: str = "auto") -> tuple[DistInfo, torch.device]:
 
 
 def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """`values` summed over every process (unchanged when not distributed)."""
     if info.enabled:
         import torch.distributed as dist
 
@@ -69,7 +75,10 @@ def all_reduce_sum(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return values
 
 
-def broadcast(obj: Any, info: DistInfo) -> Any:
+_T = TypeVar("_T")
+
+
+def broadcast(obj: _T, info: DistInfo) -> _T:
     """Rank 0's value on every rank (e.g. the run folder named after rank 0's clock)."""
     if not info.enabled:
         return obj
@@ -81,6 +90,7 @@ def broadcast(obj: Any, info: DistInfo) -> Any:
 
 
 def barrier(info: DistInfo) -> None:
+    """Wait until every process gets here (no-op when not distributed)."""
     if info.enabled:
         import torch.distributed as dist
 
@@ -88,6 +98,7 @@ def barrier(info: DistInfo) -> None:
 
 
 def cleanup(info: DistInfo) -> None:
+    """Leave the process group (no-op when not distributed)."""
     if info.enabled:
         import torch.distributed as dist
 

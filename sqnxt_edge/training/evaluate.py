@@ -27,6 +27,8 @@ __all__ = ["EvalResult", "evaluate"]
 
 @dataclass
 class EvalResult:
+    """Top-1/top-5 of a checkpoint or artifact on a split, where it ran and how long it took."""
+
     top1: float  # percent
     top5: float  # percent
     n: int
@@ -45,9 +47,11 @@ class EvalResult:
 
     @property
     def emulated(self) -> bool:
+        """True when it ran on an emulated board."""
         return bool(self.env and self.env.get("emulated"))
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data (board fields only when a board was used)."""
         d = asdict(self)
         if self.device is None:
             d.pop("device"), d.pop("env")
@@ -206,7 +210,8 @@ def _eval_on_board(path, kind, data, split, data_dir, runtime, threads, limit, b
     images = _dataset(data, meta.get("dataset"), path, split, data_dir, int(meta.get("in_channels") or 3), limit)
     with tempfile.TemporaryDirectory(prefix="sqnxt-eval-") as tmp:
         npz = Path(tmp) / "data.npz"
-        np.savez(npz, labels=images.labels.astype(np.int64), **{f"images_{size}": resize_uint8(images.images, size)})
+        arrays = {"labels": images.labels.astype(np.int64), f"images_{size}": resize_uint8(images.images, size)}
+        np.savez(npz, **arrays)
         settings = runner.Settings(runtime=runtime, threads=threads, latency=False, logits=True, data=str(npz))
         report = run_runner(dev, [path], settings, npz)
     result = (report.get("results") or [{}])[0]

@@ -17,6 +17,8 @@ __all__ = ["Recipe", "RECIPES", "get_recipe", "lr_factor"]
 
 @dataclass(frozen=True)
 class Recipe:
+    """A training recipe: epochs, batch, optimiser, learning-rate schedule and regularisation."""
+
     name: str
     epochs: int
     batch_size: int
@@ -37,14 +39,17 @@ class Recipe:
     description: str = ""
 
     def scaled_lr(self, batch_size: int) -> float:
+        """The learning rate scaled linearly to `batch_size`."""
         return self.lr * batch_size / self.base_batch
 
     def to_dict(self) -> dict:
+        """The recipe as JSON-ready data."""
         data = asdict(self)
         data["milestones"] = list(self.milestones)
         return data
 
-    def with_overrides(self, **values) -> "Recipe":
+    def with_overrides(self, **values) -> Recipe:
+        """A copy with the values that are not None replaced."""
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
@@ -100,6 +105,7 @@ RECIPES: dict[str, Recipe] = {
 
 
 def get_recipe(name: str) -> Recipe:
+    """The recipe by name; SqnxtError naming the known ones otherwise."""
     if name not in RECIPES:
         raise SqnxtError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     return RECIPES[name]

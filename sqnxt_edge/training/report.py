@@ -12,6 +12,7 @@ __all__ = ["write_metrics", "plot_curves", "write_json"]
 
 
 def write_json(path: Path, data) -> Path:
+    """Write `data` as indented JSON atomically; returns the path."""
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
 
 
@@ -22,6 +23,7 @@ def write_metrics(path: Path, history: list[dict]) -> Path:
 
 
 def plot_curves(path: Path, history: list[dict], title: str) -> Path | None:
+    """Loss and top-1 per epoch as a PNG, or None without history."""
     if not history:
         return None
     epochs = [r["epoch"] for r in history]

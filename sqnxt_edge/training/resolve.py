@@ -64,6 +64,7 @@ def resolve_config(config: TrainConfig) -> tuple[TrainConfig, Recipe]:
 
 
 def default_out(config: TrainConfig) -> Path:
+    """A new run folder under runs/ named after model, data and time."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path("runs") / f"{config.model}-{config.data}-{stamp}"
     n = 1
@@ -74,6 +75,7 @@ def default_out(config: TrainConfig) -> Path:
 
 
 def load_resume(config: TrainConfig) -> tuple[TrainConfig, Recipe, Checkpoint]:
+    """The config, recipe and checkpoint to continue the run in `config.out` from its last.pt."""
     if config.out is None:
         raise SqnxtError("--resume needs --out DIR: the run folder that holds last.pt")
     last = Path(config.out) / "last.pt"

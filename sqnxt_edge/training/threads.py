@@ -37,6 +37,8 @@ def others_busy(window: float = 0.3) -> float | None:
         return None
     time.sleep(window)
     after, own1, t1 = _cpu_jiffies(), time.process_time(), time.perf_counter()
+    if after is None:
+        return None
     clock = os.sysconf("SC_CLK_TCK")
     busy = (after[0] - before[0]) / clock - (own1 - own0)  # everyone's busy time minus ours
     return max(0.0, busy / (t1 - t0))

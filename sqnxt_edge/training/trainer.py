@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,9 +26,9 @@ from torch.utils.data import DistributedSampler
 
 from .._version import __version__
 from ..checkpoint import Checkpoint, save_checkpoint
-from ..data import ImageSet, augment_batch, dataset_info, load_dataset, preprocess, resize_uint8
+from ..data import Augment, ImageSet, augment_batch, dataset_info, load_dataset, preprocess, resize_uint8
 from ..errors import SqnxtError
-from ..models import create_model
+from ..models import ZooNet, create_model
 from ..progress import make_progress
 from . import distributed
 from .config import TrainConfig, TrainResult
@@ -58,12 +59,12 @@ class _Run:
     train_set: ImageSet
     test_set: ImageSet
     train_images: np.ndarray  # uint8 NHWC, at the input size when that fits in memory
-    augment: Any  # data.Augment or None
-    model: torch.nn.Module
+    augment: Augment | None
+    model: ZooNet
     net: torch.nn.Module  # the model, or its DDP wrapper
     optimizer: torch.optim.Optimizer
-    scheduler: Any
-    scaler: Any
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
     sampler: DistributedSampler
     batch: int  # per rank
     steps: int  # per epoch
@@ -72,6 +73,12 @@ class _Run:
     best_top1: float = -1.0
     best_epoch: int = 0
     threads_note: str = ""  # how many CPU threads and why, said once when the loop starts
+
+    @property
+    def size(self) -> int:
+        """The input side in pixels (resolve_config and load_resume always fill it)."""
+        assert self.config.input_size is not None
+        return self.config.input_size
 
     def checkpoint(self, epoch: int, metrics: dict, with_state: bool) -> Checkpoint:
         extra = {}
@@ -90,7 +97,7 @@ class _Run:
         return Checkpoint(
             model_name=c.model,
             num_classes=len(ts.classes),
-            input_size=c.input_size,
+            input_size=self.size,
             in_channels=ts.channels,
             stem=self.model.stem_kind,
             classes=list(ts.classes),
@@ -150,6 +157,7 @@ def _prepare(config: TrainConfig, dist, device) -> tuple[_Run, int]:
             config.out = distributed.broadcast(default_out(config), dist)
         if (Path(config.out) / "last.pt").exists():
             raise SqnxtError(f"{config.out} already holds a run: pass --resume to continue it, or choose another --out")
+    assert config.out is not None and config.input_size is not None  # resolve_config / load_resume fill both
     config.amp = amp = bool(device.type == "cuda" if config.amp is None else config.amp and device.type == "cuda")
     threads_note = ""
     if device.type == "cpu":  # fixed for the run and saved with it: a resume sums in the same order
@@ -173,8 +181,8 @@ def _prepare(config: TrainConfig, dist, device) -> tuple[_Run, int]:
     model.to(device)
     optimizer = _optimizer(model, recipe)
     batch = max(1, recipe.batch_size // dist.world_size)
-    sampler = DistributedSampler(
-        range(len(train_set)),
+    sampler: DistributedSampler[int] = DistributedSampler(
+        range(len(train_set)),  # type: ignore[arg-type]  # the sampler only takes len(); a range stands for the set
         num_replicas=dist.world_size,
         rank=dist.rank,
         shuffle=True,
@@ -186,7 +194,7 @@ def _prepare(config: TrainConfig, dist, device) -> tuple[_Run, int]:
         optimizer, lambda step: lr_factor(recipe, step, steps, recipe.epochs, recipe.batch_size)
     )
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    net = model
+    net: torch.nn.Module = model
     if dist.enabled:
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
@@ -288,7 +296,7 @@ def _loop(run: _Run, start_epoch: int, progress: bool, on_epoch) -> None:
 
 def _test(run: _Run, record: dict) -> None:
     c, ts = run.config, run.test_set
-    logits = torch_logits(run.model, ts.images, c.input_size, ts.mean, ts.std, c.eval_batch_size, run.device, run.amp)
+    logits = torch_logits(run.model, ts.images, run.size, ts.mean, ts.std, c.eval_batch_size, run.device, run.amp)
     hits = topk_correct(logits, ts.labels)
     record["test_top1"] = 100.0 * hits[1] / len(ts)
     record["test_top5"] = 100.0 * hits[5] / len(ts)
@@ -327,8 +335,8 @@ def _train_epoch(run: _Run, epoch: int, bar) -> dict[str, Any]:
         idx = order[step * run.batch : (step + 1) * run.batch]
         if len(idx) < 2 and step > 0:  # a lone image cannot make BatchNorm statistics
             break
-        images = augment_batch(torch.from_numpy(resize_uint8(run.train_images[idx], c.input_size)), run.augment, gen)
-        x = preprocess(images, c.input_size, ts.mean, ts.std).to(device, non_blocking=True)
+        images = augment_batch(torch.from_numpy(resize_uint8(run.train_images[idx], run.size)), run.augment, gen)
+        x = preprocess(images, run.size, ts.mean, ts.std).to(device, non_blocking=True)
         y = torch.from_numpy(ts.labels[idx]).to(device, non_blocking=True)
         with torch.autocast(device.type, enabled=run.amp):
             logits = run.net(x)
@@ -352,13 +360,13 @@ def _train_epoch(run: _Run, epoch: int, bar) -> dict[str, Any]:
     seconds = time.perf_counter() - t0
     if task is not None:
         bar.remove_task(task)
-    loss_sum, correct, count = (float(v) for v in totals.cpu())
+    loss_total, hits, seen = (float(v) for v in totals.cpu())  # over every rank
     return {
         "epoch": epoch + 1,
-        "loss": loss_sum / max(count, 1),
-        "train_top1": 100.0 * correct / max(count, 1),
+        "loss": loss_total / max(seen, 1),
+        "train_top1": 100.0 * hits / max(seen, 1),
         "lr": float(run.optimizer.param_groups[0]["lr"]),
-        "images_per_s": round(count / max(seconds, 1e-9), 1),
+        "images_per_s": round(seen / max(seconds, 1e-9), 1),
         "seconds": seconds,
         "_t_end": time.perf_counter(),
     }
