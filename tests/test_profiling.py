@@ -247,6 +247,44 @@ def test_select_ranks_what_fits_by_published_accuracy(reg, tmp_path):
         select("rpi4", 10, "bf16", models=models, devices_file=reg)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [32, 64, 227])
+def test_select_covers_the_whole_zoo_at_every_size(size, reg, cli):
+    from sqnxt_edge.models import list_models
+
+    s = select("rpi4", 50, "any", size, devices_file=reg, progress=False)
+    listed = {c.model for c in s.candidates}
+    skipped = {k.model: k.reason for k in s.skipped}
+    assert listed | set(skipped) == set(list_models()) and not listed & set(skipped)
+    assert all(reason and "\n" not in reason for reason in skipped.values())
+    assert all({c.precision for c in s.candidates if c.model == m} == {"fp32", "int8"} for m in listed)
+    seeds = {m for m in list_models() if m.startswith("seed-")}
+    assert seeds and (seeds <= set(skipped) if size == 227 else seeds <= listed)  # the seeds' stems: 32 or 64 px
+    if size == 227:
+        assert "takes 32 px (cifar stem) or 64 px (tiny stem) only" in skipped["seed-SqNxt-23-1x"]
+    assert len(skipped) < len(list_models()) / 2  # the paper's variants build at every one of these sizes
+    # the CLI (the layer tables are cached in this process now): JSON and table say the same
+    r = cli("select", "--device", "rpi4", "--budget-ms", "50", "--input-size", size, "--devices", reg, "--json")
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert {k["model"]: k["reason"] for k in got["skipped"]} == skipped
+    assert {c["model"] for c in got["candidates"]} == listed
+    r = cli("select", "--device", "rpi4", "--budget-ms", "50", "--input-size", size, "--devices", reg)
+    assert r.exit_code == 0, r.stderr
+    assert all(f"skipped {m}: {why}" in " ".join(r.stdout.split()) for m, why in skipped.items())
+
+
+def test_select_says_what_it_skipped_and_why(reg):
+    models = ["seed-SqNxt-23-1x", "SqueezeNet-1.0", "SqueezeNet-cifar"]
+    s = select("rpi4", 1e6, "fp32", 16, models=models, devices_file=reg, progress=False)
+    assert [c.model for c in s.candidates] == ["SqueezeNet-cifar"]
+    skipped = {k.model: k.reason for k in s.skipped}
+    assert "not 16 px" in skipped["seed-SqNxt-23-1x"]  # the builder's own reason
+    assert skipped["SqueezeNet-1.0"].startswith("does not build at 16 px: ")  # torch's: a map shrinks to nothing
+    with pytest.raises(SqnxtError, match="unknown model 'ghost'"):  # a typo is an error, not a skip
+        select("rpi4", 10, "fp32", 32, models=["ghost"], devices_file=reg, progress=False)
+
+
 # -- the runner's profiling mode and profiles of real exports ---------------------------------------------------
 
 
