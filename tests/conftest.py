@@ -7,8 +7,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper modules beside the tests (builders, procs, sshd)
 
+import needs  # noqa: E402
+
+
 # Reproducible and polite on a 2-core machine.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def pytest_configure(config):
+    needs.register(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    needs.check_marks(item)  # `needs.mark(...)`: skip locally, fail where $SQNXT_EDGE_REQUIRE names the tool
 
 
 @pytest.fixture(scope="session", autouse=True)
