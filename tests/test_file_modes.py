@@ -44,7 +44,7 @@ def _wrong(root: Path, mask: int) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("mask", UMASKS)
+@pytest.mark.parametrize("mask", UMASKS, ids=lambda m: f"umask-{m:03o}")
 def test_atomic_write_gives_the_umask_mode(tmp_path, mask):
     def replace_with_private(tmp: Path) -> None:  # a writer that unlinks and recreates its target (some libraries)
         tmp.unlink()
@@ -72,7 +72,7 @@ def test_atomic_write_gives_the_umask_mode(tmp_path, mask):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mask", UMASKS)
+@pytest.mark.parametrize("mask", UMASKS, ids=lambda m: f"umask-{m:03o}")
 def test_export_writes_every_file_with_the_umask_mode(digits_checkpoint, tmp_path, mask):
     from sqnxt_edge.export import ExportConfig, export
 
@@ -90,7 +90,7 @@ def test_export_writes_every_file_with_the_umask_mode(digits_checkpoint, tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mask", UMASKS)
+@pytest.mark.parametrize("mask", UMASKS, ids=lambda m: f"umask-{m:03o}")
 def test_training_run_folder_has_the_umask_mode(tmp_path, mask):
     from sqnxt_edge.training import TrainConfig, train
 
