@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
+import stat
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,21 +45,39 @@ def utc_now() -> str:
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Call `write(tmp_path)` on a temp file in the target folder, then rename: readers never see a half file and a
-    failed write never replaces a good one."""
+    failed write never replaces a good one. The file gets the mode a plain `open(path, "w")` gives under the user's
+    umask (0644 under 022): `mkstemp`'s 0600 would survive the rename and hide sidecars and int8 models from a web
+    server running as another user."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp, mode = _create_temp(path)
     except OSError as exc:
         raise SqnxtError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
-    os.close(fd)
     try:
-        write(Path(tmp))
+        write(tmp)
+        os.chmod(tmp, mode)  # a writer that replaced the file (unlink + create) may have left another mode
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _create_temp(path: Path) -> tuple[Path, int]:
+    """A new hidden file beside `path`, created 0666 so the kernel applies the umask (no umask read, no race);
+    returns it with the mode it got."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        except FileExistsError:
+            continue
+        try:
+            return tmp, stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def sha256_file(path: str | os.PathLike) -> str:

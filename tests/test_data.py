@@ -296,13 +296,26 @@ def test_folder_errors(tmp_path):
 
 # -- augmentation and channels ---------------------------------------------------------------------------------------
 def test_augment_flip_only_mirrors_and_is_reproducible():
-    x = torch.arange(2 * 4 * 4 * 3, dtype=torch.uint8).reshape(2, 4, 4, 3)
+    n = 64  # every image differs from its mirror: each output says whether it was flipped
+    x = (
+        torch.arange(4 * 4 * 3, dtype=torch.uint8).reshape(1, 4, 4, 3)
+        + torch.arange(n, dtype=torch.uint8)[:, None, None, None]
+    )
     aug = Augment(pad=0, flip=True)
     a = augment_batch(x, aug, torch.Generator().manual_seed(1))
-    b = augment_batch(x, aug, torch.Generator().manual_seed(1))
-    assert torch.equal(a, b)
-    for orig, out in zip(x, a):
-        assert torch.equal(out, orig) or torch.equal(out, orig.flip(1))
+    assert torch.equal(a, augment_batch(x, aug, torch.Generator().manual_seed(1)))
+
+    def flipped(out: torch.Tensor) -> list[bool]:
+        seen = []
+        for orig, img in zip(x, out):
+            assert torch.equal(img, orig) or torch.equal(img, orig.flip(1))  # left-right only, nothing else
+            seen.append(torch.equal(img, orig.flip(1)))
+        return seen
+
+    once = flipped(a)
+    assert 16 <= sum(once) <= 48  # about half (binomial 64, 1/2: outside this range once in ~10^4 seeds)
+    assert flipped(augment_batch(x, aug, torch.Generator().manual_seed(2))) != once  # the generator decides
+    assert not any(flipped(augment_batch(x, Augment(pad=0, flip=False), torch.Generator().manual_seed(1))))
     assert torch.equal(augment_batch(x, None, torch.Generator()), x)
 
 

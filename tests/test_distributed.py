@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from sqnxt_edge.checkpoint import load_checkpoint
+from sqnxt_edge.training import get_recipe
 
 sys.path.insert(0, str(Path(__file__).parent))
 from procs import Child
@@ -54,8 +55,6 @@ def test_torchrun_two_processes_train_digits_like_one(tmp_path, digits_checkpoin
             "train",
             "--data",
             "digits",
-            "--epochs",
-            3,
             "--device",
             "cpu",
             "--out",
@@ -65,14 +64,16 @@ def test_torchrun_two_processes_train_digits_like_one(tmp_path, digits_checkpoin
         argv=TORCHRUN,
     )
     assert child.finish(timeout=1800) == 0, "\n".join(child.lines[-20:])
-    metrics = _check_run_folder(out, epochs=3, world=2)
+    epochs = get_recipe("digits-fast").epochs  # the whole schedule, as the single-process fixture trains it
+    metrics = _check_run_folder(out, epochs=epochs, world=2)
     printed = _rank_outputs(logs)
     assert len(printed) == 2 and printed[1] == ""  # only rank 0 reports
     result = json.loads(printed[0])
-    assert result["epochs"] == 3 and result["config"]["world_size"] == 2
+    assert result["epochs"] == epochs and result["config"]["world_size"] == 2
     assert result["best_top1"] == pytest.approx(metrics["best_top1"])
-    # the same class as one process with the same recipe, seed and epochs (measured: 93.6% vs 98.6%; each rank's
-    # BatchNorm sees 8 images instead of 16, and the shards shuffle differently)
+    # the same class as one process with the same recipe, seed and epochs (each rank's BatchNorm sees 8 images
+    # instead of 16, and the shards shuffle differently; 3 epochs measured 93.6% vs 98.6%: the whole schedule ends
+    # far above the bound on every CPU class, a shortened one stops mid-descent)
     single = load_checkpoint(digits_checkpoint).metrics["best_top1"]
     assert result["best_top1"] >= 90.0 and abs(result["best_top1"] - single) <= 7.5, (result["best_top1"], single)
 

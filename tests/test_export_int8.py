@@ -11,8 +11,11 @@ import pytest
 from sqnxt_edge.errors import ExportError
 from sqnxt_edge.export import ExportConfig, export, read_onnx_metadata
 
+from needs import module, need
+
 pytestmark = pytest.mark.slow
 MODEL = "1.0-SqNxt-23"
+LITERT_MISSING = "litert-torch is not installed (pip install '.[tflite]')"
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +35,8 @@ def _has_litert() -> bool:
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite"])
 def test_int8_accuracy_report_and_size(int8_export, fmt):
-    if fmt == "tflite" and not _has_litert():
-        pytest.skip("litert-torch not installed")
+    if fmt == "tflite":
+        need("tflite", _has_litert(), LITERT_MISSING)
     by = {(a["format"], a["precision"]): a for a in int8_export.artifacts}
     fp32, int8 = by[(fmt, "fp32")], by[(fmt, "int8")]
     acc = int8["accuracy"]
@@ -53,8 +56,7 @@ def test_int8_accuracy_report_and_size(int8_export, fmt):
 def test_int8_tflite_is_integer_throughout_with_builtin_ops(int8_export):
     """What tflite-runtime and the phones' int8 delegates need: builtin ops only, every convolution int8 in and out
     with int8 weights scaled per output channel, and the manifest saying how it was made."""
-    if not _has_litert():
-        pytest.skip("litert-torch not installed")
+    need("tflite", _has_litert(), LITERT_MISSING)
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     entry = next(a for a in int8_export.artifacts if a["format"] == "tflite" and a["precision"] == "int8")
@@ -87,8 +89,7 @@ def test_int8_tflite_is_integer_throughout_with_builtin_ops(int8_export):
 @pytest.mark.tflite
 def test_float_io_int8_tflite_takes_and_gives_float32(digits_checkpoint, int8_export, tmp_path):
     """--float-io: the same integer graph behind float32 input and output, verified like every artifact."""
-    if not _has_litert():
-        pytest.skip("litert-torch not installed")
+    need("tflite", _has_litert(), LITERT_MISSING)
     from sqnxt_edge.data import load_dataset
     from sqnxt_edge.runner import open_model
 
@@ -127,7 +128,9 @@ def test_max_drop_keeps_fp32_only(digits_checkpoint, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("runtime", ["openvino", "cv2"])
 def test_int8_qdq_loads_in_other_runtimes(int8_export, runtime):
-    mod = pytest.importorskip(runtime)
+    name = "opencv" if runtime == "cv2" else runtime
+    need(name, module(runtime), f"{runtime} is not installed (pip install '.[dev]')")
+    mod = __import__(runtime)
     from sqnxt_edge.runner import open_model
 
     path = int8_export.output_dir / f"{MODEL}.int8.onnx"

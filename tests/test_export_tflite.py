@@ -12,17 +12,23 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("litert_torch")
-pytest.importorskip("ai_edge_litert")
-
 from sqnxt_edge import load_checkpoint
 from sqnxt_edge.data import preprocess
 from sqnxt_edge.export import ExportConfig, export
 from sqnxt_edge.runner import open_model
 
+from needs import mark, module
 from test_export import MODEL, make_checkpoint
 
-pytestmark = [pytest.mark.slow, pytest.mark.tflite]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.tflite,
+    mark(
+        "tflite",
+        module("litert_torch") and module("ai_edge_litert"),
+        "litert-torch / ai-edge-litert are not installed (pip install '.[tflite]')",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,10 @@ a closed port."""
 
 from __future__ import annotations
 
+import importlib
 import json
-import os
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,7 @@ from sqnxt_edge.profiling.report import plot_pareto, plot_profile
 
 sys.path.insert(0, str(Path(__file__).parent))
 from builders import write_tiny_onnx
+from needs import mark
 from sshd import LoopbackSshd, find_sshd, free_port
 
 RUNTIME_OPS = {"ReorderInput", "ReorderOutput", "Transpose", "QuantizeLinear", "DequantizeLinear", "Flatten"}
@@ -258,6 +260,44 @@ def test_select_ranks_what_fits_by_published_accuracy(reg, tmp_path):
         select("rpi4", 10, "bf16", models=models, devices_file=reg)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [32, 64, 227])
+def test_select_covers_the_whole_zoo_at_every_size(size, reg, cli):
+    from sqnxt_edge.models import list_models
+
+    s = select("rpi4", 50, "any", size, devices_file=reg, progress=False)
+    listed = {c.model for c in s.candidates}
+    skipped = {k.model: k.reason for k in s.skipped}
+    assert listed | set(skipped) == set(list_models()) and not listed & set(skipped)
+    assert all(reason and "\n" not in reason for reason in skipped.values())
+    assert all({c.precision for c in s.candidates if c.model == m} == {"fp32", "int8"} for m in listed)
+    seeds = {m for m in list_models() if m.startswith("seed-")}
+    assert seeds and (seeds <= set(skipped) if size == 227 else seeds <= listed)  # the seeds' stems: 32 or 64 px
+    if size == 227:
+        assert "takes 32 px (cifar stem) or 64 px (tiny stem) only" in skipped["seed-SqNxt-23-1x"]
+    assert len(skipped) < len(list_models()) / 2  # the paper's variants build at every one of these sizes
+    # the CLI (the layer tables are cached in this process now): JSON and table say the same
+    r = cli("select", "--device", "rpi4", "--budget-ms", "50", "--input-size", size, "--devices", reg, "--json")
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert {k["model"]: k["reason"] for k in got["skipped"]} == skipped
+    assert {c["model"] for c in got["candidates"]} == listed
+    r = cli("select", "--device", "rpi4", "--budget-ms", "50", "--input-size", size, "--devices", reg)
+    assert r.exit_code == 0, r.stderr
+    assert all(f"skipped {m}: {why}" in " ".join(r.stdout.split()) for m, why in skipped.items())
+
+
+def test_select_says_what_it_skipped_and_why(reg):
+    models = ["seed-SqNxt-23-1x", "SqueezeNet-1.0", "SqueezeNet-cifar"]
+    s = select("rpi4", 1e6, "fp32", 16, models=models, devices_file=reg, progress=False)
+    assert [c.model for c in s.candidates] == ["SqueezeNet-cifar"]
+    skipped = {k.model: k.reason for k in s.skipped}
+    assert "not 16 px" in skipped["seed-SqNxt-23-1x"]  # the builder's own reason
+    assert skipped["SqueezeNet-1.0"].startswith("does not build at 16 px: ")  # torch's: a map shrinks to nothing
+    with pytest.raises(SqnxtError, match="unknown model 'ghost'"):  # a typo is an error, not a skip
+        select("rpi4", 10, "fp32", 32, models=["ghost"], devices_file=reg, progress=False)
+
+
 # -- the runner's profiling mode and profiles of real exports ---------------------------------------------------
 
 
@@ -326,11 +366,6 @@ def sqnxt_exports(tmp_path_factory):
     return {a["precision"]: result.output_dir / a["path"] for a in result.artifacts}
 
 
-def _loaded() -> str | None:
-    load, cores = os.getloadavg()[0], runner.default_threads()
-    return f"load average {load:.1f} on {cores} core(s)" if load > cores else None
-
-
 @pytest.mark.slow
 def test_profile_maps_every_node_to_its_layer_fp32_and_int8(sqnxt_exports, tmp_path):
     results = profile([sqnxt_exports["fp32"], sqnxt_exports["int8"]], threads=1, runs=20, progress=False)
@@ -350,16 +385,24 @@ def test_profile_maps_every_node_to_its_layer_fp32_and_int8(sqnxt_exports, tmp_p
 
 
 @pytest.mark.slow
-def test_profile_sum_agrees_with_end_to_end(sqnxt_exports, cli):
-    busy = _loaded()
-    if busy:
-        pytest.skip(f"timing check needs an idle CPU: {busy}")
+def test_profile_sum_agrees_with_end_to_end(sqnxt_exports, cli, monkeypatch):
+    """The per-layer sum accounts for the whole run: no layer lost, none counted twice, beside any load. Load only
+    adds time, so the fastest plain run is the model's own time under any load: the sum must reach 70% of it (a lost
+    large layer fails), and stay within 130% of the median plain run interleaved with the profiled ones (a doubled
+    one fails). How close the two come on an idle CPU is a benchmark figure (benchmarks/estimate: 94% of 96 artifacts
+    within 15%), not a unit test's; beside a load of 13 on 2 cores the sum was 0.83-1.07x the fastest run while the
+    median run was 1.1-6x the sum."""
+    folding = importlib.import_module("sqnxt_edge.profiling.profile")
+    raw, fold = [], folding._fold
+    monkeypatch.setattr(folding, "_fold", lambda result, *a, **k: raw.append(result) or fold(result, *a, **k))
     r = cli("profile", sqnxt_exports["fp32"], "--threads", "1", "--runs", "40", "--json")
     assert r.exit_code == 0, r.stderr
     (res,) = json.loads(r.stdout)
-    # a lost or doubled layer is off by far more; how close the sum comes is a benchmark figure (benchmarks/estimate:
-    # 94% of 96 artifacts within 15%), and a 1.3 ms model beside a busy pytest can miss 15% (seen here: -20%)
-    assert abs(res["agreement_pct"]) <= 30.0, res["agreement_pct"]
+    (e2e_us,) = [result["profile"]["e2e_us"] for result in raw]
+    fastest, median = min(e2e_us) / 1e3, statistics.median(e2e_us) / 1e3
+    assert len(e2e_us) == 40 and res["e2e_ms"] == pytest.approx(median)
+    assert res["agreement_pct"] == pytest.approx(100 * (res["sum_ms"] - median) / median)
+    assert 0.7 * fastest <= res["sum_ms"] <= 1.3 * median, (res["sum_ms"], fastest, median)
 
 
 @pytest.mark.slow
@@ -380,9 +423,10 @@ def test_calibrate_stores_factors_and_the_estimate_then_stands_on_them(sqnxt_exp
 
 # -- boards: over SSH, unreachable, emulated ----------------------------------------------------------------------
 
-needs_sshd = pytest.mark.skipif(
-    find_sshd() is None or shutil.which("ssh") is None,
-    reason="needs OpenSSH (apt-get install openssh-server openssh-client)",
+needs_sshd = mark(
+    "ssh",
+    find_sshd() is not None and shutil.which("ssh") is not None,
+    "needs OpenSSH (apt-get install openssh-server openssh-client)",
 )
 
 

@@ -22,12 +22,14 @@ from sqnxt_edge.errors import DeviceError
 from sqnxt_edge.runner import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
+from needs import mark, module, need
 from procs import processes_running
 from sshd import LoopbackSshd, find_sshd, free_port
 
-needs_sshd = pytest.mark.skipif(
-    find_sshd() is None or shutil.which("ssh") is None,
-    reason="needs OpenSSH (apt-get install openssh-server openssh-client)",
+needs_sshd = mark(
+    "ssh",
+    find_sshd() is not None and shutil.which("ssh") is not None,
+    "needs OpenSSH (apt-get install openssh-server openssh-client)",
 )
 QUICK = ["--warmup", "1", "--runs", "3", "--min-seconds", "0"]
 FAST = Settings(warmup=1, runs=3, min_seconds=0, runtime="onnxruntime")
@@ -81,8 +83,7 @@ def test_remote_word_quotes_but_keeps_home(word, shell_sees, tmp_path):
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory):
-    if find_sshd() is None:
-        pytest.skip("sshd not installed")
+    need("ssh", find_sshd() is not None, "sshd is not installed (apt-get install openssh-server)")
     server = LoopbackSshd(tmp_path_factory.mktemp("sshd")).start()
     try:
         yield server
@@ -93,7 +94,7 @@ def sshd(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_tflite(tmp_path_factory) -> Path:
     """The same tiny net as .tflite via litert-torch (in a child process: the converter is heavy to import)."""
-    pytest.importorskip("litert_torch")
+    need("tflite", module("litert_torch"), "litert-torch is not installed (pip install '.[tflite]')")
     path = tmp_path_factory.mktemp("tfl") / "tiny.tflite"
     code = (
         "import sys, torch, litert_torch\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 
 import pytest
@@ -223,7 +224,7 @@ def test_notebook_whole_module_pickle_imports_with_the_seeds_logits(name, tiny, 
     net = _seed_net(name, tiny)
     src = tmp_path / f"{name}_Cifar10.ckpt"
     torch.save({"net": net, "acc": torch.tensor(0.9123, dtype=torch.float64), "epoch": 187}, src)  # the notebook's
-    with pytest.raises(Exception):  # what plain weights_only loading says: refused
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):  # plain weights_only: refused
         torch.load(src, weights_only=True)
     size = 64 if tiny else 32
     ckpt = import_checkpoint(src, tmp_path / "imported.pt", name, dataset="tiny-imagenet" if tiny else "cifar10")

@@ -125,6 +125,7 @@ def select_cmd(
         print_json(result.to_dict())
     else:
         out.print(selection_table(result))
+        _show([f"skipped {s.model}: {s.reason}" for s in result.skipped])
         _show([f"latency basis: {b}" for b in result.basis])
     if plot:
         plot_pareto(result, plot)

@@ -12,11 +12,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from ..errors import SqnxtError
+from ..errors import SqnxtError, UnknownModelError, first_line
 from ..progress import progress_bar
 from .estimate import Estimate, estimate
 
-__all__ = ["Candidate", "Selection", "select", "ACCURACY", "dataset_for"]
+__all__ = ["Candidate", "Skipped", "Selection", "select", "ACCURACY", "dataset_for"]
 
 PAPER = "Gholami et al., SqueezeNext (CVPRW 2018, arXiv 1803.10615), ImageNet top-1 / top-5"
 TORCHVISION = "torchvision's SqueezeNet{} IMAGENET1K_V1 weights, ImageNet-1K acc@1 / acc@5 (pytorch.org/vision)"
@@ -68,6 +68,14 @@ class Candidate:
 
 
 @dataclass
+class Skipped:
+    """A variant that does not build at the size asked (a fixed-size stem, a feature map that shrinks to nothing)."""
+
+    model: str
+    reason: str  # one line
+
+
+@dataclass
 class Selection:
     """The variants considered for a latency budget on a device, ranked."""
 
@@ -75,8 +83,9 @@ class Selection:
     budget_ms: float
     input_size: int
     dataset: str
-    candidates: list[Candidate]  # every variant, fitting ones first, ranked
+    candidates: list[Candidate]  # every variant that builds, fitting ones first, ranked
     basis: list[str] = field(default_factory=list)  # what the estimates stand on
+    skipped: list[Skipped] = field(default_factory=list)  # said, never dropped silently
 
     @property
     def fitting(self) -> list[Candidate]:
@@ -158,10 +167,21 @@ def select(
     classes = (
         1000 if dataset == "imagenet" else (200 if dataset == "tiny-imagenet" else 100 if dataset == "cifar100" else 10)
     )
-    out, bases = [], set()
+    out, bases, skipped = [], set(), []
     with progress_bar(f"estimating on {device}", len(names) * len(precisions), progress) as advance:
         for name in names:
-            table = model_layers(name, input_size, classes)
+            try:
+                table = model_layers(name, input_size, classes)
+            except UnknownModelError:
+                raise
+            except SqnxtError as exc:  # a stem made for other sizes: the builder says which
+                skipped.append(Skipped(name, first_line(exc)))
+                advance(len(precisions), f"{name} skipped")
+                continue
+            except RuntimeError as exc:  # torch: a feature map shrinks to nothing ("Output size is too small")
+                skipped.append(Skipped(name, f"does not build at {input_size} px: {first_line(exc)}"))
+                advance(len(precisions), f"{name} skipped")
+                continue
             acc: tuple[float | None, float | None, str, str | None]
             if name in mine:
                 top1, ds, path = mine[name]
@@ -177,4 +197,4 @@ def select(
                 bases.add(est.basis)
                 advance(1, f"{name} {p}")
     out.sort(key=lambda c: (not c.fits, c.top1 is None, -(c.top1 or 0.0), c.latency_ms))
-    return Selection(device, budget_ms, input_size, dataset, out, sorted(bases))
+    return Selection(device, budget_ms, input_size, dataset, out, sorted(bases), skipped)
