@@ -98,3 +98,84 @@ def test_hidden_options_are_the_listed_old_spellings():
 def test_one_way_to_give_formats(cmd):
     fmt = [p for c, p in _options() if c == cmd and "--format" in p.opts]
     assert len(fmt) == 1 and fmt[0].multiple and fmt[0].opts == ["--format", "-f"]
+
+
+# -- old spellings: accepted for one release, with one deprecation line on stderr ------------------------------------
+# Each line stops at a cheap user mistake after the flag was read (unknown dataset, missing file), so nothing trains.
+@pytest.mark.parametrize(
+    "argv, old, new",
+    [
+        (["train", "--device", "cpu", "--data", "imagenet-21k"], "--device", "--torch-device"),
+        (["train", "-d", "imagenet-21k"], "-d", "--data"),
+        (["train", "-r", "digits-fast", "--data", "imagenet-21k"], "-r", "--recipe"),
+        (["train", "--out", "{tmp}/run", "--data", "imagenet-21k"], "--out", "--output"),
+        (["pipeline", "{tmp}/missing.pt", "--formats", "onnx,ort"], "--formats", "--format"),
+        (["bench", "{tmp}/missing.onnx", "-b", "2"], "-b", "--batch"),
+    ],
+)
+def test_old_spelling_warns_and_still_works(cli, tmp_path, argv, old, new):
+    res = cli(*[a.replace("{tmp}", str(tmp_path)) for a in argv])
+    lines = res.stderr.strip().splitlines()
+    assert lines[0] == f"warning: {old} is deprecated; use {new}", res.stderr
+    assert res.exit_code == 1 and lines[-1].startswith("error: ") and "deprecated" not in lines[-1]
+
+
+def test_old_spelling_reaches_the_library(cli, tmp_path, monkeypatch):
+    """The value given under the old name is the one used (not the new option's default)."""
+    import sqnxt_edge.training as training
+
+    from sqnxt_edge.errors import SqnxtError
+
+    seen = {}
+
+    def stop(config, progress):
+        seen.update(device=config.device, data=config.data, recipe=config.recipe, out=config.out)
+        raise SqnxtError("stop here")
+
+    monkeypatch.setattr(training, "train", stop)
+    res = cli("train", "--device", "cpu", "-d", "folder", "-r", "seed-cifar", "--out", tmp_path / "r")
+    assert res.exit_code == 1 and res.stderr.count("is deprecated") == 4
+    assert seen == {"device": "cpu", "data": "folder", "recipe": "seed-cifar", "out": tmp_path / "r"}
+
+
+def test_train_device_refuses_a_board_name(cli):
+    res = cli("train", "--device", "rpi4")
+    assert res.exit_code == 1 and "--torch-device" in res.stderr and "'rpi4' is not a torch device" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_old_and_new_spelling_together_is_a_mistake(cli, tmp_path):
+    res = cli("pipeline", tmp_path / "x.pt", "--format", "onnx", "--formats", "ort")
+    assert res.exit_code == 1 and "give --format only" in res.stderr
+
+
+def test_eval_d_is_the_board_but_a_dataset_name_still_reads_as_data(cli, tmp_path, reg, tiny_onnx):
+    res = cli("eval", tmp_path / "missing.onnx", "-d", "digits", "--devices", reg)
+    assert res.exit_code == 1 and "not found" in res.stderr.splitlines()[-1]
+    assert "-d is the board (--device) now" in res.stderr and "write --data digits" in res.stderr
+    res = cli("eval", tiny_onnx, "-d", "rpi4", "--devices", reg)  # not a dataset: a board, and none is registered
+    assert res.exit_code == 1 and "warning" not in res.stderr and "rpi4" in res.stderr
+
+
+def test_eval_d_names_a_registered_board_even_if_it_is_called_like_a_dataset(cli, tmp_path, reg):
+    assert cli("devices", "add", "digits", "--host", "nowhere.invalid", "--devices", reg).exit_code == 0
+    res = cli("eval", tmp_path / "missing.onnx", "-d", "digits", "--devices", reg)
+    assert res.exit_code == 1 and "warning" not in res.stderr
+
+
+def test_select_old_b_is_the_budget(cli, monkeypatch):
+    import sqnxt_edge.profiling as profiling
+    from sqnxt_edge.errors import SqnxtError
+
+    seen = {}
+
+    def stop(device, budget_ms, *args, **kwargs):
+        seen["budget"] = budget_ms
+        raise SqnxtError("stop here")
+
+    monkeypatch.setattr(profiling, "select", stop)
+    res = cli("select", "-b", "12.5")
+    assert res.exit_code == 1 and res.stderr.startswith("warning: -b is deprecated; use --budget-ms")
+    assert seen == {"budget": 12.5}
+    res = cli("select")
+    assert res.exit_code == 1 and "--budget-ms" in res.stderr
