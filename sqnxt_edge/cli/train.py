@@ -66,8 +66,9 @@ def train_cmd(
     old_recipe: OldRecipeShortOpt = None,
     old_out: OldOutOpt = None,
 ) -> None:
-    """Train a model; writes best.pt, last.pt, metrics.jsonl, curves.png and config.json to the run folder
-    (--output, default runs/<model>-<data>-<time>/)."""
+    """Train a model; writes best.pt, last.pt, metrics.jsonl, curves.png and config.json to the run folder.
+
+    --output defaults to runs/<model>-<data>-<time>/; --torch-device to auto (CUDA + AMP when present)."""
     from ..training import TrainConfig, train
 
     torch_device = old_train_device(torch_device, old_device)
