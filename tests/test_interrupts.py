@@ -152,7 +152,7 @@ def test_bench_stopped_by_a_signal_says_so_and_leaves_nothing_running(tiny_onnx,
 @pytest.mark.slow
 def test_demo_stopped_while_training(tmp_path):
     child = Child(
-        ["demo", "--epochs", 2, "--no-int8", "--formats", "onnx", "-o", tmp_path / "demo"],
+        ["demo", "--epochs", 2, "--no-int8", "--format", "onnx", "-o", tmp_path / "demo"],
         cwd=tmp_path,
         env={"OMP_NUM_THREADS": "1"},
     )
@@ -179,7 +179,7 @@ def test_pipeline_stopped_while_benchmarking(tmp_path):
         [
             "pipeline",
             ckpt,
-            "--formats",
+            "--format",
             "onnx",
             "--threads",
             1,

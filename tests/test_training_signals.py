@@ -87,7 +87,7 @@ def test_training_cut_by_a_signal_resumes_to_the_same_weights(folder, uninterrup
         assert child.proc.returncode == 143
         assert child.lines[-1] == (
             f"stopped by SIGTERM: the last finished epoch is saved; continue with "
-            f"`sqnxt-edge train --resume --out {out}`"
+            f"`sqnxt-edge train --resume --output {out}`"
         )
         assert not any("Traceback" in ln for ln in child.lines)
     else:

@@ -4,7 +4,7 @@
 set -euo pipefail
 OUT=${1:-runs/bench-digits-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$(dirname "$OUT")"
-/usr/bin/time -v -o "$OUT.time.txt" sqnxt-edge train --model 1.0-SqNxt-23 --data digits --out "$OUT" --json > "$OUT.train.json"
+/usr/bin/time -v -o "$OUT.time.txt" sqnxt-edge train --model 1.0-SqNxt-23 --data digits --output "$OUT" --json > "$OUT.train.json"
 sqnxt-edge eval "$OUT/best.pt" --data digits --json > "$OUT.eval.json"
 python - "$OUT" <<'PY'
 import json, sys

@@ -8,8 +8,26 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from .common import JsonOpt, err, out
-from .importer import ClassesOpt, DatasetOpt, ModelOpt, SizeOpt
+from .common import err, out
+from .options import (
+    BatchOpt,
+    ClassesOpt,
+    DataDirOpt,
+    DataOpt,
+    DatasetOpt,
+    DeviceOpt,
+    DevicesOpt,
+    JsonOpt,
+    ModelOpt,
+    OldBatchShortOpt,
+    OutputOpt,
+    PlotOpt,
+    RunsOpt,
+    RuntimeOpt,
+    SizeOpt,
+    ThreadsOpt,
+    renamed,
+)
 
 
 def bench_cmd(
@@ -19,57 +37,43 @@ def bench_cmd(
             help="Artifacts (.onnx, .ort, .tflite) and .pt checkpoints; default: the newest export/*/manifest.json."
         ),
     ] = None,
-    device: Annotated[
-        str, typer.Option("--device", "-d", help="'local' or a device name from devices.toml.")
-    ] = "local",
-    devices: Annotated[
-        Optional[Path],
-        typer.Option("--devices", help="Device registry TOML (default: ~/.config/sqnxt-edge/devices.toml)."),
-    ] = None,
-    runtime: Annotated[
-        str,
-        typer.Option(
-            "--runtime",
-            "-r",
-            help="auto (every installed runtime), onnxruntime, openvino, litert, tflite-runtime or torch.",
-        ),
-    ] = "auto",
-    threads: Annotated[
-        Optional[int], typer.Option("--threads", "-t", help="Threads per inference (default: physical cores).")
-    ] = None,
-    batch: Annotated[int, typer.Option("--batch", "-b", help="Images per inference.")] = 1,
+    device: DeviceOpt = "local",
+    devices: DevicesOpt = None,
+    runtime: RuntimeOpt = "auto",
+    threads: ThreadsOpt = None,
+    batch: BatchOpt = 1,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs after the first.")] = 10,
-    runs: Annotated[int, typer.Option("--runs", "-n", help="At least this many timed runs ...")] = 100,
+    runs: RunsOpt = 100,
     min_seconds: Annotated[float, typer.Option("--min-seconds", help="... and at least this many seconds.")] = 1.0,
-    data: Annotated[
-        Optional[str], typer.Option("--data", help="Dataset whose test split gives top-1 (e.g. digits).")
-    ] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where that dataset lives.")] = None,
+    data: DataOpt = None,
+    data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
-    output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Write results to FILE.json, .csv or .md.")
-    ] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Latency distribution per artifact as a PNG.")] = None,
+    output: OutputOpt = None,
+    plot: PlotOpt = None,
     model: ModelOpt = None,
     num_classes: ClassesOpt = None,
     input_size: SizeOpt = None,
     dataset: DatasetOpt = None,
+    old_batch: OldBatchShortOpt = None,
 ) -> None:
-    """Measure latency (p50/p90/p99), throughput, peak memory and top-1 of artifacts, each in a fresh process."""
+    """Measure latency (p50/p90/p99), throughput, peak memory and top-1 of artifacts, each in a fresh process.
+
+    --data gives top-1 on its test split; --output writes the results to FILE.json, .csv or .md."""
     from ..bench import BenchConfig, run_bench
     from ..bench.report import plot_latency, rich_table, to_json, write_report
     from ..errors import DeviceError
 
+    batch = renamed(batch, old_batch, "-b", "--batch", default=1)
     config = BenchConfig(
         device=device,
         runtime=runtime,
         threads=threads,
-        batch=batch,
+        batch=batch if batch is not None else 1,
         warmup=warmup,
         runs=runs,
         min_seconds=min_seconds,
         data=data,
-        data_dir=data_dir,
+        data_dir=str(data_dir) if data_dir else None,
         samples=plot is not None,
         devices_file=devices,
         model=model,

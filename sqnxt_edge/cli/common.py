@@ -1,4 +1,4 @@
-"""What every command shares: consoles, the --json option, and turning library errors into one line + exit 1 and
+"""What every command shares: consoles, and turning library errors into one line + exit 1 and
 stop signals (Ctrl-C, SIGTERM, SIGHUP) into one line + exit 128+signal."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -18,8 +18,6 @@ from ..interrupts import describe, exit_code, stop_on_signals
 # Piped or captured output gets a wide console: rich's 80-column default squeezes the bench table into ellipses.
 out = Console(width=None if sys.stdout.isatty() else 180)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 180)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of tables.")]
 
 
 def print_json(data: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -11,19 +10,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..devices import PROFILES, Device, add_device, devices_path, get_device, get_profile, list_profiles, load_devices
-from .common import JsonOpt, err, handle_errors, out, print_json
+from .common import err, handle_errors, out, print_json
+from .options import DevicesOpt, ForceOpt, JsonOpt, NameArg, ThreadsOpt, TimeoutOpt
 
 devices_app = typer.Typer(
     help="Boards that `bench --device NAME` runs on: over SSH, or emulated on this machine.", no_args_is_help=True
 )
-
-DevicesOpt = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--devices", help="Device registry TOML (default: $SQNXT_EDGE_DEVICES, else ~/.config/sqnxt-edge/devices.toml)."
-    ),
-]
-NameArg = Annotated[str, typer.Argument(help="Device name, as registered.")]
 
 
 def _profile_row(p) -> dict:
@@ -124,15 +116,17 @@ def add_cmd(
             "(quote it: ~ means the board's home)."
         ),
     ] = "python3",
-    threads: Annotated[Optional[int], typer.Option(help="Default threads (else the profile's cores).")] = None,
+    threads: ThreadsOpt = None,
     profile: Annotated[Optional[str], typer.Option(help=f"Hardware profile: {', '.join(list_profiles())}.")] = None,
     workdir: Annotated[str, typer.Option(help="Remote base folder for the temp folder.")] = "/tmp",
-    timeout: Annotated[Optional[float], typer.Option(help="Seconds a whole remote run may take (default 600).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a device of that name.")] = False,
+    timeout: TimeoutOpt = None,
+    force: ForceOpt = False,
     devices: DevicesOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Register a board (nothing is contacted; run `devices check NAME` next)."""
+    """Register a board (nothing is contacted; run `devices check NAME` next).
+
+    --threads is the board's default (else its profile's cores); --timeout what one run may take (default 600)."""
     fields: dict[str, Any] = {
         "user": user,
         "port": port,
@@ -173,12 +167,10 @@ def remove_cmd(name: NameArg, devices: DevicesOpt = None, json_out: JsonOpt = Fa
 def emulate_cmd(
     name: NameArg,
     profile: Annotated[str, typer.Option(help="The board to emulate: rpi4, rpi5 or generic-arm64.")] = "rpi4",
-    threads: Annotated[
-        Optional[int], typer.Option(help="Default threads (default 1: more only cost host CPU under emulation).")
-    ] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="Seconds one run may take (default 3600).")] = None,
+    threads: ThreadsOpt = None,
+    timeout: TimeoutOpt = None,
     mirror: Annotated[Optional[str], typer.Option(help="Debian archive URL (default: the one apt uses here).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a device of that name.")] = False,
+    force: ForceOpt = False,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Build the cached user space again (newest runtimes).")
     ] = False,
@@ -189,7 +181,8 @@ def emulate_cmd(
 
     Built once into ~/.cache/sqnxt-edge (about 400 MB, a minute or two; needs root or fakeroot for debootstrap);
     `devices check`, `bench --device`, `eval --device` and `export --verify-on` then use it like a real board.
-    Its latencies are the emulator's, never the board's speed."""
+    Its latencies are the emulator's, never the board's speed. --threads is the board's default (1: more only cost
+    host CPU under emulation); --timeout what one run may take (default 3600)."""
     from ..devices.emulate import emulate_device
     from ..progress import progress_bar
 
@@ -221,9 +214,7 @@ def emulate_cmd(
 
 def check_cmd(
     name: NameArg,
-    timeout: Annotated[
-        Optional[float], typer.Option(help="Seconds for the whole check (default: device's, max 120).")
-    ] = None,
+    timeout: TimeoutOpt = None,
     devices: DevicesOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

@@ -7,24 +7,32 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import JsonOpt, err, out, print_json
-from .importer import ClassesOpt, DatasetOpt, ModelOpt, SizeOpt
+from .common import err, out, print_json
+from .options import (
+    BatchOpt,
+    ClassesOpt,
+    DataDirOpt,
+    DatasetOpt,
+    DevicesOpt,
+    FormatOpt,
+    Int8Opt,
+    JsonOpt,
+    ModelOpt,
+    OutputOpt,
+    SizeOpt,
+    VerifyOnOpt,
+)
 
 
 def export_cmd(
     checkpoint: Annotated[
         Path, typer.Argument(help="Checkpoint (.pt) written by sqnxt-edge train, or a foreign file with --model.")
     ],
-    fmt: Annotated[
-        Optional[list[str]],
-        typer.Option("--format", "-f", help="onnx, ort, tflite or all; repeat or comma-separate. Default: onnx."),
-    ] = None,
-    int8: Annotated[
-        bool, typer.Option("--int8", help="Also write int8 artifacts (calibrated, accuracy-checked).")
-    ] = False,
+    fmt: FormatOpt = None,
+    int8: Int8Opt = False,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also write float16 artifacts (float32 I/O).")] = False,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 17,
-    batch: Annotated[Optional[int], typer.Option("--batch", help="Fixed batch size (default 1).")] = None,
+    batch: BatchOpt = None,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Dynamic batch dimension (ONNX/ORT).")] = False,
     no_simplify: Annotated[bool, typer.Option("--no-simplify", help="Skip onnxsim.")] = False,
     no_verify: Annotated[
@@ -53,10 +61,8 @@ def export_cmd(
         Optional[str], typer.Option("--eval-data", help="Dataset whose test split judges int8 accuracy.")
     ] = None,
     float_io: Annotated[bool, typer.Option("--float-io", help="int8 TFLite with float32 input/output.")] = False,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where datasets live.")] = None,
-    output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Output folder (default export/<checkpoint>/).")
-    ] = None,
+    data_dir: DataDirOpt = None,
+    output: OutputOpt = None,
     model: ModelOpt = None,
     num_classes: ClassesOpt = None,
     input_size: SizeOpt = None,
@@ -67,17 +73,13 @@ def export_cmd(
             "--lock-wait", help="Seconds to wait while another export writes into the same folder (0: refuse at once)."
         ),
     ] = 600.0,
-    verify_on: Annotated[
-        Optional[str],
-        typer.Option(
-            "--verify-on",
-            help="A registered board (real or emulated): every artifact must also pass there.",
-        ),
-    ] = None,
-    devices: Annotated[Optional[Path], typer.Option("--devices", help="Device registry TOML for --verify-on.")] = None,
+    verify_on: VerifyOnOpt = None,
+    devices: DevicesOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Export a checkpoint; every artifact is run and compared with PyTorch before it is kept."""
+    """Export a checkpoint; every artifact is run and compared with PyTorch before it is kept.
+
+    --format defaults to onnx; --output to export/<checkpoint>/."""
     from ..checkpoint import load_checkpoint
     from ..export import ExportConfig, export
     from ..export.report import export_table

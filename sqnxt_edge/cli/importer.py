@@ -4,34 +4,13 @@ sqnxt-edge checkpoint, read without running anything from the file."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from .common import JsonOpt, out, print_json
-
-# The options export, eval and bench share for files sqnxt-edge did not write.
-ModelOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--model", "-m", help="Architecture of a foreign file (state_dict or whole pickled model), e.g. SqNxt_23_1x."
-    ),
-]
-ClassesOpt = Annotated[
-    Optional[int],
-    typer.Option("--num-classes", "-k", help="Classes of a foreign file (default: the classifier's width)."),
-]
-SizeOpt = Annotated[
-    Optional[int],
-    typer.Option("--input-size", "-s", help="Input size of a foreign file (default: the dataset's, else the model's)."),
-]
-DatasetOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--dataset", help="What a foreign file was trained on: its normalization and class names (e.g. cifar10)."
-    ),
-]
+from .common import out, print_json
+from .options import ClassesOpt, DataDirOpt, DatasetOpt, JsonOpt, ModelOpt, OutputOpt, SizeOpt
 
 
 def import_cmd(
@@ -42,23 +21,21 @@ def import_cmd(
             "under state_dict/net/model) or a whole pickled seed model."
         ),
     ],
-    model: Annotated[str, typer.Option("--model", "-m", help="Its architecture (see `sqnxt-edge models`).")],
+    model: ModelOpt,
     num_classes: ClassesOpt = None,
     input_size: SizeOpt = None,
     dataset: DatasetOpt = None,
-    data_dir: Annotated[
-        Optional[Path], typer.Option("--data-dir", help="Where the dataset lives (class names).")
-    ] = None,
-    output: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--output", "-o", help="Checkpoint to write (default: <source>.sqnxt.pt beside it; never overwritten)."
-        ),
-    ] = None,
+    data_dir: DataDirOpt = None,
+    output: OutputOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Convert a foreign PyTorch file into a sqnxt-edge checkpoint that export, eval, bench and pipeline take."""
+    """Convert a foreign PyTorch file into a sqnxt-edge checkpoint that export, eval, bench and pipeline take.
+
+    --model is required; --output defaults to <source>.sqnxt.pt beside it (never overwritten); --data-dir is
+    where --dataset lives (its class names)."""
     from ..checkpoint import import_checkpoint
+
+    assert model is not None  # required here (no default), though the shared option is Optional
 
     target = output or source.with_name(f"{source.stem}.sqnxt.pt")
     ckpt = import_checkpoint(

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from .common import JsonOpt, out, print_json
+from .common import out, print_json
+from .options import ClassesOpt, JsonOpt, LayersOpt, SizeOpt
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -15,19 +16,19 @@ if TYPE_CHECKING:
 
 def models_cmd(
     name: Annotated[Optional[str], typer.Argument(help="Show one model (any accepted spelling).")] = None,
-    input_size: Annotated[
-        int, typer.Option("--input-size", "-s", help="Input side in pixels (32, 64, 227 ...).")
-    ] = 227,
-    num_classes: Annotated[int, typer.Option("--num-classes", "-k", help="Classifier outputs.")] = 1000,
+    input_size: SizeOpt = 227,
+    num_classes: ClassesOpt = 1000,
     in_channels: Annotated[int, typer.Option("--in-channels", help="Input channels.")] = 3,
     stem: Annotated[Optional[str], typer.Option(help="Override the stem: imagenet, tiny or cifar.")] = None,
-    layers: Annotated[
-        bool, typer.Option("--layers", help="Per-layer table: params, MACs, output shape, activation size.")
-    ] = False,
+    layers: LayersOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """List the model zoo with parameters and multiply-accumulates (MACs) at an input size."""
+    """List the model zoo with parameters and multiply-accumulates (MACs) at an input size.
+
+    --layers adds a per-layer table: params, MACs, output shape, activation size."""
     from ..models import create_model, get_spec, list_models, model_stats, supports
+
+    assert input_size is not None and num_classes is not None  # the shared options are Optional; defaults above
 
     # the list shows what builds at this size; a named model that cannot gets the one-line reason
     names = [get_spec(name).name] if name else [n for n in list_models() if supports(n, input_size)]

@@ -9,7 +9,21 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .common import JsonOpt, err, out, print_json
+from .common import err, out, print_json
+from .options import (
+    DataDirOpt,
+    DataOpt,
+    DeviceOpt,
+    DevicesOpt,
+    EpochsOpt,
+    FormatOpt,
+    Int8Opt,
+    JsonOpt,
+    OldFormatsOpt,
+    OutputOpt,
+    ThreadsOpt,
+    renamed,
+)
 
 
 def _say(message: str) -> None:
@@ -56,42 +70,37 @@ def _show(result, json_out: bool) -> None:
         raise typer.Exit(1)
 
 
-FormatsOpt = Annotated[Optional[str], typer.Option("--formats", "-f", help="Comma list of onnx, ort, tflite.")]
-Int8Opt = Annotated[bool, typer.Option("--int8", help="Also export and measure int8 (calibrated on real data).")]
-ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", "-t", help="Threads per runtime (default: all cores).")]
-
-
 def pipeline_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A sqnxt-edge checkpoint (.pt).")],
-    formats: FormatsOpt = "onnx",
+    fmt: FormatOpt = None,
     int8: Int8Opt = False,
-    device: Annotated[str, typer.Option("--device", "-d", help="local, or a device from devices.toml.")] = "local",
-    devices: Annotated[Optional[Path], typer.Option("--devices", help="devices.toml to use.")] = None,
-    data: Annotated[
-        Optional[str], typer.Option("--data", help="Accuracy data (default: the checkpoint's dataset).")
-    ] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where that dataset lives.")] = None,
+    device: DeviceOpt = "local",
+    devices: DevicesOpt = None,
+    data: DataOpt = None,
+    data_dir: DataDirOpt = None,
     threads: ThreadsOpt = None,
     export_dir: Annotated[
         Optional[Path], typer.Option("--export-dir", help="Artifacts folder (default export/<name>/).")
     ] = None,
-    output: Annotated[
-        Optional[Path], typer.Option("-o", "--output", help="Report folder (default reports/<name>/).")
-    ] = None,
+    output: OutputOpt = None,
     json_out: JsonOpt = False,
+    old_formats: OldFormatsOpt = None,
 ) -> None:
-    """Export every requested format, verify it, measure accuracy and speed, and write one report folder."""
+    """Export every requested format, verify it, measure accuracy and speed, and write one report folder.
+
+    --format defaults to onnx; --data to the checkpoint's dataset; --output to reports/<name>/."""
+    from ..formats import parse_formats
     from ..pipeline import PipelineConfig, run_pipeline
 
     result = run_pipeline(
         checkpoint,
         PipelineConfig(
-            formats=[f for f in (formats or "onnx").split(",") if f],
+            formats=parse_formats(renamed(fmt, old_formats, "--formats", "--format")),
             int8=int8,
             device=device,
             devices_file=devices,
             data=data,
-            data_dir=data_dir,
+            data_dir=str(data_dir) if data_dir else None,
             threads=threads,
             export_dir=export_dir,
             output_dir=output,
@@ -102,24 +111,26 @@ def pipeline_cmd(
 
 
 def demo_cmd(
-    epochs: Annotated[
-        Optional[int], typer.Option("--epochs", help="Training epochs (default: the digits recipe's).")
-    ] = None,
-    formats: FormatsOpt = None,
-    int8: Annotated[bool, typer.Option("--int8/--no-int8", help="Export and measure int8 too.")] = True,
+    epochs: EpochsOpt = None,
+    fmt: FormatOpt = None,
+    int8: Int8Opt = True,
     threads: ThreadsOpt = None,
-    output: Annotated[
-        Optional[Path], typer.Option("-o", "--output", help="Run folder (default runs/demo-<time>/).")
-    ] = None,
+    output: OutputOpt = None,
     json_out: JsonOpt = False,
+    old_formats: OldFormatsOpt = None,
 ) -> None:
-    """Train 1.0-SqNxt-23 on the embedded digits data, then export, verify, evaluate and benchmark it."""
+    """Train 1.0-SqNxt-23 on the embedded digits data, then export, verify, evaluate and benchmark it.
+
+    --epochs defaults to the digits recipe's; --format to onnx (and tflite with its extra); --output to
+    runs/demo-<time>/."""
+    from ..formats import parse_formats
     from ..pipeline import DemoConfig, run_demo
 
+    fmt = renamed(fmt, old_formats, "--formats", "--format")
     _trained, result = run_demo(
         DemoConfig(
             epochs=epochs,
-            formats=[f for f in formats.split(",") if f] if formats else None,
+            formats=parse_formats(fmt) if fmt else None,
             int8=int8,
             threads=threads,
             output_dir=output,

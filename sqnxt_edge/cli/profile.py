@@ -7,20 +7,20 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import JsonOpt, err, out, print_json
-
-DeviceOpt = Annotated[
-    str,
-    typer.Option(
-        "--device",
-        "-d",
-        help="'local', a device from devices.toml, or (estimate, select) a profile: rpi4, rpi5, jetson-nano.",
-    ),
-]
-DevicesOpt = Annotated[
-    Optional[Path], typer.Option("--devices", help="Device registry TOML (default: ~/.config/sqnxt-edge/devices.toml).")
-]
-ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", "-t", help="Threads (default: the device's cores).")]
+from .common import err, fail, out, print_json
+from .options import (
+    DeviceOpt,
+    DevicesOpt,
+    JsonOpt,
+    LayersOpt,
+    OldBudgetShortOpt,
+    PlotOpt,
+    PrecisionOpt,
+    RunsOpt,
+    SizeOpt,
+    ThreadsOpt,
+    renamed,
+)
 
 
 def _show(items) -> None:
@@ -33,10 +33,10 @@ def profile_cmd(
     device: DeviceOpt = "local",
     devices: DevicesOpt = None,
     threads: ThreadsOpt = None,
-    runs: Annotated[int, typer.Option("--runs", "-n", help="Profiled runs (after the warm-up).")] = 50,
+    runs: RunsOpt = 50,
     top: Annotated[Optional[int], typer.Option("--top", help="Show only the N slowest layers.")] = None,
     json_out: JsonOpt = False,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Per-layer and per-stage time as a PNG.")] = None,
+    plot: PlotOpt = None,
 ) -> None:
     """Per-layer time from onnxruntime's own profiler, mapped to the model's layers, rolled up per stage and kind."""
     from ..profiling import profile
@@ -58,13 +58,8 @@ def estimate_cmd(
     models: Annotated[list[str], typer.Argument(help="Zoo models (1.0-SqNxt-23 ...) and/or exported artifacts.")],
     device: DeviceOpt = "local",
     devices: DevicesOpt = None,
-    input_size: Annotated[
-        Optional[int], typer.Option("--input-size", "-s", help="Input side for a zoo model (default 227).")
-    ] = None,
-    precision: Annotated[
-        Optional[str],
-        typer.Option("--precision", "-p", help="fp32, fp16 or int8 (default: the artifact's, else fp32)."),
-    ] = None,
+    input_size: SizeOpt = None,
+    precision: PrecisionOpt = None,
     threads: ThreadsOpt = None,
     calibrate: Annotated[
         bool,
@@ -73,10 +68,12 @@ def estimate_cmd(
             help="Profile the ARTIFACTs on the device, fit the factors (per precision), store them in the registry.",
         ),
     ] = False,
-    layers: Annotated[bool, typer.Option("--layers", help="Show every layer's estimate.")] = False,
+    layers: LayersOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Estimate latency from the graph and the device's figures (every figure with its source); always labelled."""
+    """Estimate latency from the graph and the device's figures (every figure with its source); always labelled.
+
+    A zoo model is estimated at --input-size (default 227)."""
     from ..profiling import calibrate as fit_device, estimate
     from ..profiling.report import estimate_tables
 
@@ -93,9 +90,11 @@ def estimate_cmd(
 
 def select_cmd(
     device: DeviceOpt = "local",
-    budget_ms: Annotated[float, typer.Option("--budget-ms", "-b", help="Latency budget per image, ms.")] = ...,  # type: ignore[assignment]  # Typer: required
-    precision: Annotated[str, typer.Option("--precision", "-p", help="fp32, int8 or any.")] = "any",
-    input_size: Annotated[int, typer.Option("--input-size", "-s", help="Input side in pixels.")] = 227,
+    budget_ms: Annotated[
+        Optional[float], typer.Option("--budget-ms", help="Latency budget per image, ms (required).")
+    ] = None,
+    precision: PrecisionOpt = "any",
+    input_size: SizeOpt = 227,
     checkpoints: Annotated[
         Optional[list[Path]],
         typer.Option(
@@ -105,17 +104,22 @@ def select_cmd(
     devices: DevicesOpt = None,
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Latency vs top-1 with the Pareto front, PNG.")] = None,
+    plot: PlotOpt = None,
+    old_budget: OldBudgetShortOpt = None,
 ) -> None:
     """The zoo variants that fit a latency budget on a device, ranked by known accuracy (never invented)."""
     from ..profiling import select
     from ..profiling.report import plot_pareto, selection_table
 
+    budget_ms = renamed(budget_ms, old_budget, "-b", "--budget-ms")
+    if budget_ms is None:
+        raise fail("select needs --budget-ms MS (the latency budget per image)")
+
     result = select(
         device,
         budget_ms,
-        precision,
-        input_size,
+        precision or "any",
+        input_size or 227,
         threads,
         checkpoints or (),
         devices_file=devices,

@@ -9,23 +9,39 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .common import JsonOpt, err, out, print_json
-from .importer import ClassesOpt, DatasetOpt, ModelOpt, SizeOpt
-
-DataDirOpt = Annotated[
-    Optional[Path], typer.Option("--data-dir", help="Folder holding the dataset files (not needed for digits).")
-]
-DataOpt = Annotated[str, typer.Option("--data", "-d", help="digits, cifar10, cifar100, tiny-imagenet or folder.")]
+from .common import err, out, print_json
+from .options import (
+    BatchSizeOpt,
+    ClassesOpt,
+    DataDirOpt,
+    DataOpt,
+    DatasetOpt,
+    DeviceOpt,
+    DevicesOpt,
+    EpochsOpt,
+    JsonOpt,
+    ModelOpt,
+    OldDataShortOpt,
+    OldOutOpt,
+    OldRecipeShortOpt,
+    OldTrainDeviceOpt,
+    OutputOpt,
+    RuntimeOpt,
+    SizeOpt,
+    ThreadsOpt,
+    TorchDeviceOpt,
+    board_or_dataset,
+    old_train_device,
+    renamed,
+)
 
 
 def train_cmd(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see `sqnxt-edge models`).")] = "1.0-SqNxt-23",
+    model: ModelOpt = "1.0-SqNxt-23",
     data: DataOpt = "digits",
     data_dir: DataDirOpt = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", "-e", help="Epochs (default: the recipe's).")] = None,
-    batch_size: Annotated[
-        Optional[int], typer.Option("--batch-size", "-b", help="Global batch size (default: the recipe's).")
-    ] = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchSizeOpt = None,
     lr: Annotated[
         Optional[float],
         typer.Option("--lr", help="Peak learning rate at this batch size (default: the recipe's, scaled linearly)."),
@@ -35,37 +51,33 @@ def train_cmd(
     ] = None,
     recipe: Annotated[
         Optional[str],
-        typer.Option("--recipe", "-r", help="seed-cifar, paper-imagenet or digits-fast (default: the dataset's)."),
+        typer.Option("--recipe", help="seed-cifar, paper-imagenet or digits-fast (default: the dataset's)."),
     ] = None,
-    input_size: Annotated[
-        Optional[int], typer.Option("--input-size", "-s", help="Model input side in pixels (default: the dataset's).")
-    ] = None,
-    output: Annotated[
-        Optional[Path],
-        typer.Option("--out", "-o", "--output", help="Run folder (default: runs/<model>-<data>-<time>/)."),
-    ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
+    input_size: SizeOpt = None,
+    output: OutputOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --output from its last.pt.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for init, shuffling and augmentation.")] = 0,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Train without crop/flip augmentation.")] = False,
-    device: Annotated[
-        str, typer.Option("--device", help="auto (CUDA + AMP if present), cpu, cuda or cuda:N.")
-    ] = "auto",
-    threads: Annotated[
-        Optional[int],
-        typer.Option(
-            "--threads",
-            "-t",
-            help="CPU threads (default: the physical cores other processes leave free when the run starts).",
-        ),
-    ] = None,
+    torch_device: TorchDeviceOpt = "auto",
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
+    old_device: OldTrainDeviceOpt = None,
+    old_data: OldDataShortOpt = None,
+    old_recipe: OldRecipeShortOpt = None,
+    old_out: OldOutOpt = None,
 ) -> None:
-    """Train a model; writes best.pt, last.pt, metrics.jsonl, curves.png and config.json to the run folder."""
+    """Train a model; writes best.pt, last.pt, metrics.jsonl, curves.png and config.json to the run folder.
+
+    --output defaults to runs/<model>-<data>-<time>/; --torch-device to auto (CUDA + AMP when present)."""
     from ..training import TrainConfig, train
 
+    torch_device = old_train_device(torch_device, old_device)
+    data = renamed(data, old_data, "-d", "--data", default="digits")
+    recipe = renamed(recipe, old_recipe, "-r", "--recipe")
+    output = renamed(output, old_out, "--out", "--output")
     config = TrainConfig(
-        model=model,
-        data=data,
+        model=model or "1.0-SqNxt-23",
+        data=data or "digits",
         data_dir=data_dir,
         recipe=recipe,
         epochs=epochs,
@@ -77,7 +89,7 @@ def train_cmd(
         seed=seed,
         out=output,
         resume=resume,
-        device=device,
+        device=torch_device,
         threads=threads,
     )
     try:
@@ -85,7 +97,7 @@ def train_cmd(
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP (handle_errors turns the last two into this too)
         from ..interrupts import describe, exit_code
 
-        where = f" --out {output}" if output else ""
+        where = f" --output {output}" if output else ""
         err.print(
             f"{describe(exc)}: the last finished epoch is saved; continue with `sqnxt-edge train --resume{where}`",
             highlight=False,
@@ -112,33 +124,28 @@ def eval_cmd(
             help="A checkpoint (.pt/.pth/.ckpt; foreign files with --model) or an exported .onnx / .ort / .tflite."
         ),
     ],
-    data: Annotated[
-        Optional[str], typer.Option("--data", "-d", help="Dataset (default: the one recorded with the artifact).")
-    ] = None,
+    data: DataOpt = None,
     data_dir: DataDirOpt = None,
     split: Annotated[str, typer.Option("--split", help="test (or val) or train.")] = "test",
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per inference batch.")] = 256,
+    batch_size: BatchSizeOpt = 256,
     model: ModelOpt = None,
     num_classes: ClassesOpt = None,
     input_size: SizeOpt = None,
     dataset: DatasetOpt = None,
-    runtime: Annotated[
-        str, typer.Option("--runtime", help="For exported files: auto, onnxruntime, litert, tflite-runtime.")
-    ] = "auto",
-    threads: Annotated[Optional[int], typer.Option("--threads", help="Runtime threads for exported files.")] = None,
-    device: Annotated[
-        str,
-        typer.Option("--device", help="'local' or a registered board (real or emulated) the exported file runs on."),
-    ] = "local",
-    devices: Annotated[
-        Optional[Path],
-        typer.Option("--devices", help="Device registry TOML (default: ~/.config/sqnxt-edge/devices.toml)."),
-    ] = None,
+    runtime: RuntimeOpt = "auto",
+    threads: ThreadsOpt = None,
+    device: DeviceOpt = "local",
+    devices: DevicesOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Top-1 / top-5 accuracy (percent) of a checkpoint or exported model on a dataset split."""
+    """Top-1 / top-5 accuracy (percent) of a checkpoint or exported model on a dataset split, here or on a board.
+
+    -d is the board here as in every command (it was --data before): a dataset name given to -d that is no
+    registered board is still read as --data, with a warning, for one release."""
     from ..progress import progress_bar
     from ..training import evaluate
+
+    device, data = board_or_dataset(device, data, devices)
 
     with progress_bar(f"evaluating on {device}", total=None, enabled=device != "local" and err.is_terminal):
         result = evaluate(
@@ -146,7 +153,7 @@ def eval_cmd(
             data=data,
             split=split,
             data_dir=data_dir,
-            batch_size=batch_size,
+            batch_size=batch_size or 256,
             model=model,
             num_classes=num_classes,
             input_size=input_size,

@@ -77,7 +77,7 @@ def default_out(config: TrainConfig) -> Path:
 def load_resume(config: TrainConfig) -> tuple[TrainConfig, Recipe, Checkpoint]:
     """The config, recipe and checkpoint to continue the run in `config.out` from its last.pt."""
     if config.out is None:
-        raise SqnxtError("--resume needs --out DIR: the run folder that holds last.pt")
+        raise SqnxtError("--resume needs --output DIR: the run folder that holds last.pt")
     last = Path(config.out) / "last.pt"
     if not last.is_file():
         raise SqnxtError(f"nothing to resume: {last} does not exist")
