@@ -23,7 +23,7 @@ from sqnxt_edge import runner
 from sqnxt_edge.bench import BenchRun
 from sqnxt_edge.bench import report as bench_report
 from sqnxt_edge.devices import Device, PROFILES, add_device, check_device, get_device, load_devices, run_runner
-from sqnxt_edge.devices import emulate, rootfs
+from sqnxt_edge.devices import cpus, emulate, rootfs
 from sqnxt_edge.errors import DeviceError
 
 from builders import write_tiny_onnx
@@ -41,20 +41,27 @@ HWCAP_ASIMDDP = 1 << 20  # Linux arm64 AT_HWCAP bit of the dot-product instructi
 # -- the CPU view and the registry (no board) --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("profile", list(emulate.CORES))
+BOARDS = {  # profile -> the CPU model and board the runner must report from the board's files
+    "rpi4": ("Cortex-A72", "Raspberry Pi 4 Model B Rev 1.4"),
+    "rpi5": ("Cortex-A76", "Raspberry Pi 5 Model B Rev 1.0"),
+    "generic-arm64": ("Cortex-A53", None),  # no device tree model: a board of no particular make
+}
+
+
+@pytest.mark.parametrize("profile", list(cpus.CORES))
 def test_cpu_view_reads_as_the_board(profile, monkeypatch):
     """The files a board folder holds make the runner's own cpu_info() report that board (and its profile agrees)."""
-    view = emulate._view(emulate.CORES[profile])
+    view = cpus.view(cpus.CORES[profile])
     monkeypatch.setattr(runner, "_read", lambda path: view.get(path, ""))
     monkeypatch.setattr(runner.platform, "machine", lambda: "aarch64")
     info, prof = runner.cpu_info(), PROFILES[profile]
     assert info["arch"] == "aarch64" and info["cores"] == 4 and info["features"]["neon"]
     assert info["features"]["dotprod"] is (profile == "rpi5") and info["int8_dot"] is (profile == "rpi5")
+    assert (info["model"], info["board"]) == BOARDS[profile]
     assert prof.cpu is None or info["model"] == prof.cpu
-    assert prof.cores is None or prof.cores == emulate.CORES[profile].cores
-    assert prof.clock_ghz is None or emulate.CORES[profile].max_khz == round(prof.clock_ghz * 1e6)
+    assert prof.cores is None or prof.cores == cpus.CORES[profile].cores
+    assert prof.clock_ghz is None or cpus.CORES[profile].max_khz == round(prof.clock_ghz * 1e6)
     assert runner.default_threads() == 4
-    assert (info["board"] or "").startswith({"rpi4": "Raspberry Pi 4", "rpi5": "Raspberry Pi 5"}.get(profile, ""))
 
 
 @pytest.fixture
@@ -88,7 +95,7 @@ def test_emulated_device_roundtrip(reg):
         ('emulate = "rpi4"\nrootfs = "/b"\nport = 22', "has no port"),
         ('emulate = "rpi4"', "needs rootfs"),
         ('emulate = "rpi4"\nrootfs = "rel/b"', "needs rootfs"),
-        ('emulate = "local"\nrootfs = "/b"', "built-in aarch64 profile"),
+        ('emulate = "local"\nrootfs = "/b"', "emulate must be one of rpi4, rpi5, generic-arm64, x86-64-v3"),
         ('host = "pi@x"\nrootfs = "/b"', "rootfs belongs to emulated boards"),
     ],
 )
@@ -285,7 +292,7 @@ def board(tmp_path_factory):
     """An emulated rpi4 named 'pi', built once per session, registered in a session devices.toml."""
     if any(rootfs._which(t) is None for t in TOOLS):
         pytest.skip("needs qemu-user-static and debootstrap")
-    cache = Path(os.environ.get("SQNXT_EDGE_TEST_CACHE") or tmp_path_factory.mktemp("emulate-cache"))
+    cache = Path(os.environ.get("SQNXT_EDGE_TEST_CACHE") or os.environ["SQNXT_EDGE_CACHE"])  # the session's own
     devices = tmp_path_factory.mktemp("emulate-devices") / "devices.toml"
     device, info = emulate.emulate_device("pi", "rpi4", devices, cache=cache)
     return SimpleNamespace(device=device, devices=devices, cache=cache, info=info)
