@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -84,12 +86,20 @@ def test_x86_boards_in_the_registry(reg):
         load_devices(reg)
 
 
-def test_an_x86_board_whose_python_is_gone_says_how_to_rebuild(reg, tmp_path):
+def test_an_x86_board_is_a_cpu_view_only(cli, reg, tmp_path):
+    """Nothing is built: the board folder holds the class's files; this Python runs it; `remove` deletes the folder,
+    and a board whose Python is gone says how to make it again."""
     _qemu()
-    device, _ = emulate.emulate_device("old", "x86-64-v3", reg, cache=tmp_path / "cache")
-    moved = device.__class__(**{**device.to_dict(), "python": str(tmp_path / "deleted-venv/bin/python")})
+    device, info = emulate.emulate_device("old", "x86-64-v3", reg, cache=tmp_path / "cache")
+    board = Path(device.rootfs)
+    assert info["built"] is False and info["rootfs"] is None and device.python == info["python"] == sys.executable
+    assert sorted(p.name for p in board.iterdir()) == [".sqnxt-edge-board.json", "proc", "sys"]
+    assert "avx512" not in (board / "proc/cpuinfo").read_text() and "avx2" in (board / "proc/cpuinfo").read_text()
+    moved = Device(**{**device.to_dict(), "python": str(tmp_path / "deleted-venv/bin/python")})
     with pytest.raises(DeviceError, match=r"Python .*deleted-venv.* is gone.*devices emulate old --profile x86-64-v3"):
         emulate.command(moved, ["-c", "pass"], tmp_path)
+    r = cli("devices", "remove", "old", "--devices", reg, "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["deleted"] == [str(board)] and not board.exists()
 
 
 # -- real emulated CPUs ------------------------------------------------------------------------------------------

@@ -130,7 +130,7 @@ def command(device: Device, args: list[str], tmp: Path) -> tuple[list[str], dict
     launcher = [qemu, "-L", str(board), "-cpu", cpu.qemu_cpu]
     host = runner.cpu_info()
     emulation = {
-        "emulator": f"{Path(QEMU[cpu.arch]).name.removesuffix('-static')} {_qemu_version(qemu)} (user mode)",
+        "emulator": f"{QEMU[cpu.arch].removesuffix('-static')} {_qemu_version(qemu)} (user mode)",
         "cpu": cpu.qemu_cpu,
         "profile": device.emulate if device.emulate in PROFILES else None,  # a hardware profile, when one fits
         "cpu_class": device.emulate,
