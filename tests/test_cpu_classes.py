@@ -159,7 +159,7 @@ def default_int8(digits_checkpoint, tmp_path_factory):
         ref=reference_logits(ckpt.build_model(), vset.images, ckpt.mean, ckpt.std),
         here={p: predict(p, vset.images)[0] for p in paths},
         max_drop=result.manifest["export_config"]["max_drop"],
-        labels={a["path"]: a.get("quantization", {}).get("label") for a in result.artifacts},
+        labels={a["path"]: (a.get("quantization") or {}).get("label") for a in result.artifacts},
     )
 
 
@@ -194,6 +194,7 @@ def test_bench_on_an_emulated_x86_class_says_it_cannot_estimate(cli, boards, tmp
     out = json.loads(r.stdout)
     assert not out["errors"] and out["reference"] is None and out["env"]["emulated"] is True
     assert out["env"]["model"] == cpus.X86_CLASSES["x86-64-v3"].model and out["env"]["features"]["avx512"] is False
-    (row,) = out["results"]
-    assert row["emulated"] is True and "speedup" not in row and row["latency_ms"]["p50"] > 0
+    assert "onnxruntime" in {row["runtime"] for row in out["results"]}  # (and OpenVINO, where this Python has it)
+    for row in out["results"]:
+        assert row["emulated"] is True and "speedup" not in row and row["latency_ms"]["p50"] > 0
     assert out["estimates"]["estimates"] == [] and any("hardware profile" in p for p in out["estimates"]["problems"])
