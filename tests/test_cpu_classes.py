@@ -172,11 +172,15 @@ def test_the_default_int8_keeps_top1_on_every_cpu_class(boards, default_int8, tm
 
     check = BoardCheck(name, boards.devices, default_int8.vset, tmp_path, lambda message: None)
     assert check.emulated
-    for path, here in default_int8.here.items():
-        rep = check.verify(path, "int8", default_int8.ref, here, default_int8.max_drop)
+    reports = {
+        p: check.verify(p, "int8", default_int8.ref, here, default_int8.max_drop)
+        for p, here in default_int8.here.items()
+    }
+    for path, rep in reports.items():  # every file runs first: a failure shows them all
         what = f"{path.name} ({default_int8.labels.get(path.name)}) on {name}: {rep}"
         assert rep["n"] == VERIFY_IMAGES and rep["emulated"], what
-        assert rep["top1_agreement"] >= 0.99, what
+        assert rep["top1_agreement_vs_here"] >= 0.99, what  # the CPU's kernels change nothing that matters
+        assert rep["top1_agreement"] >= 0.99, what  # and the file keeps fp32's top-1 there
         assert rep["accuracy"]["drop"] <= default_int8.max_drop, what
         assert rep["passed"], what
 
