@@ -26,6 +26,7 @@ from sqnxt_edge.devices import (
     Device,
     add_device,
     check_device,
+    cpus,
     emulate,
     get_device,
     load_devices,
@@ -35,12 +36,14 @@ from sqnxt_edge.devices import (
 from sqnxt_edge.errors import DeviceError
 
 from builders import write_tiny_onnx
+from needs import mark, module, need
 from procs import processes_running
 
 TOOLS = ("qemu-aarch64-static", "debootstrap", "dpkg-deb")
-needs_qemu = pytest.mark.skipif(
-    any(rootfs._which(t) is None for t in TOOLS),
-    reason="needs qemu-user-static and debootstrap (apt-get install qemu-user-static debootstrap)",
+needs_qemu = mark(
+    "qemu",
+    all(rootfs._which(t) is not None for t in TOOLS),
+    "needs qemu-user-static and debootstrap (apt-get install qemu-user-static debootstrap)",
 )
 VERIFY_IMAGES = 120  # board parity sample of --verify-on (eval below scores all 360 test images)
 HWCAP_ASIMDDP = 1 << 20  # Linux arm64 AT_HWCAP bit of the dot-product instructions
@@ -49,20 +52,27 @@ HWCAP_ASIMDDP = 1 << 20  # Linux arm64 AT_HWCAP bit of the dot-product instructi
 # -- the CPU view and the registry (no board) --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("profile", list(emulate.CORES))
+BOARDS = {  # profile -> the CPU model and board the runner must report from the board's files
+    "rpi4": ("Cortex-A72", "Raspberry Pi 4 Model B Rev 1.4"),
+    "rpi5": ("Cortex-A76", "Raspberry Pi 5 Model B Rev 1.0"),
+    "generic-arm64": ("Cortex-A53", None),  # no device tree model: a board of no particular make
+}
+
+
+@pytest.mark.parametrize("profile", list(cpus.CORES))
 def test_cpu_view_reads_as_the_board(profile, monkeypatch):
     """The files a board folder holds make the runner's own cpu_info() report that board (and its profile agrees)."""
-    view = emulate._view(emulate.CORES[profile])
+    view = cpus.view(cpus.CORES[profile])
     monkeypatch.setattr(runner, "_read", lambda path: view.get(path, ""))
     monkeypatch.setattr(runner.platform, "machine", lambda: "aarch64")
     info, prof = runner.cpu_info(), PROFILES[profile]
     assert info["arch"] == "aarch64" and info["cores"] == 4 and info["features"]["neon"]
     assert info["features"]["dotprod"] is (profile == "rpi5") and info["int8_dot"] is (profile == "rpi5")
+    assert (info["model"], info["board"]) == BOARDS[profile]
     assert prof.cpu is None or info["model"] == prof.cpu
-    assert prof.cores is None or prof.cores == emulate.CORES[profile].cores
-    assert prof.clock_ghz is None or emulate.CORES[profile].max_khz == round(prof.clock_ghz * 1e6)
+    assert prof.cores is None or prof.cores == cpus.CORES[profile].cores
+    assert prof.clock_ghz is None or cpus.CORES[profile].max_khz == round(prof.clock_ghz * 1e6)
     assert runner.default_threads() == 4
-    assert (info["board"] or "").startswith({"rpi4": "Raspberry Pi 4", "rpi5": "Raspberry Pi 5"}.get(profile, ""))
 
 
 @pytest.fixture
@@ -96,7 +106,7 @@ def test_emulated_device_roundtrip(reg):
         ('emulate = "rpi4"\nrootfs = "/b"\nport = 22', "has no port"),
         ('emulate = "rpi4"', "needs rootfs"),
         ('emulate = "rpi4"\nrootfs = "rel/b"', "needs rootfs"),
-        ('emulate = "local"\nrootfs = "/b"', "built-in aarch64 profile"),
+        ('emulate = "local"\nrootfs = "/b"', "emulate must be one of rpi4, rpi5, generic-arm64, x86-64-v3"),
         ('host = "pi@x"\nrootfs = "/b"', "rootfs belongs to emulated boards"),
     ],
 )
@@ -291,9 +301,8 @@ def test_emulated_latencies_are_labelled_and_never_compared(tmp_path):
 @pytest.fixture(scope="session")
 def board(tmp_path_factory):
     """An emulated rpi4 named 'pi', built once per session, registered in a session devices.toml."""
-    if any(rootfs._which(t) is None for t in TOOLS):
-        pytest.skip("needs qemu-user-static and debootstrap")
-    cache = Path(os.environ.get("SQNXT_EDGE_TEST_CACHE") or tmp_path_factory.mktemp("emulate-cache"))
+    need("qemu", all(rootfs._which(t) is not None for t in TOOLS), "needs qemu-user-static and debootstrap")
+    cache = Path(os.environ.get("SQNXT_EDGE_TEST_CACHE") or os.environ["SQNXT_EDGE_CACHE"])  # the session's own
     devices = tmp_path_factory.mktemp("emulate-devices") / "devices.toml"
     device, info = emulate.emulate_device("pi", "rpi4", devices, cache=cache)
     return SimpleNamespace(device=device, devices=devices, cache=cache, info=info)
@@ -339,7 +348,7 @@ def test_qemu_pins_each_boards_isa(board, tmp_path, profile, model, dotprod):
 @pytest.fixture(scope="session")
 def board_export(board, digits_checkpoint, tmp_path_factory):
     """The digits model as fp32 + int8 ONNX and TFLite, every artifact verified on the emulated Pi 4 too."""
-    pytest.importorskip("litert_torch")
+    need("tflite", module("litert_torch"), "litert-torch is not installed (pip install '.[tflite]')")
     from sqnxt_edge.export import ExportConfig, export
 
     out = tmp_path_factory.mktemp("board-export")

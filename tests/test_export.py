@@ -118,7 +118,8 @@ def test_metadata_round_trip_and_plain_onnxruntime(exported, ckpt_path):
     plain = {k: json.loads(v) for k, v in sess.get_modelmeta().custom_metadata_map.items()}
     assert plain == meta
     side = json.loads(Path(str(path) + ".meta.json").read_text())
-    assert side == meta
+    verified = side.pop("verified_on")  # the sidecar also says where the file passed (after it was verified)
+    assert side == meta and [v["where"] for v in verified] == ["this machine"]
 
 
 def test_ort_loads_with_metadata_and_usability_report(exported):
@@ -174,12 +175,12 @@ def test_failed_verification_leaves_nothing_and_keeps_good_file(ckpt_path, tmp_p
     onnx_path = tmp_path / f"{MODEL}.fp32.onnx"
     before = onnx_path.read_bytes()
     manifest_before = good.manifest_path.read_text()
-    real = verify.parity
+    real = verify.compare
 
-    def broken(path, images, ref, precision):
-        return real(path, images, ref + 1.0, precision)  # PyTorch "disagrees" by 1.0 everywhere
+    def broken(got, ref, precision, name="artifact"):
+        return real(got, ref + 1.0, precision, name)  # PyTorch "disagrees" by 1.0 everywhere
 
-    monkeypatch.setattr("sqnxt_edge.export.context.parity", broken)
+    monkeypatch.setattr("sqnxt_edge.export.context.compare", broken)
     with pytest.raises(ExportError, match="does not match PyTorch"):
         export(ckpt_path, ExportConfig(formats=["onnx"], opset=13, output_dir=tmp_path, verify_size=30))
     assert onnx_path.read_bytes() == before  # the good file was not replaced

@@ -115,8 +115,9 @@ def test_float_io_int8_tflite_takes_and_gives_float32(digits_checkpoint, int8_ex
 def test_max_drop_keeps_fp32_only(digits_checkpoint, tmp_path, monkeypatch):
     from sqnxt_edge.quantize.accuracy import AccuracyReport
 
-    monkeypatch.setattr(
-        "sqnxt_edge.quantize.accuracy_report", lambda *a, **k: AccuracyReport(95.0, 80.0, 15.0, 82.0, 100)
+    monkeypatch.setattr(  # every candidate loses 15 points: the export tries each, then stops
+        "sqnxt_edge.quantize.accuracy.report_from_predictions",
+        lambda *a, **k: AccuracyReport(95.0, 80.0, 15.0, 82.0, 100),
     )
     with pytest.raises(ExportError, match="max-drop"):
         export(digits_checkpoint, ExportConfig(formats=["onnx"], int8=True, calib_size=50, output_dir=tmp_path))

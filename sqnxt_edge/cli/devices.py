@@ -166,7 +166,13 @@ def remove_cmd(name: NameArg, devices: DevicesOpt = None, json_out: JsonOpt = Fa
 
 def emulate_cmd(
     name: NameArg,
-    profile: Annotated[str, typer.Option(help="The board to emulate: rpi4, rpi5 or generic-arm64.")] = "rpi4",
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="What to emulate: a board (rpi4, rpi5, generic-arm64) or an x86 CPU class (x86-64-v3: AVX2, no "
+            "AVX-512/VNNI; x86-64-v2: SSE4.2, no AVX)."
+        ),
+    ] = "rpi4",
     threads: ThreadsOpt = None,
     timeout: TimeoutOpt = None,
     mirror: Annotated[Optional[str], typer.Option(help="Debian archive URL (default: the one apt uses here).")] = None,
@@ -177,12 +183,14 @@ def emulate_cmd(
     devices: DevicesOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Emulate a board on this machine (QEMU user mode, its CPU and the runtimes a real one gets) and register it.
+    """Emulate a board or an x86 CPU class on this machine (QEMU user mode, its CPU and runtimes) and register it.
 
-    Built once into ~/.cache/sqnxt-edge (about 400 MB, a minute or two; needs root or fakeroot for debootstrap);
-    `devices check`, `bench --device`, `eval --device` and `export --verify-on` then use it like a real board.
-    Its latencies are the emulator's, never the board's speed. --threads is the board's default (1: more only cost
-    host CPU under emulation); --timeout what one run may take (default 3600)."""
+    A board is built once into ~/.cache/sqnxt-edge (about 400 MB, a minute or two; needs root or fakeroot for
+    debootstrap); an x86 class runs this machine's Python and runtimes and needs nothing built. `devices check`,
+    `bench --device`, `eval --device` and `export --verify-on` then use it like a real board: for accuracy and
+    behaviour on that CPU (its int8 kernels). Its latencies are the emulator's, never the board's speed.
+    --threads is the board's default (1: more only cost host CPU under emulation); --timeout what one run may
+    take (default 3600)."""
     from ..devices.emulate import emulate_device
     from ..progress import progress_bar
 
@@ -201,11 +209,17 @@ def emulate_cmd(
     if json_out:
         print_json({"devices_file": device.source, "device": device.to_dict(), **info})
         return
-    how = f"built in {info['seconds']:.0f} s" if info["built"] else "from the cache"
-    wheels = info["rootfs"]["wheels"]
+    if info["rootfs"]:
+        how = f"built in {info['seconds']:.0f} s" if info["built"] else "from the cache"
+        wheels = info["rootfs"]["wheels"]
+        what = (
+            f"({how}): Python {info['rootfs']['python']}, onnxruntime {wheels.get('onnxruntime')}, "
+            f"ai-edge-litert {wheels.get('ai-edge-litert')}"
+        )
+    else:  # an x86 class: this machine's Python and runtimes under an older CPU
+        what = f"(this machine's Python and runtimes: {info['python']})"
     err.print(
-        f"emulated {escape(profile)} board {escape(name)} ({how}): Python {info['rootfs']['python']}, "
-        f"onnxruntime {wheels.get('onnxruntime')}, ai-edge-litert {wheels.get('ai-edge-litert')}; "
+        f"emulated {escape(profile)} board {escape(name)} {escape(what)}; "
         f"check it with: sqnxt-edge devices check {escape(shlex.quote(name))}"
         + (f" --devices {escape(shlex.quote(str(devices)))}" if devices else ""),
         highlight=False,
@@ -239,7 +253,7 @@ def check_cmd(
         "features",
         " ".join(
             f"{k.upper()}={'yes' if feats.get(k) else 'no'}"
-            for k in ("neon", "dotprod", "vnni", "avx512", "i8mm")
+            for k in ("neon", "dotprod", "i8mm", "avx2", "avx512", "vnni")
             if k in feats
         ),
     )

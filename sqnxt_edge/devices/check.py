@@ -24,7 +24,7 @@ def pip_line(device: Device, env: dict, runtimes: dict) -> tuple[list[str], str 
         missing.append("ai-edge-litert" if litert_ok else "tflite-runtime")
     if not missing:
         return [], None
-    if device.emulate:  # its runtimes come with the cached user space
+    if device.emulate and arch == "aarch64":  # its runtimes come with the cached user space (x86: this machine's)
         return missing, (
             f"sqnxt-edge devices emulate {shlex.quote(device.name)} --profile {device.emulate} --force --rebuild"
         )

@@ -1,16 +1,21 @@
-"""Emulated boards: the cached aarch64 user space (`rootfs`) run by QEMU user-mode, pinned to the board's core, with
-that board's view of its CPU, so the runtimes pick the kernels they would pick on the board.
+"""Emulated boards: QEMU user mode, pinned to the board's CPU, with that board's view of its CPU, so the runtimes
+pick the kernels they would pick on the board. The CPUs themselves (ARM cores, x86 classes) are data in `cpus`.
 
-Why the CPU view is faked: qemu 7.2 shows the guest the host's x86 /proc/cpuinfo, and pytorch-cpuinfo (inside
-onnxruntime and XNNPACK) then fails (XNNPACK silently off) or crashes onnxruntime. `qemu -L ROOT` redirects an
-absolute path to ROOT/path whenever that file exists, so each board's folder holds the files a Pi shows (the
-/proc/cpuinfo of its cores, the cpu lists and topology, cpufreq limits, the device-tree model) and links everything
-else to the shared rootfs. `-cpu` pins the ISA the guest sees (AT_HWCAP): the default `max` would advertise
-dotprod, i8mm, SVE ... that a Cortex-A72 lacks. See shared/arm-emulation.md.
+An ARM board runs the cached aarch64 user space (`rootfs`) under `qemu-aarch64`; an x86 class runs this machine's
+own Python (`sys.executable`, with its installed runtimes) under `qemu-x86_64`, which answers CPUID as the older CPU
+(AVX2 without AVX-512, or SSE4.2 only): onnxruntime then dispatches to that CPU's int8 kernels.
+
+Why the CPU view is faked: qemu 7.2 shows the guest the host's /proc/cpuinfo; on ARM, pytorch-cpuinfo (inside
+onnxruntime and XNNPACK) then fails (XNNPACK silently off) or crashes onnxruntime, and on x86 the runner would report
+the host's avx512 and vnni. `qemu -L ROOT` redirects an absolute path to ROOT/path whenever that file exists, so each
+board's folder holds the files its Linux shows (/proc/cpuinfo, the cpu lists and topology, cpufreq limits, a Pi's
+device-tree model); an ARM board links everything else to the shared rootfs, an x86 board holds nothing else (every
+other path falls through to this machine). `-cpu` pins the ISA the guest sees (AT_HWCAP, CPUID): QEMU's default
+`max` would advertise dotprod, i8mm, SVE ... that a Cortex-A72 lacks. See shared/arm-emulation.md.
 
 A board is registered in devices.toml like any other device (`emulate = PROFILE`, `rootfs = FOLDER`), and the same
 runner.py runs on it, unchanged: `$SQNXT_EDGE_LAUNCHER` makes its child processes start through qemu (an emulated
-Python cannot exec an aarch64 binary without binfmt_misc, but it can exec the host's qemu), and
+Python cannot exec an aarch64 binary without binfmt_misc, and an x86 one would run natively), and
 `$SQNXT_EDGE_EMULATION` marks every environment it reports as emulated.
 """
 
@@ -24,124 +29,36 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import runner
 from ..errors import DeviceError
 from ..interrupts import kill_process_group
+from .cpus import CORES, EMULATED, QEMU, X86_CLASSES, Core, X86Class, cpu_for, view
+from .profiles import PROFILES
 from .registry import Device, add_device, devices_path, get_device, load_devices, remove_device
 from .rootfs import MARKER, SITE, cache_dir, ensure_rootfs, locked, require_tools, rmtree, rootfs_info, rootfs_path
 
-__all__ = ["Core", "CORES", "core_for", "emulate_device", "command", "execute_emulated", "unregister", "board_info"]
+__all__ = [
+    "CORES",
+    "X86_CLASSES",
+    "EMULATED",
+    "emulate_device",
+    "command",
+    "execute_emulated",
+    "unregister",
+    "board_info",
+]
 
 BOARD_FILE = ".sqnxt-edge-board.json"
 EMULATED_TIMEOUT = 3600.0  # seconds for one run: emulation is 100-600x slower than the host
 # Threads default to 1: the kernels a runtime picks do not depend on it, and under emulation its spinning thread
 # pool costs more host CPU than it saves (measured: 2 threads 1.6x, 4 threads 2.7x the CPU time of 1 per image).
 Say = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Core:
-    """How one board's CPU looks from inside: QEMU's CPU model and the /proc/cpuinfo fields of the real board."""
-
-    qemu_cpu: str
-    part: str  # ARM "CPU part" id (runner._ARM_PARTS names it)
-    variant: str
-    revision: int
-    features: str  # /proc/cpuinfo "Features" of the real board
-    cores: int
-    max_khz: int
-    min_khz: int
-    model: str | None = None  # /sys/firmware/devicetree/base/model
-    hardware: str | None = None  # /proc/cpuinfo Hardware / Revision lines of a Pi
-    board_revision: str | None = None
-
-
-CORES: dict[str, Core] = {
-    # Raspberry Pi 4 Model B: BCM2711, 4x Cortex-A72 r0p3, ARMv8.0 (no crypto, no dotprod), 1.5 GHz
-    "rpi4": Core(
-        "cortex-a72",
-        "0xd08",
-        "0x0",
-        3,
-        "fp asimd evtstrm crc32 cpuid",
-        4,
-        1500000,
-        600000,
-        "Raspberry Pi 4 Model B Rev 1.4",
-        "BCM2835",
-        "c03114",
-    ),
-    # Raspberry Pi 5: BCM2712, 4x Cortex-A76 r4p1, ARMv8.2 with dotprod, 2.4 GHz
-    "rpi5": Core(
-        "cortex-a76",
-        "0xd0b",
-        "0x4",
-        1,
-        "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp",
-        4,
-        2400000,
-        1500000,
-        "Raspberry Pi 5 Model B Rev 1.0",
-        "BCM2835",
-        "d04170",
-    ),
-    # any 64-bit ARM board: the lowest common core, 4x Cortex-A53 (ARMv8.0, the Pi 3 / Zero 2 W class), 1.2 GHz
-    "generic-arm64": Core("cortex-a53", "0xd03", "0x0", 4, "fp asimd evtstrm crc32 cpuid", 4, 1200000, 600000),
-}
-
-
-def core_for(profile: str | None) -> Core:
-    """The emulated CPU for a hardware profile; DeviceError naming the emulated ones otherwise."""
-    if profile not in CORES:
-        raise DeviceError(f"no emulation for profile {profile!r}; emulated boards: {', '.join(CORES)}")
-    return CORES[profile]
-
-
-def cpuinfo_text(core: Core) -> str:
-    """/proc/cpuinfo as the board's arm64 Linux prints it."""
-    block = (
-        "processor\t: {i}\nBogoMIPS\t: 108.00\nFeatures\t: {c.features}\nCPU implementer\t: 0x41\n"
-        "CPU architecture: 8\nCPU variant\t: {c.variant}\nCPU part\t: {c.part}\nCPU revision\t: {c.revision}\n\n"
-    )
-    text = "".join(block.format(i=i, c=core) for i in range(core.cores))
-    if core.hardware:
-        text += f"Hardware\t: {core.hardware}\nRevision\t: {core.board_revision}\nModel\t\t: {core.model}\n"
-    return text
-
-
-def _view(core: Core) -> dict[str, str]:
-    """Every file of the board's CPU view, by absolute path (what runner.cpu_info and pytorch-cpuinfo read)."""
-    last = core.cores - 1
-    every = f"0-{last}" if last else "0"
-    midr = (0x41 << 24) | (int(core.variant, 16) << 20) | (0xF << 16) | (int(core.part, 16) << 4) | core.revision
-    files = {"/proc/cpuinfo": cpuinfo_text(core)}
-    cpu = "/sys/devices/system/cpu"
-    files.update({f"{cpu}/{n}": every + "\n" for n in ("possible", "present", "online")})
-    files.update({f"{cpu}/kernel_max": f"{last}\n", f"{cpu}/offline": "\n"})
-    for i in range(core.cores):
-        files.update(
-            {
-                f"{cpu}/cpu{i}/cpufreq/cpuinfo_max_freq": f"{core.max_khz}\n",
-                f"{cpu}/cpu{i}/cpufreq/cpuinfo_min_freq": f"{core.min_khz}\n",
-                f"{cpu}/cpu{i}/cpufreq/scaling_cur_freq": "",  # the emulator has no clock: unknown, not the host's
-                f"{cpu}/cpu{i}/cpufreq/scaling_governor": "",
-                f"{cpu}/cpu{i}/regs/identification/midr_el1": f"0x{midr:016x}\n",
-                f"{cpu}/cpu{i}/topology/physical_package_id": "0\n",
-                f"{cpu}/cpu{i}/topology/core_id": f"{i}\n",
-                f"{cpu}/cpu{i}/topology/core_siblings_list": every + "\n",
-                f"{cpu}/cpu{i}/topology/package_cpus_list": every + "\n",
-                f"{cpu}/cpu{i}/topology/thread_siblings_list": f"{i}\n",
-                f"{cpu}/cpu{i}/topology/core_cpus_list": f"{i}\n",
-            }
-        )
-    files["/sys/firmware/devicetree/base/model"] = (core.model + "\x00") if core.model else ""
-    return files
 
 
 def _board_dir(cache: Path, name: str) -> Path:
@@ -157,19 +74,20 @@ def board_info(folder: str | Path) -> dict | None:
         return None
 
 
-def _make_board(dest: Path, profile: str, rootfs: Path) -> Path:
-    """The board's own folder: its CPU view as files, every other top-level entry a link into the shared rootfs."""
+def _make_board(dest: Path, profile: str, rootfs: Path | None, python: str | None = None) -> Path:
+    """The board's own folder: its CPU view as files; on ARM every other top-level entry links into the rootfs."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        for entry in rootfs.iterdir():
+        for entry in rootfs.iterdir() if rootfs else ():
             if entry.name not in ("proc", "sys", "dev", "tmp"):
                 (tmp / entry.name).symlink_to(entry)
-        for path, text in _view(CORES[profile]).items():
+        for path, text in view(EMULATED[profile]).items():
             file = tmp / path.lstrip("/")
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_text(text, encoding="utf-8")
-        (tmp / BOARD_FILE).write_text(json.dumps({"profile": profile, "rootfs": str(rootfs)}) + "\n")
+        record = {"profile": profile, "rootfs": str(rootfs) if rootfs else None, "python": python}
+        (tmp / BOARD_FILE).write_text(json.dumps(record) + "\n")
         if dest.exists():
             rmtree(dest)
         os.rename(tmp, dest)
@@ -178,8 +96,8 @@ def _make_board(dest: Path, profile: str, rootfs: Path) -> Path:
     return dest
 
 
-def _qemu() -> str:
-    return require_tools(("qemu-aarch64-static",))["qemu-aarch64-static"]
+def _qemu(cpu: Core | X86Class) -> str:
+    return require_tools((QEMU[cpu.arch],))[QEMU[cpu.arch]]
 
 
 def _qemu_version(qemu: str) -> str:
@@ -193,24 +111,33 @@ def _qemu_version(qemu: str) -> str:
 
 def command(device: Device, args: list[str], tmp: Path) -> tuple[list[str], dict[str, str]]:
     """argv and environment that run the board's Python with `args` under QEMU (temp files in `tmp`)."""
-    core = core_for(device.emulate)
+    cpu = cpu_for(device.emulate)
     board = Path(device.rootfs or "")
-    info, built = board_info(board), rootfs_info(board)
-    if not info or not built:
+    info = board_info(board)
+    x86 = isinstance(cpu, X86Class)
+    python = device.python if device.python.startswith("/") else f"/usr/bin/{device.python}"
+    if (
+        not info
+        or info.get("profile") != device.emulate
+        or not (os.access(python, os.X_OK) if x86 else rootfs_info(board))
+    ):
         raise DeviceError(
-            f"device {device.name!r}: the emulated board in {board} is missing or incomplete; build it "
-            f"again with: sqnxt-edge devices emulate {shlex.quote(device.name)} --profile "
+            f"device {device.name!r}: the emulated board in {board} is missing or incomplete"
+            + (f" (or its Python {python} is gone)" if x86 else "")
+            + f"; build it again with: sqnxt-edge devices emulate {shlex.quote(device.name)} --profile "
             f"{device.emulate} --force"
         )
-    qemu = _qemu()
-    python = device.python if device.python.startswith("/") else f"/usr/bin/{device.python}"
-    launcher = [qemu, "-L", str(board), "-cpu", core.qemu_cpu]
+    qemu = _qemu(cpu)
+    launcher = [qemu, "-L", str(board), "-cpu", cpu.qemu_cpu]
     host = runner.cpu_info()
     emulation = {
-        "emulator": f"qemu-aarch64 {_qemu_version(qemu)} (user mode)",
-        "cpu": core.qemu_cpu,
-        "profile": device.emulate,
-        "rootfs": f"Debian {built.get('suite')} arm64",
+        "emulator": f"{QEMU[cpu.arch].removesuffix('-static')} {_qemu_version(qemu)} (user mode)",
+        "cpu": cpu.qemu_cpu,
+        "profile": device.emulate if device.emulate in PROFILES else None,  # a hardware profile, when one fits
+        "cpu_class": device.emulate,
+        "rootfs": f"this machine's Python ({python})"
+        if x86
+        else f"Debian {(rootfs_info(board) or {}).get('suite')} arm64",
         "host": {k: host.get(k) for k in ("arch", "model", "cores")},
         "note": "latency, memory and load are the emulator's on this host, not the board's",
     }
@@ -219,12 +146,12 @@ def command(device: Device, args: list[str], tmp: Path) -> tuple[list[str], dict
         "HOME": str(tmp),
         "TMPDIR": str(tmp),
         "LANG": "C.UTF-8",
-        "PYTHONPATH": str(board / SITE),
         "PYTHONNOUSERSITE": "1",
+        **({} if x86 else {"PYTHONPATH": str(board / SITE)}),  # x86: the venv's own site-packages
         runner.LAUNCHER_VAR: shlex.join(launcher),
         runner.EMULATION_VAR: json.dumps(emulation),
     }
-    return [*launcher, str(board) + python, *args], env
+    return [*launcher, python if x86 else str(board) + python, *args], env
 
 
 def _bounded(argv: list[str], timeout: float) -> list[str]:
@@ -294,34 +221,38 @@ def emulate_device(
     say: Say | None = None,
 ) -> tuple[Device, dict]:
     """Build (once, cached) an emulated `profile` board and register it as `name`. Returns the device and what the
-    set-up did ({"built": bool, "seconds", "rootfs": its record})."""
+    set-up did ({"built": bool, "seconds", "board", "rootfs": its record, None for an x86 class})."""
     say = say or (lambda message: None)
-    core_for(profile)
+    cpu = cpu_for(profile)
     path = devices_path(devices_file)
     if name in load_devices(path) and not force:
         raise DeviceError(f"device {name!r} already exists in {path}; use --force to replace it")
     started = time.monotonic()
     root = cache_dir(cache) / "emulate"
-    fresh = rebuild or rootfs_info(rootfs_path(root)) is None
-    rootfs = ensure_rootfs(root, mirror, rebuild, say)
-    _qemu()
-    say(f"writing the {profile} board's CPU view ({CORES[profile].qemu_cpu})")
+    x86 = isinstance(cpu, X86Class)
+    fresh = not x86 and (rebuild or rootfs_info(rootfs_path(root)) is None)
+    rootfs = None if x86 else ensure_rootfs(root, mirror, rebuild, say)
+    _qemu(cpu)
+    say(f"writing the {profile} board's CPU view ({cpu.qemu_cpu.split(',')[0]})")
+    python = sys.executable if x86 else None  # an x86 class runs this Python, with the runtimes installed here
     with locked(root):
-        board = _make_board(_board_dir(root, name), profile, rootfs)
+        board = _make_board(_board_dir(root, name), profile, rootfs, python)
     device = Device(
         name=name,
         emulate=profile,
         rootfs=str(board),
-        profile=profile,
+        profile=profile if profile in PROFILES else None,
         threads=threads or 1,
         timeout=timeout or EMULATED_TIMEOUT,
+        python=python or Device.python,
     )
     add_device(device, path, force=force)
     return get_device(name, path), {
         "built": fresh,
         "seconds": round(time.monotonic() - started, 1),
         "board": str(board),
-        "rootfs": rootfs_info(rootfs),
+        "rootfs": rootfs_info(rootfs) if rootfs else None,
+        "python": python,
     }
 
 
@@ -333,10 +264,12 @@ def unregister(name: str, devices_file: str | os.PathLike | None = None) -> tupl
     info = board_info(device.rootfs) if device.emulate and device.rootfs else None
     if not info or not device.rootfs:
         return path, []
-    board, rootfs = Path(device.rootfs), Path(info["rootfs"])
+    board, rootfs = Path(device.rootfs), Path(info["rootfs"] or "")
     with locked(board.parent.parent):
         rmtree(board)
         deleted = [str(board)]
+        if not info["rootfs"]:  # an x86 class: no user space of its own
+            return path, deleted
         others = [b for b in board.parent.glob("*") if (board_info(b) or {}).get("rootfs") == str(rootfs)]
         if not others and (rootfs / MARKER).is_file():
             rmtree(rootfs)

@@ -21,14 +21,12 @@ Schema, one table per device::
 
 An emulated board (`sqnxt-edge devices emulate`) has no host; instead::
 
-    emulate = "rpi4"                # the board QEMU emulates: rpi4, rpi5 or generic-arm64
+    emulate = "rpi4"                # what QEMU emulates: rpi4, rpi5, generic-arm64, x86-64-v3, x86-64-v2
     rootfs = "~/.cache/sqnxt-edge/emulate/boards/..."   # its folder, written by `devices emulate`
 
 Host-key checking is left to the user's ssh configuration. `devices add` appends to the file (comments kept);
-`--force` and `devices remove` rewrite it.
-
-`[calibration.NAME.PRECISION]` tables (NAME a device or "local") hold cost-model factors that
-`sqnxt-edge estimate --calibrate` fitted from one profile measured there; only sqnxt-edge writes them.
+`--force` and `devices remove` rewrite it. `[calibration.NAME.PRECISION]` tables (NAME a device or "local") hold
+cost-model factors that `sqnxt-edge estimate --calibrate` fitted from one profile measured there (only it writes them).
 """
 
 from __future__ import annotations
@@ -43,6 +41,7 @@ from pathlib import Path
 
 from ..artifacts import atomic_write
 from ..errors import DeviceError
+from .cpus import EMULATED
 from .profiles import PROFILES, Profile, get_profile, list_profiles
 
 __all__ = [
@@ -208,18 +207,16 @@ SSH_KEYS = ("host", "user", "port", "identity", "ssh_options", "ssh_config", "co
 
 
 def _emulated(name: str, data: dict, source: str | None) -> Device:
-    """An emulated board: no SSH settings, a built-in aarch64 profile and the folder `devices emulate` built."""
+    """An emulated board: no SSH settings, an emulated CPU (cpus.EMULATED) and the folder `devices emulate` built."""
     ssh = sorted(k for k in SSH_KEYS if k in data)
     if ssh:
         raise DeviceError(f"device {name!r}: an emulated board has no {', '.join(ssh)} (it runs on this machine)")
     emulate = _check_str(name, "emulate", data["emulate"])
-    if emulate not in PROFILES or PROFILES[emulate].arch != "aarch64":
-        raise DeviceError(f"device {name!r}: emulate must name a built-in aarch64 profile, got {emulate!r}")
+    if emulate not in EMULATED:
+        raise DeviceError(f"device {name!r}: emulate must be one of {', '.join(EMULATED)}, got {emulate!r}")
     if "rootfs" not in data or not os.path.isabs(os.path.expanduser(_check_str(name, "rootfs", data["rootfs"]))):
-        raise DeviceError(
-            f"device {name!r}: an emulated board needs rootfs = its absolute folder "
-            f"(rebuild it with: sqnxt-edge devices emulate {shlex.quote(name)} --profile {emulate} --force)"
-        )
+        how = f"build it with: sqnxt-edge devices emulate {shlex.quote(name)} --profile {emulate} --force"
+        raise DeviceError(f"device {name!r}: an emulated board needs rootfs = its absolute folder ({how})")
     rest = make_device(name, {"host": "emulated", **{k: v for k, v in data.items() if k not in ("emulate", "rootfs")}})
     return replace(rest, host="", emulate=emulate, rootfs=os.path.expanduser(data["rootfs"]), source=source)
 

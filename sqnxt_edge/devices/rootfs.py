@@ -51,6 +51,7 @@ WHEELS = ("numpy", "onnxruntime", "ai-edge-litert")  # docs/devices.md step 1, w
 SITE = "opt/sqnxt-edge/site-packages"  # inside the rootfs: the board's venv site-packages
 MARKER = "opt/sqnxt-edge/rootfs.json"  # written last: a rootfs without it is not complete
 TOOLS = {"qemu-aarch64-static": "qemu-user-static", "debootstrap": "debootstrap", "dpkg-deb": "dpkg"}
+HOST_TOOLS = {"qemu-x86_64-static": "qemu-user-static"}  # an x86 class needs no rootfs, only its QEMU
 MIRROR_VAR = "SQNXT_EDGE_DEBIAN_MIRROR"
 APT = Path("/etc/apt")
 Say = Callable[[str], None]
@@ -63,10 +64,11 @@ def _which(tool: str) -> str | None:
 def require_tools(tools: tuple[str, ...] = tuple(TOOLS)) -> dict[str, str]:
     """Paths of the host tools, or one line saying which Debian packages to install."""
     found = {t: _which(t) for t in tools}
-    missing = sorted({TOOLS[t] for t, p in found.items() if not p})
+    missing = sorted({{**TOOLS, **HOST_TOOLS}[t] for t, p in found.items() if not p})
     if missing:
+        what = "an ARM board" if any(t in TOOLS for t in tools) else "an x86 CPU"
         raise DeviceError(
-            f"emulating an ARM board needs {', '.join(missing)} on this machine; install (as root): "
+            f"emulating {what} needs {', '.join(missing)} on this machine; install (as root): "
             f"apt-get install -y {' '.join(missing)}"
         )
     return {t: p for t, p in found.items() if p}  # every one is found by now
