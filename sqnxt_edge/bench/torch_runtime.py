@@ -18,7 +18,8 @@ __all__ = ["TorchBackend"]
 
 
 class TorchBackend:
-    """The runner's backend interface over a sqnxt-edge checkpoint (NCHW float32 in, logits out)."""
+    """The runner's backend interface (`sqnxt_edge.runner.backends.base.Backend`, by shape: the runner's copy on
+    a board is not this package's) over a sqnxt-edge checkpoint (NCHW float32 in, logits out)."""
 
     def __init__(self, path: str, threads: int | None, runtime: str = "torch"):
         if threads:
@@ -47,3 +48,6 @@ class TorchBackend:
     def run(self, x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return self.model(torch.from_numpy(x)).numpy()
+
+    def profile(self, x: np.ndarray, warmup: int, runs: int, between) -> dict:
+        raise NotImplementedError("per-layer profiles come from onnxruntime's profiler: profile the exported .onnx")
