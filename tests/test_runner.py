@@ -405,3 +405,15 @@ def test_top1_ties_go_to_the_lowest_index():
     assert runner.top_classes(logits, 3).tolist() == [[1, 2, 4], [0, 1, 2]]
     acc = runner.topk_accuracy(logits, np.array([2, 0]))
     assert acc["top1"] == 0.5 and acc["top5"] == 1.0
+
+
+def test_a_board_job_holds_one_runner_file(onnx_models, tmp_path):
+    """What is copied to a board: the runner as one file (the very .pyz this machine runs), the artifacts with their
+    sidecars; the board's Python is given that file."""
+    from sqnxt_edge.devices.transport import RemoteJob
+
+    job = RemoteJob.build(tmp_path, [onnx_models["dynamic"]], runner.Settings(runtime="onnxruntime"))
+    files = sorted(p.relative_to(job.stage).as_posix() for p in job.stage.rglob("*") if p.is_file())
+    assert files == ["a0/dyn.onnx", "a0/dyn.onnx.meta.json", ship.PYZ_NAME]
+    assert (job.stage / ship.PYZ_NAME).read_bytes() == ship.runner_pyz().read_bytes()
+    assert job.command[:3] == [ship.PYZ_NAME, "--runtime", "onnxruntime"] and job.command[-1] == "a0/dyn.onnx"
