@@ -46,8 +46,10 @@ class TorchBackend:
         }
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        """One inference on a prepared NCHW float32 batch: the logits."""
         with torch.inference_mode():
             return self.model(torch.from_numpy(x)).numpy()
 
     def profile(self, x: np.ndarray, warmup: int, runs: int, between) -> dict:
+        """Not here: per-layer profiles are onnxruntime's (the exported .onnx of the same checkpoint)."""
         raise NotImplementedError("per-layer profiles come from onnxruntime's profiler: profile the exported .onnx")

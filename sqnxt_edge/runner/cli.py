@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list | None = None) -> int:
+    """The runner's command line (on a board: `python3 runner.pyz ...`); returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.bare:

@@ -39,6 +39,7 @@ class Settings:
     timeout: float | None = None  # seconds per measuring process
 
     def check(self) -> "Settings":
+        """Raise RunnerError for values no run could honour; returns self."""
         for name, low in (("threads", 1), ("batch", 1), ("warmup", 0), ("runs", 1), ("min_seconds", 0)):
             value = getattr(self, name)
             if value is not None and value < low:
@@ -49,6 +50,7 @@ class Settings:
         return self
 
     def to_argv(self) -> list[str]:
+        """The runner command line that reproduces these settings (what a board receives)."""
         argv = [
             "--runtime",
             self.runtime,

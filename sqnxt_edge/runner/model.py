@@ -46,6 +46,7 @@ class Model:
 
     @property
     def input_size(self) -> int:
+        """Input side in pixels, from the metadata or the input shape."""
         if "input_size" in self.meta:
             return int(self.meta["input_size"])
         dims = self.input_shape[2:] if self.meta.get("layout", "NCHW") == "NCHW" else self.input_shape[1:3]
@@ -53,6 +54,7 @@ class Model:
 
     @property
     def channels(self) -> int:
+        """Input channels, from the metadata or the input shape."""
         if self.meta.get("in_channels"):
             return int(self.meta["in_channels"])
         shape = self.input_shape
@@ -61,6 +63,7 @@ class Model:
 
     @property
     def precision(self) -> str:
+        """fp32, fp16 or int8, from the metadata or the input type."""
         if self.meta.get("precision"):
             return str(self.meta["precision"])
         return {np.int8: "int8", np.uint8: "int8", np.float16: "fp16"}.get(self.input_dtype, "unknown")

@@ -79,6 +79,7 @@ class Measurement:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Measurement":
+        """One result of the runner's JSON (keys it does not define go to `extra`)."""
         names = {f.name for f in fields(cls)} - {"extra", "latency_ms"}
         known = {k: v for k, v in data.items() if k in names}
         extra = {k: v for k, v in data.items() if k not in names and k != "latency_ms"}
@@ -96,6 +97,7 @@ class Measurement:
 
     @property
     def size_mb(self) -> float | None:
+        """The artifact's size in MiB."""
         return self.size_bytes / 2**20 if self.size_bytes is not None else None
 
 

@@ -71,6 +71,7 @@ class BaseBackend:
     no_profile = "this runtime's Python API exposes no per-node profiler"
 
     def profile(self, x: np.ndarray, warmup: int, runs: int, between) -> dict:
+        """No per-node profiler in this runtime: says why (`no_profile`)."""
         raise NotImplementedError(self.no_profile)
 
 

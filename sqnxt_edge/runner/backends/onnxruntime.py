@@ -32,6 +32,7 @@ class OnnxRuntime(BaseBackend):
         self.embedded = dict(self.sess.get_modelmeta().custom_metadata_map)
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        """One inference on a prepared batch: the model's output as the runtime returns it."""
         return self.sess.run([self.output_name], {self.input_name: x})[0]
 
     def profile(self, x: np.ndarray, warmup: int, runs: int, between) -> dict:

@@ -32,4 +32,5 @@ class OpenVino(BaseBackend):
         self.embedded: dict = {}
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        """One inference on a prepared batch: the model's output as the runtime returns it."""
         return self.request.infer({0: x})[self.compiled.output(0)]

@@ -32,6 +32,7 @@ class TFLite(BaseBackend):
         self.embedded: dict = {}
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        """One inference on a prepared batch: the model's output as the runtime returns it."""
         interp = self.interp
         if list(x.shape) != list(interp.get_input_details()[0]["shape"]):
             interp.resize_tensor_input(self._in["index"], list(x.shape))
