@@ -63,8 +63,8 @@ BOARDS = {  # profile -> the CPU model and board the runner must report from the
 def test_cpu_view_reads_as_the_board(profile, monkeypatch):
     """The files a board folder holds make the runner's own cpu_info() report that board (and its profile agrees)."""
     view = cpus.view(cpus.CORES[profile])
-    monkeypatch.setattr(runner, "_read", lambda path: view.get(path, ""))
-    monkeypatch.setattr(runner.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(runner.machine, "_read", lambda path: view.get(path, ""))
+    monkeypatch.setattr(runner.machine.platform, "machine", lambda: "aarch64")
     info, prof = runner.cpu_info(), PROFILES[profile]
     assert info["arch"] == "aarch64" and info["cores"] == 4 and info["features"]["neon"]
     assert info["features"]["dotprod"] is (profile == "rpi5") and info["int8_dot"] is (profile == "rpi5")

@@ -98,7 +98,7 @@ def _cmdline_has(marker: str) -> list[str]:
 
 
 def _measuring(marker: str) -> list[str]:
-    """The runner's measuring child of a bench (`runner.py --one ...`), among the marked processes."""
+    """The runner's measuring child of a bench (`runner.pyz --one ...`), among the marked processes."""
     return [pid for pid in processes_with(marker) if b"--one" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 

@@ -1,12 +1,17 @@
-"""The one-file runner: its CLI contract (JSON schema, exit codes), fresh child per artifact, error isolation."""
+"""The runner: shipped as one file (a deterministic .pyz that runs where only numpy and a runtime are installed), its
+CLI contract (JSON schema, exit codes), fresh child per artifact, error isolation, the backend interface and the
+typed result."""
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 import subprocess
 import sys
+import sysconfig
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +20,9 @@ import torch
 
 from sqnxt_edge import runner
 from sqnxt_edge.models import create_model
+from sqnxt_edge.runner import ship
 
-RUNNER = Path(runner.__file__)
+PACKAGE = Path(runner.__file__).parent
 FAST = ["--warmup", "1", "--runs", "3", "--min-seconds", "0", "--runtime", "onnxruntime"]
 META = {
     "model_name": "1.0-SqNxt-23",
@@ -63,9 +69,11 @@ def onnx_models(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def run(*args, cwd=None, script=RUNNER) -> tuple[int, dict | None, str]:
+def run(*args, cwd=None, script=None, python=sys.executable, env=None) -> tuple[int, dict | None, str]:
+    """`python runner.pyz ARGS` (the file a board runs), its exit code, JSON and stderr."""
+    script = script or ship.runner_pyz()
     proc = subprocess.run(
-        [sys.executable, str(script), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+        [python, str(script), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300, env=env
     )
     try:
         data = json.loads(proc.stdout)
@@ -74,52 +82,84 @@ def run(*args, cwd=None, script=RUNNER) -> tuple[int, dict | None, str]:
     return proc.returncode, data, proc.stderr
 
 
-def test_runner_imports_only_stdlib_numpy_and_runtimes():
-    tree = ast.parse(RUNNER.read_text())
-    allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime"}
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "relative import in the one-file runner"
-            imported.add(node.module.split(".")[0])
-    assert "sqnxt_edge" not in imported
-    assert imported <= allowed, imported - allowed
-    # runtimes are imported by name from the runtime table; the package only as the PyTorch baseline's plugin
-    assert {row[1] for row in runner.RUNTIMES.values()} == {
+def test_runner_imports_only_stdlib_numpy_and_itself():
+    """Every module of the runner package imports the standard library, numpy and its own modules (relatively);
+    runtimes are imported by name from the runtime table, the package never (PyTorch comes in as a plugin)."""
+    allowed = set(sys.stdlib_module_names) | {"numpy"}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert not node.value.startswith("sqnxt_edge."), (path.name, node.value)  # no "module:Class" of ours
+        assert imported <= allowed, (path.name, imported - allowed)
+    assert {row.module for row in runner.RUNTIMES.values()} == {
         "onnxruntime",
         "openvino",
         "ai_edge_litert",
         "tflite_runtime",
         "torch",
     }
-    assert "sqnxt_edge." not in RUNNER.read_text()  # PyTorch comes in as a plugin the harness names
 
 
-def test_torch_runs_only_through_its_plugin(tmp_path):
-    ckpt = tmp_path / "m.pt"
-    ckpt.write_bytes(b"x")
-    code, data, _ = run(*FAST[:-2], "--runtime", "torch", ckpt)
-    assert code == 1 and "runs through its harness only" in data["results"][0]["error"]
+def test_pyz_is_one_deterministic_file_of_the_shipped_modules(tmp_path):
+    """Two builds give the same bytes (no time, owner or order in them), named by that content; the archive holds
+    every runner module but the builder, and nothing else."""
+    a, b = ship.runner_pyz(tmp_path / "a"), ship.runner_pyz(tmp_path / "b")
+    assert a.name == b.name and a.read_bytes() == b.read_bytes()
+    assert ship.runner_pyz(tmp_path / "a") == a and len(list((tmp_path / "a").iterdir())) == 1  # reused, no temp
+    with zipfile.ZipFile(a) as zf:
+        names = zf.namelist()
+        assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    shipped = {f"sqnxt_runner/{p.relative_to(PACKAGE).as_posix()}" for p in PACKAGE.rglob("*.py")}
+    shipped -= {"sqnxt_runner/ship.py", "sqnxt_runner/__main__.py"}
+    assert names == ["__main__.py", *sorted(names[1:])]
+    assert set(names) == shipped | {"__main__.py"}
 
 
-def test_auto_measures_every_installed_engine(onnx_models):
-    """auto = one row per engine that runs the artifact here (OpenVINO too when installed), default first."""
-    code, data, err = run(*FAST[:-2], "--threads", "1", onnx_models["dynamic"])
-    assert code == 0, err
-    engines = ["onnxruntime"] + (["openvino"] if runner.installed("openvino") else [])
-    assert [r["runtime"] for r in data["results"]] == engines
-    assert set(data["baseline"]) == set(engines) and all(r["threads"] == 1 for r in data["results"])
+def _isolated_python(tmp_path: Path) -> Path:
+    """A Python that has numpy and onnxruntime and nothing else (no sqnxt_edge, no torch): a bare board."""
+    venv = tmp_path / "board-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    site = Path(
+        subprocess.check_output(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
+    ours = Path(sysconfig.get_paths()["purelib"])
+    for entry in ours.iterdir():
+        if entry.name.split("-")[0].split(".")[0] in ("numpy", "onnxruntime"):
+            (site / entry.name).symlink_to(entry)
+    return python
 
 
-def test_copy_in_temp_folder_measures_with_full_schema(onnx_models, tmp_path):
-    script = tmp_path / "runner.py"
-    shutil.copy(RUNNER, script)
-    art = shutil.copy(onnx_models["dynamic"], tmp_path / "m.onnx")
-    shutil.copy(str(onnx_models["dynamic"]) + ".meta.json", tmp_path / "m.onnx.meta.json")
-    code, data, err = run(*FAST, "--samples", "--threads", "1", "m.onnx", cwd=tmp_path, script=script)
-    assert code == 0, err
+def test_pyz_runs_on_a_bare_python_where_the_package_is_not_importable(onnx_models, tmp_path):
+    """The board's view: one file copied into a temp folder, a Python with numpy + onnxruntime only, run isolated
+    (-I: no PYTHONPATH, no user site, not the current folder); children included, the full schema comes back."""
+    pytest.importorskip("onnxruntime")
+    python = _isolated_python(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "SQNXT_EDGE"))}
+    probe = subprocess.run([python, "-I", "-c", "import sqnxt_edge"], capture_output=True, env=env, cwd=tmp_path)
+    assert probe.returncode != 0 and b"No module named 'sqnxt_edge'" in probe.stderr
+    board = tmp_path / "job"
+    board.mkdir()
+    script = Path(shutil.copy(ship.runner_pyz(tmp_path / "build"), board / ship.PYZ_NAME))
+    art = shutil.copy(onnx_models["dynamic"], board / "m.onnx")
+    shutil.copy(str(onnx_models["dynamic"]) + ".meta.json", board / "m.onnx.meta.json")
+    proc = subprocess.run(
+        [python, "-I", script.name, *FAST, "--samples", "--threads", "1", "m.onnx"],
+        capture_output=True,
+        text=True,
+        cwd=board,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
     assert set(data) == {"runner_version", "env", "baseline", "results"}
     for key in ("arch", "model", "cores", "features", "hostname", "mem_total_mb", "governor", "numpy", "python"):
         assert key in data["env"]
@@ -136,6 +176,38 @@ def test_copy_in_temp_folder_measures_with_full_schema(onnx_models, tmp_path):
     assert r["peak_rss_mb"] > data["baseline"]["onnxruntime"]["peak_rss_mb"] > 0
     assert r["model_peak_rss_mb"] == pytest.approx(r["peak_rss_mb"] - data["baseline"]["onnxruntime"]["peak_rss_mb"])
     assert r["init_ms"] > 0 and r["first_ms"] > 0
+
+
+def test_children_start_through_the_launcher(onnx_models, tmp_path):
+    """$SQNXT_EDGE_LAUNCHER prefixes every child the .pyz starts (an emulated board's qemu): here a wrapper that
+    notes each start and runs the rest."""
+    log = tmp_path / "starts.log"
+    wrapper = tmp_path / "launch.sh"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, runner.LAUNCHER_VAR: str(wrapper)}
+    code, _data, err = run(*FAST, onnx_models["dynamic"], env=env)
+    assert code == 0, err
+    starts = log.read_text().splitlines()
+    assert len(starts) == 2  # the bare runtime, then the artifact
+    assert all(f"{sys.executable} " in line and ".pyz " in line for line in starts)
+    assert "--bare onnxruntime" in starts[0] and "--one" in starts[1]
+
+
+def test_torch_runs_only_through_its_plugin(tmp_path):
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"x")
+    code, data, _ = run(*FAST[:-2], "--runtime", "torch", ckpt)
+    assert code == 1 and "runs through its harness only" in data["results"][0]["error"]
+
+
+def test_auto_measures_every_installed_engine(onnx_models):
+    """auto = one row per engine that runs the artifact here (OpenVINO too when installed), default first."""
+    code, data, err = run(*FAST[:-2], "--threads", "1", onnx_models["dynamic"])
+    assert code == 0, err
+    engines = ["onnxruntime"] + (["openvino"] if runner.installed("openvino") else [])
+    assert [r["runtime"] for r in data["results"]] == engines
+    assert set(data["baseline"]) == set(engines) and all(r["threads"] == 1 for r in data["results"])
 
 
 def test_samples_only_on_request_and_batch_scales_throughput(onnx_models):
@@ -265,3 +337,82 @@ def test_topk_accuracy():
     acc = runner.topk_accuracy(logits, np.array([5, 1, 0, 5]))
     assert acc == {"top1": 0.5, "top5": 0.75, "n": 4}
     assert runner.topk_accuracy(logits[:, :3], np.array([2, 1, 2, 2]))["top5"] is None
+
+
+def test_backends_implement_the_interface_and_load_lazily(onnx_models):
+    """Each installed runtime's backend has every fact of `Backend`, and Model exposes them by name; importing the
+    runner imports no backend module (a board needs only the runtimes it uses)."""
+    probe = (
+        "import sys, sqnxt_edge.runner; print(sorted(m for m in sys.modules if '.backends.' in m or m in "
+        "('onnxruntime', 'openvino')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "['sqnxt_edge.runner.backends.base', 'sqnxt_edge.runner.backends.plugin']"
+    engines = ["onnxruntime"] + (["openvino"] if runner.installed("openvino") else [])
+    for name in engines:
+        model = runner.open_model(str(onnx_models["fixed"]), runtime=name, threads=1)
+        assert isinstance(model.backend, runner.Backend)
+        assert model.input_name == model.backend.input_name and model.input_shape == [1, 3, 32, 32]
+        assert model.fixed_batch == 1 and model.quant is None and model.runtime_version
+    with pytest.raises(AttributeError):
+        model.sess  # noqa: B018 - no forwarding to the backend's own attributes
+
+
+def test_a_backend_without_the_facts_is_refused(onnx_models, monkeypatch, tmp_path):
+    """A plugin that misses a fact of the interface is named as such, not met later as an AttributeError."""
+    (tmp_path / "halfplugin.py").write_text(
+        "class Half:\n    def __init__(self, path, threads, runtime):\n        self.version = '0'\n"
+        "    def run(self, x):\n        return x\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(runner.PLUGINS_VAR, json.dumps({"torch": "halfplugin:Half"}))
+    ckpt = tmp_path / "m.pt"
+    ckpt.write_bytes(b"x")
+    with pytest.raises(runner.RunnerError, match="the torch backend lacks input_name, output_name"):
+        runner.open_model(str(ckpt))
+
+
+def test_profiling_a_runtime_without_a_profiler_says_why(tmp_path, monkeypatch):
+    from sqnxt_edge.runner.backends.tflite import TFLite
+
+    class Fake(TFLite):
+        def __init__(self, path, threads, runtime):  # the interface's facts, no interpreter
+            self.version, self.input_name, self.output_name, self.input_shape = "0", "x", "y", [1, 8, 8, 3]
+            self.input_dtype, self.quant, self.dynamic_batch, self.embedded = np.float32, None, False, {}
+
+    monkeypatch.setattr("sqnxt_edge.runner.backends.backend_class", lambda runtime: Fake)
+    path = tmp_path / "m.tflite"
+    path.write_bytes(b"x")
+    model = runner.open_model(str(path), runtime="litert")
+    with pytest.raises(runner.RunnerError, match="litert cannot profile: TFLite's Python interpreter exposes no op"):
+        model.profile(np.zeros((1, 8, 8, 3), np.float32), 0, 1, lambda: None)
+
+
+def test_measurement_reads_the_runners_json_and_gives_it_back(onnx_models):
+    code, data, err = run(*FAST, "--samples", onnx_models["dynamic"])
+    assert code == 0, err
+    (raw,) = data["results"]
+    m = runner.Measurement.from_dict({**raw, "speedup": 2.0})
+    assert m.latency_ms.p50 == raw["latency_ms"]["p50"] and m.runtime == "onnxruntime" and m.extra == {"speedup": 2.0}
+    assert m.to_dict() == {**raw, "speedup": 2.0}
+    assert runner.Measurement.from_dict({"artifact": "x", "error": "boom"}).latency_ms is None
+
+
+def test_top1_ties_go_to_the_lowest_index():
+    logits = np.array([[1.0, 3.0, 3.0, 0.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0, 2.0, 2.0]])
+    assert runner.top_classes(logits).tolist() == [1, 0] == np.argmax(logits, axis=1).tolist()
+    assert runner.top_classes(logits, 3).tolist() == [[1, 2, 4], [0, 1, 2]]
+    acc = runner.topk_accuracy(logits, np.array([2, 0]))
+    assert acc["top1"] == 0.5 and acc["top5"] == 1.0
+
+
+def test_a_board_job_holds_one_runner_file(onnx_models, tmp_path):
+    """What is copied to a board: the runner as one file (the very .pyz this machine runs), the artifacts with their
+    sidecars; the board's Python is given that file."""
+    from sqnxt_edge.devices.transport import RemoteJob
+
+    job = RemoteJob.build(tmp_path, [onnx_models["dynamic"]], runner.Settings(runtime="onnxruntime"))
+    files = sorted(p.relative_to(job.stage).as_posix() for p in job.stage.rglob("*") if p.is_file())
+    assert files == ["a0/dyn.onnx", "a0/dyn.onnx.meta.json", ship.PYZ_NAME]
+    assert (job.stage / ship.PYZ_NAME).read_bytes() == ship.runner_pyz().read_bytes()
+    assert job.command[:3] == [ship.PYZ_NAME, "--runtime", "onnxruntime"] and job.command[-1] == "a0/dyn.onnx"

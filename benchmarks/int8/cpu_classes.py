@@ -30,6 +30,7 @@ from sqnxt_edge.data import load_dataset, resize_uint8
 from sqnxt_edge.export import ExportConfig, export
 from sqnxt_edge.export.verify import reference_logits
 from sqnxt_edge.quantize import Int8Config, calibration_images, class_of, quantize_onnx, safe_on
+from sqnxt_edge.runner.ship import runner_pyz
 
 CONFIGS = {
     "QDQ U8S8 per-channel (full range)": Int8Config("uint8", "int8", "qdq", per_channel=True),
@@ -62,7 +63,7 @@ def run_here(launcher: list[str], paths: list[Path], data: Path) -> dict:
     cmd = [
         *launcher,
         sys.executable,
-        runner.__file__,
+        str(runner_pyz()),
         "--no-latency",
         "--logits",
         "--threads",

@@ -1,4 +1,4 @@
-"""Benchmarking: the harness over the runner (sqnxt_edge/runner.py) - config, local and remote runs, statistics and
+"""Benchmarking: the harness over the runner (sqnxt_edge/runner/) - config, local and remote runs, statistics and
 reports. The runner itself is the package's inference layer and lives at the top level."""
 
 from .api import BENCH_RUNTIMES, BenchConfig, BenchRun, board_estimates, run_bench

@@ -1,7 +1,9 @@
 """Measuring on this machine: the runner as a subprocess with the bench's settings, relaying its progress lines.
 
-The runner then starts one fresh child per artifact and runtime (PyTorch checkpoints included, through its torch
-plugin), so every figure comes from the same procedure and every artifact has its own peak RSS.
+It is the same one-file runner (`runner.pyz`, built from the package) a board receives, so local and remote figures
+come from identical code. The runner then starts one fresh child per artifact and runtime (PyTorch checkpoints
+included, through its torch plugin), so every figure comes from the same procedure and every artifact has its own
+peak RSS.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from .. import runner
 from ..errors import BenchError
 from ..interrupts import kill_process_group
+from ..runner.ship import runner_pyz
 
 __all__ = ["run_local", "Progress"]
 
@@ -24,12 +27,19 @@ Progress = Callable[[str | None, str | None], None]  # (artifact, error or None)
 PLUGINS = {"torch": "sqnxt_edge.bench.torch_runtime:TorchBackend"}  # the runner's PyTorch baseline
 
 
+def _plugin_path() -> str:
+    """$PYTHONPATH with this package's folder first: the plugins it names are this package's, whatever else is
+    installed (the runner itself needs nothing from it)."""
+    root = str(Path(__file__).resolve().parents[2])
+    return os.pathsep.join([root, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]])
+
+
 def run_local(artifacts: list[Path], settings: runner.Settings, progress: Progress | None = None) -> dict:
-    """`python runner.py SETTINGS --progress ARTIFACTS`; returns its JSON report."""
-    cmd = [sys.executable, runner.__file__, *settings.to_argv(), "--progress", *[str(a) for a in artifacts]]
+    """`python runner.pyz SETTINGS --progress ARTIFACTS`; returns its JSON report."""
+    cmd = [sys.executable, str(runner_pyz()), *settings.to_argv(), "--progress", *[str(a) for a in artifacts]]
     other: list[str] = []
     with tempfile.TemporaryFile() as out:
-        env = {**os.environ, runner.PLUGINS_VAR: json.dumps(PLUGINS)}
+        env = {**os.environ, runner.PLUGINS_VAR: json.dumps(PLUGINS), "PYTHONPATH": _plugin_path()}
         # its own process group: when we are stopped, the runner and the measuring child it started go together
         proc = subprocess.Popen(
             cmd,

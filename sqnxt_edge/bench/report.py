@@ -8,11 +8,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from ..artifacts import atomic_write
 from ..errors import BenchError
 from ..plots import new_figure, save_png
+from ..runner import Latency, Measurement
 from .api import BenchRun
 
 __all__ = ["COLUMNS", "rows", "rich_table", "to_csv", "to_markdown", "to_json", "write_report", "plot_latency"]
@@ -36,45 +38,46 @@ COLUMNS = [
 
 
 def rows(run: BenchRun) -> list[dict]:
-    """One flat dict per measured artifact (raw numbers, no formatting)."""
+    """One flat dict per measured artifact (raw numbers, no formatting): the runner's `Measurement` fields as they
+    are named there (latency statistics flattened: `p50` is `latency_ms.p50`), plus the harness's own."""
     out = []
     for r in run.results:
-        lat = r.get("latency_ms") or {}
+        m = Measurement.from_dict(r)
+        lat = asdict(m.latency_ms) if m.latency_ms else dict.fromkeys(f.name for f in fields(Latency))
         out.append(
             {
-                "name": Path(str(r["artifact"])).name,
-                "artifact": r["artifact"],
-                "format": r.get("format"),
-                "precision": r.get("precision"),
-                "runtime": r.get("runtime"),
-                "runtime_version": r.get("runtime_version"),
-                "threads": r.get("threads"),
-                "batch": r.get("batch"),
-                "size_bytes": r.get("size_bytes"),
-                "size_mb": r["size_bytes"] / 2**20 if r.get("size_bytes") is not None else None,
-                "top1": r.get("top1"),
-                "top5": r.get("top5"),
-                "n": r.get("n"),
-                "init_ms": r.get("init_ms"),
-                "first_ms": r.get("first_ms"),
-                "runs": r.get("runs"),
-                **{k: lat.get(k) for k in ("mean", "std", "min", "p50", "p90", "p99", "max")},
-                "noise_pct": r.get("noise_pct"),
-                "throughput_ips": r.get("throughput_ips"),
-                "peak_rss_mb": r.get("peak_rss_mb"),
-                "model_peak_rss_mb": r.get("model_peak_rss_mb"),
-                "speedup": r.get("speedup"),
-                **({"emulated": True} if r.get("emulated") else {}),
-                "kind": f"{r.get('format')} {r.get('precision')}"
-                + (f" b{r['batch']}" if (r.get("batch") or 1) > 1 else ""),
-                "peak": _peak(r),
+                "name": Path(str(m.artifact)).name,
+                "artifact": m.artifact,
+                "format": m.format,
+                "precision": m.precision,
+                "runtime": m.runtime,
+                "runtime_version": m.runtime_version,
+                "threads": m.threads,
+                "batch": m.batch,
+                "size_bytes": m.size_bytes,
+                "size_mb": m.size_mb,
+                "top1": m.top1,
+                "top5": m.top5,
+                "n": m.n,
+                "init_ms": m.init_ms,
+                "first_ms": m.first_ms,
+                "runs": m.runs,
+                **lat,
+                "noise_pct": m.extra.get("noise_pct"),
+                "throughput_ips": m.throughput_ips,
+                "peak_rss_mb": m.peak_rss_mb,
+                "model_peak_rss_mb": m.model_peak_rss_mb,
+                "speedup": m.extra.get("speedup"),
+                **({"emulated": True} if m.extra.get("emulated") else {}),
+                "kind": f"{m.format} {m.precision}" + (f" b{m.batch}" if (m.batch or 1) > 1 else ""),
+                "peak": _peak(m),
             }
         )
     return out
 
 
-def _peak(r: dict) -> str | None:
-    peak, model = r.get("peak_rss_mb"), r.get("model_peak_rss_mb")
+def _peak(m: Measurement) -> str | None:
+    peak, model = m.peak_rss_mb, m.model_peak_rss_mb
     if peak is None:
         return None
     return f"{peak:.0f} ({model:+.0f})" if model is not None else f"{peak:.0f}"

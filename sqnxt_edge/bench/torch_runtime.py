@@ -18,7 +18,8 @@ __all__ = ["TorchBackend"]
 
 
 class TorchBackend:
-    """The runner's backend interface over a sqnxt-edge checkpoint (NCHW float32 in, logits out)."""
+    """The runner's backend interface (`sqnxt_edge.runner.backends.base.Backend`, by shape: the runner's copy on
+    a board is not this package's) over a sqnxt-edge checkpoint (NCHW float32 in, logits out)."""
 
     def __init__(self, path: str, threads: int | None, runtime: str = "torch"):
         if threads:
@@ -45,6 +46,10 @@ class TorchBackend:
         }
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """Logits for one NCHW float32 batch, without autograd."""
+        """One inference on a prepared NCHW float32 batch: the logits."""
         with torch.inference_mode():
             return self.model(torch.from_numpy(x)).numpy()
+
+    def profile(self, x: np.ndarray, warmup: int, runs: int, between) -> dict:
+        """Not here: per-layer profiles are onnxruntime's (the exported .onnx of the same checkpoint)."""
+        raise NotImplementedError("per-layer profiles come from onnxruntime's profiler: profile the exported .onnx")

@@ -198,10 +198,12 @@ DEPRECATED: dict[tuple[str, str], str] = {
 
 
 def warn(message: str) -> None:
+    """One `warning: ...` line on stderr (stdout stays clean for --json)."""
     err.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
 
 
 def deprecated(old: str, new: str) -> None:
+    """Say that an old spelling still works this release and what replaces it."""
     warn(f"{old} is deprecated; use {new}")
 
 

@@ -60,7 +60,7 @@ def profile_warnings(device: Device, env: dict) -> list[str]:
 
 
 def check_device(device_name: str, devices_file: Path | None = None, timeout: float | None = None) -> dict:
-    """Connect, run `runner.py --env-only` on the board, and say what it has, lacks and contradicts."""
+    """Connect, run `runner.pyz --env-only` on the board, and say what it has, lacks and contradicts."""
     device = get_device(device_name, devices_file)
     started = time.monotonic()
     data = runner_env(device, timeout)

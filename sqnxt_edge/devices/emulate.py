@@ -14,7 +14,7 @@ other path falls through to this machine). `-cpu` pins the ISA the guest sees (A
 `max` would advertise dotprod, i8mm, SVE ... that a Cortex-A72 lacks. See shared/arm-emulation.md.
 
 A board is registered in devices.toml like any other device (`emulate = PROFILE`, `rootfs = FOLDER`), and the same
-runner.py runs on it, unchanged: `$SQNXT_EDGE_LAUNCHER` makes its child processes start through qemu (an emulated
+runner.pyz runs on it, unchanged: `$SQNXT_EDGE_LAUNCHER` makes its child processes start through qemu (an emulated
 Python cannot exec an aarch64 binary without binfmt_misc, and an x86 one would run natively), and
 `$SQNXT_EDGE_EMULATION` marks every environment it reports as emulated.
 """
@@ -174,7 +174,7 @@ def execute_emulated(device: Device, job, timeout: float):
 
     tmp = job.stage.parent / "board-tmp"
     tmp.mkdir(exist_ok=True)
-    argv, env = command(device, ["runner.py", *job.argv], tmp)
+    argv, env = command(device, job.command, tmp)
     bounded = shutil.which("timeout") is not None
     with tempfile.TemporaryFile(dir=tmp) as out, tempfile.TemporaryFile(dir=tmp) as err:
         proc = subprocess.Popen(

@@ -35,7 +35,6 @@ import math
 import os
 import re
 import shlex
-import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -43,6 +42,7 @@ from ..artifacts import atomic_write
 from ..errors import DeviceError
 from .cpus import EMULATED
 from .profiles import PROFILES, Profile, get_profile, list_profiles
+from .toml_text import render_table, toml_key, toml_loads, toml_value
 
 __all__ = [
     "Device",
@@ -121,20 +121,6 @@ def devices_path(devices_file: str | os.PathLike | None = None) -> Path:
         return Path(os.environ[ENV_VAR]).expanduser()
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "sqnxt-edge" / "devices.toml"
-
-
-def _toml_loads(text: str, path: Path) -> dict:
-    try:
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:
-            import tomli as tomllib  # the same API, from PyPI
-    except ImportError:
-        raise DeviceError("reading devices.toml on Python 3.10 needs tomli: pip install tomli") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DeviceError(f"{path}: not valid TOML: {exc}") from None
 
 
 def _check_str(name: str, key: str, value) -> str:
@@ -228,7 +214,7 @@ def _load(path: Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise DeviceError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    return _toml_loads(text, path)
+    return toml_loads(text, path)
 
 
 def load_devices(devices_file: str | os.PathLike | None = None) -> dict[str, Device]:
@@ -266,52 +252,22 @@ def get_device(name: str, devices_file: str | os.PathLike | None = None) -> Devi
 # -- writing ------------------------------------------------------------------------------------------------------
 
 
-def _toml_str(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_str(key)
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return _toml_str(str(value))
-
-
 def render_toml(device: Device) -> str:
     """One `[devices.NAME]` table; only settings that differ from the defaults are written."""
     defaults = Device(name=device.name, host=device.host)
-    lines = [f"[devices.{_toml_key(device.name)}]"]
+    lines = [f"[devices.{toml_key(device.name)}]"]
     for key in [f.name for f in fields(Device)]:
         if key in ("name", "source"):
             continue
         value = getattr(device, key)
         if (key != "host" or device.emulate) and (value is None or value == getattr(defaults, key)):
             continue
-        lines.append(f"{key} = {_toml_value(value)}")
+        lines.append(f"{key} = {toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 
 def _write(path: Path, text: str) -> Path:
-    _toml_loads(text, path)  # never write a file we could not read back
+    toml_loads(text, path)  # never write a file we could not read back
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
@@ -331,12 +287,8 @@ def add_device(device: Device, devices_file: str | os.PathLike | None = None, fo
     if device.name in existing and not force:
         raise DeviceError(f"device {device.name!r} already exists in {path}; use --force to replace it")
     if device.name in existing:
-        text = "".join(render_toml(d if n != device.name else device) + "\n" for n, d in existing.items())
-        text += _render_calibrations(load_calibrations(path))
-    else:
-        old = path.read_text(encoding="utf-8") if path.exists() else ""
-        text = (old.rstrip("\n") + "\n\n" if old.strip() else "") + render_toml(device)
-    return _write(path, text)
+        return _write(path, _rendered({**existing, device.name: device}, load_calibrations(path)))
+    return _write(path, _appended(path, render_toml(device)))
 
 
 def remove_device(name: str, devices_file: str | os.PathLike | None = None) -> Path:
@@ -345,9 +297,8 @@ def remove_device(name: str, devices_file: str | os.PathLike | None = None) -> P
     existing = load_devices(path)
     if name not in existing:
         raise DeviceError(f"no device {name!r} in {path}")
-    text = "".join(render_toml(d) + "\n" for n, d in existing.items() if n != name)
-    text += _render_calibrations({n: c for n, c in load_calibrations(path).items() if n != name})
-    return _write(path, text)
+    calibrations = {n: c for n, c in load_calibrations(path).items() if n != name}
+    return _write(path, _rendered({n: d for n, d in existing.items() if n != name}, calibrations))
 
 
 # -- calibration ---------------------------------------------------------------------------------------------------
@@ -375,29 +326,25 @@ def set_calibration(name: str, precision: str, factors: dict, devices_file: str 
         get_device(name, path)
     calibrations = load_calibrations(path)
     if name not in calibrations or precision not in calibrations[name]:  # append: the user's comments stay
-        old = path.read_text(encoding="utf-8") if path.exists() else ""
-        text = (old.rstrip("\n") + "\n\n" if old.strip() else "") + _render_calibrations({name: {precision: factors}})
-    else:
-        calibrations[name][precision] = factors
-        text = "".join(render_toml(d) + "\n" for d in load_devices(path).values())
-        text += _render_calibrations(calibrations)
-    return _write(path, text)
+        return _write(path, _appended(path, _render_calibrations({name: {precision: factors}})))
+    calibrations[name][precision] = factors
+    return _write(path, _rendered(load_devices(path), calibrations))
 
 
-def _render_table(keys: list[str], data: dict) -> list[str]:
-    lines = ["[" + ".".join(_toml_key(k) for k in keys) + "]"]
-    lines += [
-        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if v is not None and not isinstance(v, dict)
-    ]
-    for key, value in data.items():
-        if isinstance(value, dict):
-            lines += ["", *_render_table([*keys, key], value)]
-    return lines
+def _appended(path: Path, block: str) -> str:
+    """The registry's text with `block` added at the end (the user's comments and layout kept)."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    return (old.rstrip("\n") + "\n\n" if old.strip() else "") + block
+
+
+def _rendered(devices: dict[str, Device], calibrations: dict[str, dict]) -> str:
+    """The whole registry written anew (what --force, remove and a changed calibration need)."""
+    return "".join(render_toml(d) + "\n" for d in devices.values()) + _render_calibrations(calibrations)
 
 
 def _render_calibrations(calibrations: dict[str, dict]) -> str:
     return "".join(
-        "\n".join(_render_table(["calibration", name, precision], factors)) + "\n\n"
+        "\n".join(render_table(["calibration", name, precision], factors)) + "\n\n"
         for name, by_precision in calibrations.items()
         for precision, factors in by_precision.items()
     )

@@ -1,10 +1,11 @@
 """Run the one-file runner on a registered board: temp folder, copy, run, bring the JSON back, clean up.
 
-The same `runner.py` the local bench uses is copied as-is, with the same `Settings` argv, so local and remote figures
-mean the same thing. One SSH job is four bounded steps: (1) preflight + `mktemp -d` (is the Python there? is
-`timeout` there?), (2) one `scp -r` of a staged folder (runner, artifacts with their `.meta.json` sidecars, data
-file), (3) the runner under the board's own `timeout` (so a hung board kills it itself) whose script deletes the
-temp folder when it ends, (4) a bounded cleanup over a fresh connection when step 3 did not finish normally.
+The same `runner.pyz` the local bench runs (the runner package as one zipapp, `runner.ship`) is copied as-is, with
+the same `Settings` argv, so local and remote figures mean the same thing. One SSH job is four bounded steps:
+(1) preflight + `mktemp -d` (is the Python there? is `timeout` there?), (2) one `scp -r` of a staged folder (the
+runner's one file, artifacts with their `.meta.json` sidecars, data file), (3) the runner under the board's own
+`timeout` (so a hung board kills it itself) whose script deletes the temp folder when it ends, (4) a bounded cleanup
+over a fresh connection when step 3 did not finish normally.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from pathlib import Path
 
 from .. import runner
 from ..errors import DeviceError
+from ..runner.ship import PYZ_NAME, runner_pyz
 from .registry import Device
 from .ssh import SshResult, run_ssh, scp_upload
 
 __all__ = ["RemoteJob", "run_runner", "runner_env", "remote_word"]
 
-RUNNER = Path(runner.__file__)
 _NO_PYTHON = "sqnxt-edge: python not found"
 _TIMED_OUT = (124, 137)  # coreutils timeout: TERM delivered / KILL delivered
 
@@ -53,6 +54,11 @@ class RemoteJob:
     argv: list[str]
     path_map: dict[str, str] = field(default_factory=dict)  # remote relative path -> the caller's local path
 
+    @property
+    def command(self) -> list[str]:
+        """The runner's file and argv, relative to the job folder: what the board's Python is given."""
+        return [PYZ_NAME, *self.argv]
+
     @classmethod
     def build(
         cls, stage: Path, artifacts: list[Path], settings: runner.Settings | None, data_file: Path | str | None = None
@@ -60,7 +66,7 @@ class RemoteJob:
         """`settings=None` stages the runner alone for `--env-only`."""
         job = stage / "job"
         job.mkdir()
-        _stage(job, "runner.py", RUNNER)
+        _stage(job, PYZ_NAME, runner_pyz())
         if settings is None:
             return cls(job, ["--env-only"])
         data_file = data_file if data_file is not None else settings.data
@@ -157,7 +163,7 @@ def _run_script(device: Device, remote_dir: str, args: list[str], limit: float |
     `timeout` when there is one, watched for a lost connection; the temp folder is deleted when it ends, whatever
     its exit status."""
     d = shlex.quote(remote_dir)
-    cmd = " ".join([remote_word(device.python), *(shlex.quote(a) for a in ["runner.py", *args])])
+    cmd = " ".join([remote_word(device.python), *(shlex.quote(a) for a in [PYZ_NAME, *args])])
     if limit is not None and "timeout" in tools:  # timeout makes its own process group and kills it whole
         cmd = f"timeout -k 2 {int(max(1, limit))} {cmd}"
     elif "setsid" in tools:
@@ -297,7 +303,7 @@ def run_runner(
 
 
 def runner_env(device: Device, timeout: float | None = None) -> dict:
-    """`runner.py --env-only` on the board: its Python, CPU, ISA features and importable runtimes."""
+    """`runner.pyz --env-only` on the board: its Python, CPU, ISA features and importable runtimes."""
     timeout = float(timeout or min(device.timeout, 120.0))
     with tempfile.TemporaryDirectory(prefix="sqnxt-edge-stage-") as tmp:
         job = RemoteJob.build(Path(tmp), [], None)

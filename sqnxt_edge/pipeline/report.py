@@ -28,8 +28,8 @@ def summary_rows(bench: BenchRun) -> list[dict]:
             "runtime": r["runtime"],
             "size_mb": r["size_mb"],
             "top1": None if r["top1"] is None else 100 * r["top1"],
-            "p50_ms": r["p50"],
-            "p99_ms": r["p99"],
+            "p50": r["p50"],  # ms, as the runner's Latency names it
+            "p99": r["p99"],
             "peak_rss_mb": r["peak_rss_mb"],
             "model_peak_rss_mb": r["model_peak_rss_mb"],
             "speedup": r["speedup"],
@@ -94,7 +94,7 @@ def _markdown(
         )
         lines.append(
             f"| {r['artifact']} | {r['format']} | {r['precision']} | {_fmt(r['size_mb'], '.2f')} | "
-            f"{_fmt(r['top1'], '.2f')} | {_fmt(r['p50_ms'], '.3f')} | {_fmt(r['p99_ms'], '.3f')} | {peak} |"
+            f"{_fmt(r['top1'], '.2f')} | {_fmt(r['p50'], '.3f')} | {_fmt(r['p99'], '.3f')} | {peak} |"
             + ("" if emu else f" {_fmt(r['speedup'], '.2f')}x |")
         )
     ref = Path(bench.reference).name if bench.reference else "-"
@@ -142,16 +142,16 @@ def _markdown(
 
 def plot_accuracy_vs_latency(bench: BenchRun, path: Path) -> Path | None:
     """Top-1 against p50 latency per artifact, or None when there is nothing honest to plot."""
-    points = [r for r in summary_rows(bench) if r["top1"] is not None and r["p50_ms"]]
+    points = [r for r in summary_rows(bench) if r["top1"] is not None and r["p50"]]
     if not points or bench.emulated:  # a trade-off against an emulator's latency would mislead
         return None
     fig = new_figure(figsize=(6.5, 4.2), layout="constrained")
     ax = fig.subplots()
     for r in points:
-        ax.scatter(r["p50_ms"], r["top1"], s=40 + 20 * (r["size_mb"] or 0))
+        ax.scatter(r["p50"], r["top1"], s=40 + 20 * (r["size_mb"] or 0))
         ax.annotate(
             f"{r['format']} {r['precision']}",
-            (r["p50_ms"], r["top1"]),
+            (r["p50"], r["top1"]),
             textcoords="offset points",
             xytext=(5, 4),
             fontsize=8,

@@ -114,6 +114,14 @@ def _run(paths: list[Path], device: str, settings: runner.Settings, devices_file
         return run_runner(board, paths, settings)
 
 
+def _p50(result: dict) -> float:
+    """The p50 (ms) of the runner's ordinary measurement, through its typed result."""
+    latency = runner.Measurement.from_dict(result).latency_ms
+    if latency is None:
+        raise ProfileError(f"{Path(str(result.get('artifact'))).name}: the runner returned no latency")
+    return latency.p50
+
+
 def _median(values) -> float:
     return float(statistics.median(values)) if values else 0.0
 
@@ -169,7 +177,7 @@ def _fold(
         device=device,
         threads=result.get("threads"),
         runtime=f"onnxruntime {result.get('runtime_version')}",
-        latency_ms=result["latency_ms"]["p50"],
+        latency_ms=_p50(result),
         e2e_ms=e2e,
         sum_ms=total / 1e3,
         agreement_pct=100.0 * (total / 1e3 - e2e) / e2e if e2e else 0.0,
