@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 
 from sqnxt_edge.artifacts import atomic_write
 from sqnxt_edge.data import load_dataset, resize_uint8
@@ -75,7 +76,7 @@ def main() -> None:
         "cpu_class": here,
         "loadavg_before": load_before,
         "loadavg_after": environment()["loadavg"],
-        "onnxruntime": open_model(str(files["fp32"])).runtime_version,
+        "onnxruntime": onnxruntime.__version__,
         "rounds": args.rounds,
         "reps": args.reps,
         "rows": rows,
