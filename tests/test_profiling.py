@@ -476,6 +476,20 @@ def test_bench_on_an_unreachable_board_offers_a_labelled_estimate(cli, tmp_path)
     assert est["artifact"] == str(art)
 
 
+def test_run_bench_gives_the_estimate_with_the_error(tmp_path):
+    """The library decides what to offer for a board it cannot measure; the CLI only prints it."""
+    from sqnxt_edge.bench import BenchConfig, BoardUnreachable, run_bench
+
+    devices = tmp_path / "devices.toml"
+    devices.write_text(render_toml(Device(name="gone", host="127.0.0.1", port=free_port(), profile="rpi4")))
+    art = _fake_artifact(tmp_path)
+    with pytest.raises(BoardUnreachable, match="device 'gone'") as err:
+        run_bench([art], BenchConfig(device="gone", devices_file=devices), progress=False)
+    offer = err.value.estimates
+    assert offer["label"] == "ESTIMATE, not a measurement" and offer["device"] == "gone"
+    assert [e["artifact"] for e in offer["estimates"]] == [str(art)] and offer["estimates"][0]["ms"] > 0
+
+
 @pytest.mark.slow
 def test_bench_on_an_emulated_board_adds_the_estimate(tmp_path, monkeypatch):
     """Until the emulated board exists, the runner's own marker stands in: an environment marked emulated."""

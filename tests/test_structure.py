@@ -119,6 +119,70 @@ def test_no_import_cycles():
     assert _cycles(import_graph()) == []
 
 
+# The "may import" column of docs/architecture.md as data: which of the package's parts each part may import (beyond
+# the shared utilities in SHARED, which every part may use). `pipeline` and `cli` sit on top and may import anything.
+SHARED = {"errors", "_version", "progress", "plots", "interrupts", "cache"}
+MAY_IMPORT: dict[str, set[str]] = {
+    "runner": set(),
+    "formats": {"runner"},
+    "interrupts": set(),
+    "artifacts": {"runner"},
+    "cache": set(),
+    "layer_names": set(),
+    "models": set(),
+    "data": set(),
+    "importer": set(),
+    "checkpoint": {"importer", "models", "artifacts", "data"},
+    "training": {"models", "data", "checkpoint", "artifacts", "formats", "runner", "devices"},
+    "quantize": {"runner", "artifacts", "data", "layer_names"},
+    "export": {"quantize", "runner", "artifacts", "formats", "devices", "checkpoint", "data", "models"},
+    "devices": {"runner", "artifacts"},
+    "bench": {"runner", "devices", "formats", "profiling", "artifacts", "checkpoint", "data"},
+    "profiling": {"runner", "devices", "models", "artifacts", "checkpoint", "layer_names"},
+    "plots": {"artifacts"},
+}
+ON_TOP = {"pipeline", "cli", "__init__", "__main__"}
+
+
+def _part(module: str) -> str:
+    return module.split(".")[1] if "." in module else "__init__"
+
+
+def test_every_import_is_one_the_architecture_allows():
+    parts = {_part(m) for m in import_graph()}
+    assert parts <= set(MAY_IMPORT) | SHARED | ON_TOP, (
+        "a new part of the package: give it a row in MAY_IMPORT and the docs"
+    )
+    wrong = {
+        (a, d)
+        for a, deps in import_graph().items()
+        for d in deps
+        if _part(a) not in ON_TOP
+        and _part(d) != _part(a)
+        and _part(d) not in MAY_IMPORT.get(_part(a), set()) | (SHARED - {_part(a)})
+    }
+    assert wrong == set()
+
+
+def test_the_architecture_doc_says_what_the_code_allows():
+    """Each row of docs/architecture.md names, in its "may import" column, exactly the parts MAY_IMPORT allows (the
+    shared utilities aside; text after "never" lists what is forbidden)."""
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    said = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        for name in re.findall(r"`([\w/.]+)`", cells[0]):
+            part = name.removesuffix("/").removesuffix(".py")
+            allowed = cells[2].split("never")[0]
+            said[part] = {n for n in re.findall(r"`(\w+)`", allowed) if n not in SHARED}
+    assert set(MAY_IMPORT) - SHARED <= set(said)
+    assert {part: said[part] for part in MAY_IMPORT if part not in SHARED} == {
+        part: allowed for part, allowed in MAY_IMPORT.items() if part not in SHARED
+    }
+
+
 def test_runner_and_devices_stand_alone():
     graph = import_graph()
     runner_modules = {name for name in graph if name == "sqnxt_edge.runner" or name.startswith("sqnxt_edge.runner.")}

@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from .. import runner
-from ..errors import BenchError
+from ..errors import BenchError, DeviceError, SqnxtError
 from ..formats import format_of
 from ..progress import progress_bar
 from . import stats
 from .discover import discover_artifacts
 from .settings import BENCH_RUNTIMES, LOCAL_TIMEOUT, BenchConfig
 
-__all__ = ["BenchConfig", "BenchRun", "run_bench", "board_estimates", "BENCH_RUNTIMES"]
+ESTIMATE_LABEL = "ESTIMATE, not a measurement"  # how every offer of the cost model is headed
+
+__all__ = ["BenchConfig", "BenchRun", "BoardUnreachable", "run_bench", "board_estimates", "BENCH_RUNTIMES"]
 
 
 @dataclass
@@ -72,6 +74,15 @@ def _runs_here(path: Path, config: BenchConfig) -> str | None:
     return None
 
 
+class BoardUnreachable(DeviceError):
+    """The board could not be measured (unreachable, unknown, its run failed as a whole). `estimates` holds what the
+    cost model says it would do, labelled as an estimate with its basis (`board_estimates`), for the caller to show."""
+
+    def __init__(self, message: str, estimates: dict[str, Any]):
+        super().__init__(message)
+        self.estimates = estimates
+
+
 def run_bench(
     artifacts: Sequence[str | Path] | None = None, config: BenchConfig | None = None, progress: bool = True
 ) -> BenchRun:
@@ -98,7 +109,12 @@ def run_bench(
             data_file = write_data_npz(config.data, todo, Path(tmp) / "data.npz", config.data_dir)
         if todo:
             with progress_bar(f"bench on {config.device}", total=len(todo), enabled=progress) as advance:
-                report = _measure(todo, config, data_file, advance)
+                try:
+                    report = _measure(todo, config, data_file, advance)
+                except DeviceError as exc:  # the board cannot say: what it would do, labelled, goes with the error
+                    if config.device == "local":
+                        raise
+                    raise BoardUnreachable(str(exc), _offer(todo, config)) from None
         originals = {str(new): old for old, new in imported.items()}
         for r in report.get("results") or []:  # report a foreign file under its own name
             if str(r.get("artifact")) in originals:
@@ -128,11 +144,24 @@ def board_estimates(artifacts: list[Path], config: BenchConfig, env: dict | None
     else:
         problems.append("the emulated board names no hardware profile to estimate from")
     return {
-        "label": "ESTIMATE, not a measurement",
+        "label": ESTIMATE_LABEL,
         "device": device or config.device,
         "estimates": [{k: v for k, v in e.to_dict().items() if k != "layers"} for e in found],
         "problems": problems,
     }
+
+
+def _offer(artifacts: list[Path], config: BenchConfig) -> dict[str, Any]:
+    """`board_estimates`, or an empty offer that says why there is none."""
+    try:
+        return board_estimates(artifacts, config)
+    except SqnxtError as exc:
+        return {
+            "label": ESTIMATE_LABEL,
+            "device": config.device,
+            "estimates": [],
+            "problems": [str(exc)],
+        }
 
 
 def _import_foreign(paths: list[Path], config: BenchConfig, tmp: Path, refused: dict) -> dict[str, Path]:

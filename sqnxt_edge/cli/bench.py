@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from .common import err, out
+from .common import err, out, print_json
 from .options import (
     BatchOpt,
     ClassesOpt,
@@ -59,9 +59,8 @@ def bench_cmd(
     """Measure latency (p50/p90/p99), throughput, peak memory and top-1 of artifacts, each in a fresh process.
 
     --data gives top-1 on its test split; --output writes the results to FILE.json, .csv or .md."""
-    from ..bench import BenchConfig, run_bench
+    from ..bench import BenchConfig, BoardUnreachable, run_bench
     from ..bench.report import plot_latency, rich_table, to_json, write_report
-    from ..errors import DeviceError
 
     batch = renamed(batch, old_batch, "-b", "--batch", default=1)
     config = BenchConfig(
@@ -83,9 +82,11 @@ def bench_cmd(
     )
     try:
         run = run_bench(artifacts or None, config, progress=not json_out or err.is_terminal)
-    except DeviceError as exc:  # the board cannot be reached: say what it would do, labelled, then fail
-        if device != "local":
-            _offer_estimates(artifacts, config, json_out, str(exc))
+    except BoardUnreachable as exc:  # the library's labelled estimate of what the board would do, then the error
+        if json_out:
+            print_json({"measured": False, "error": str(exc), **exc.estimates})
+        else:
+            _print_estimates(exc.estimates, f"{device} could not be measured")
         raise
     if json_out:
         out.file.write(to_json(run))
@@ -110,28 +111,6 @@ def bench_cmd(
         err.print(f"[bold red]error:[/] {Path(e['artifact']).name}: {e['error']}", highlight=False, soft_wrap=True)
     if run.errors:
         raise typer.Exit(1)
-
-
-def _offer_estimates(artifacts, config, json_out: bool, why: str) -> None:
-    from ..bench import board_estimates
-    from ..bench.discover import discover_artifacts
-    from ..errors import SqnxtError
-    from .common import print_json
-
-    try:
-        paths = list(artifacts) if artifacts else discover_artifacts(config.export_dir)
-        offer = board_estimates(paths, config)
-    except SqnxtError as exc:
-        offer = {
-            "label": "ESTIMATE, not a measurement",
-            "device": config.device,
-            "estimates": [],
-            "problems": [str(exc)],
-        }
-    if json_out:
-        print_json({"measured": False, "error": why, **offer})
-    else:
-        _print_estimates(offer, f"{config.device} could not be measured")
 
 
 def _print_estimates(offer: dict, why: str) -> None:
