@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sqnxt_edge.bench.remote import run_remote
 from sqnxt_edge.devices import Device, check_device, render_toml, transport
 from sqnxt_edge.devices.ssh import scp_argv, ssh_argv
 from sqnxt_edge.errors import DeviceError
@@ -33,6 +32,13 @@ needs_sshd = mark(
 )
 QUICK = ["--warmup", "1", "--runs", "3", "--min-seconds", "0"]
 FAST = Settings(warmup=1, runs=3, min_seconds=0, runtime="onnxruntime")
+
+
+def run_remote(name, artifacts, settings, data_file, devices, timeout):
+    """The board's runner report through the one target seam (what bench, profile, eval and --verify-on use)."""
+    from sqnxt_edge.devices import Target
+
+    return Target(name, devices).run(artifacts, settings, data_file, timeout)
 
 
 # -- argv construction (no server) ------------------------------------------------------------------------------

@@ -192,16 +192,23 @@ def _import_foreign(paths: list[Path], config: BenchConfig, tmp: Path, refused: 
 
 
 def _measure(paths: list[Path], config: BenchConfig, data_file: Path | None, advance) -> dict:
+    from ..devices import Target
+    from .local import plugin_env
+
     def step(artifact, error) -> None:
         advance(1, Path(artifact or "").name)
 
-    if config.device == "local":
-        from .local import run_local
-
-        return run_local(paths, config.measurement(data_file, config.timeout or LOCAL_TIMEOUT), step)
-    from .remote import run_remote  # the devices stage; imported only when a board is asked for
-
-    return run_remote(config.device, paths, config.measurement(), data_file, config.devices_file, config.timeout)
+    target = Target(config.device, config.devices_file)
+    if target.is_local:  # each measuring process bounded; the PyTorch baseline as the runner's plugin
+        return target.run(
+            paths, config.measurement(None, config.timeout or LOCAL_TIMEOUT), data_file, None, step, plugin_env()
+        )
+    report = target.run(paths, config.measurement(), data_file, config.timeout)
+    named = {str(p) for p in paths}
+    stray = [r.get("artifact") for r in report.get("results") or [] if r.get("artifact") not in named]
+    if stray:
+        raise BenchError(f"{config.device}: the runner returned results for unknown artifacts: {stray[:3]}")
+    return report
 
 
 def _finish(report: dict, refused: list[dict], paths: list[Path], config: BenchConfig) -> BenchRun:

@@ -18,6 +18,7 @@ from .registry import (
     render_toml,
     set_calibration,
 )
+from .target import LOCAL, Target
 from .transport import run_runner, runner_env
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "local_profile",
     "check_device",
     "run_runner",
+    "Target",
+    "LOCAL",
     "runner_env",
     "emulate_device",
     "unregister",

@@ -28,9 +28,12 @@ class BoardCheck:
     """A board the export verifies on: its environment (read once), and the verification images staged for it."""
 
     def __init__(self, name: str, devices_file, vset: VerifySet, stage: Path, say):
-        from ..devices import get_device, runner_env
+        from ..devices import Target, runner_env
 
-        self.device = get_device(name, devices_file)
+        self.target = Target(name, devices_file)
+        if self.target.device is None:
+            raise ExportError("--verify-on takes a registered board (real or emulated); this machine always verifies")
+        self.device = self.target.device
         self.say = say
         say(f"reading {name}'s CPU and runtimes")
         info = runner_env(self.device)
@@ -57,12 +60,9 @@ class BoardCheck:
         return bool(self.env.get("emulated"))
 
     def _logits(self, path: Path) -> tuple[np.ndarray, str]:
-        from ..devices import run_runner
-
         where = f"{self.name} (emulated)" if self.emulated else self.name
         self.say(f"verifying {path.name} on {where}")
-        settings = runner.Settings(latency=False, logits=True, data=str(self.data), threads=None)
-        report = run_runner(self.device, [path], settings, self.data)
+        report = self.target.run([path], runner.Settings(latency=False, logits=True, threads=None), self.data)
         result = (report.get("results") or [{}])[0]
         if "error" in result or "logits" not in result:
             raise ExportError(f"{path.name} cannot run on {self.name}: {result.get('error', 'no logits returned')}")

@@ -102,16 +102,13 @@ def _check(path: Path) -> None:
 
 
 def _run(paths: list[Path], device: str, settings: runner.Settings, devices_file, progress: bool) -> dict:
-    if device == "local":
-        with progress_bar("profiling", len(paths), progress) as advance:
-            return runner.measure(
-                [str(p) for p in paths], settings, lambda done, total, r: advance(1, Path(str(r.get("artifact"))).name)
-            )
-    from ..devices import get_device, run_runner
+    """The runner's report through the one target seam (locally too: runner.pyz in a child, as on a board)."""
+    from ..devices import Target
 
-    board = get_device(device, devices_file)
-    with progress_bar(f"profiling on {device}", None, progress):
-        return run_runner(board, paths, settings)
+    target = Target(device, devices_file)
+    where = "" if target.is_local else f" on {device}"
+    with progress_bar(f"profiling{where}", len(paths), progress) as advance:
+        return target.run(paths, settings, progress=lambda artifact, error: advance(1, Path(str(artifact)).name))
 
 
 def _p50(result: dict) -> float:

@@ -197,9 +197,10 @@ def _eval_exported(path, kind, data, split, data_dir, batch_size, runtime, threa
 def _eval_on_board(path, kind, data, split, data_dir, runtime, threads, limit, board, devices_file, started):
     """The artifact runs on the board through the runner (the same preprocessing from its metadata); the logits come
     back and are scored here exactly like a local evaluation."""
-    from ..devices import get_device, run_runner
+    from ..devices import Target
 
-    dev = get_device(board, devices_file)
+    target = Target(board, devices_file)
+    assert target.device is not None  # read before any work: an unknown board fails fast (DeviceError)
     meta = runner.read_metadata(str(path))
     if "input_size" not in meta:  # no sidecar: the model file's own metadata
         try:
@@ -212,8 +213,8 @@ def _eval_on_board(path, kind, data, split, data_dir, runtime, threads, limit, b
         npz = Path(tmp) / "data.npz"
         arrays = {"labels": images.labels.astype(np.int64), f"images_{size}": resize_uint8(images.images, size)}
         np.savez(npz, **arrays)
-        settings = runner.Settings(runtime=runtime, threads=threads, latency=False, logits=True, data=str(npz))
-        report = run_runner(dev, [path], settings, npz)
+        settings = runner.Settings(runtime=runtime, threads=threads, latency=False, logits=True)
+        report = target.run([path], settings, npz)
     result = (report.get("results") or [{}])[0]
     if "error" in result or "logits" not in result:
         raise DeviceError(f"{path.name} on {board}: {result.get('error', 'the runner returned no logits')}")
