@@ -61,8 +61,8 @@ def test_x86_view_reads_as_the_class(profile, monkeypatch):
     """The files an x86 board folder holds make the runner's cpu_info() report that class, not this machine."""
     cls = cpus.X86_CLASSES[profile]
     files = cpus.view(cls)
-    monkeypatch.setattr(runner, "_read", lambda path: files.get(path, ""))
-    monkeypatch.setattr(runner.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(runner.machine, "_read", lambda path: files.get(path, ""))
+    monkeypatch.setattr(runner.machine.platform, "machine", lambda: "x86_64")
     info = runner.cpu_info()
     assert info["arch"] == "x86_64" and info["model"] == cls.model and info["cores"] == cls.cores
     feats = info["features"]
