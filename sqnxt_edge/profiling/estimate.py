@@ -104,6 +104,11 @@ def hardware_for(device: str, threads: int | None = None, devices_file=None) -> 
     if device in devices:
         board = devices[device]
         prof = board.profile_info or get_profile(getattr(board, "emulate", None) or "")  # an emulated board's
+        if prof is None and board.emulate:
+            raise EstimateError(
+                f"device {device!r} emulates a CPU class ({board.emulate}), which has no hardware profile: nothing "
+                "to estimate its speed from (and an emulator's timings are not that CPU's speed)"
+            )
         if prof is None:
             raise EstimateError(
                 f'device {device!r} has no hardware profile: set profile = "rpi4" (or another) in '
