@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -88,3 +89,10 @@ def kill_process_group(proc: subprocess.Popen, grace: float = 2.0) -> None:
             proc.communicate(timeout=grace) if piped else proc.wait(timeout=grace)
         except (subprocess.TimeoutExpired, ValueError):  # ValueError: pipes already closed by an earlier read
             pass
+    deadline = time.monotonic() + grace  # SIGKILL is delivered when a member next runs: wait until the group is gone
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.01)
