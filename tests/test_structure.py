@@ -215,7 +215,11 @@ def test_importing_loads_no_framework_and_changes_no_setting(code):
     assert json.loads(out.stdout) == {"heavy": [], "env": [], "level": True}
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["devices", "list"], ["devices", "--help"], ["bench", "--help"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["devices", "list"], ["devices", "--help"], ["bench", "--help"]]
+    + [[command, "--help"] for command in ("profile", "estimate", "select")],
+)
 def test_cli_help_and_devices_never_import_torch(argv, tmp_path):
     probe = (
         "import sys\nfrom sqnxt_edge.cli.main import app\n"

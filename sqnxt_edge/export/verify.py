@@ -13,7 +13,7 @@ from ..errors import DataError, ExportError
 from ..runner import RunnerError, open_model
 from .config import TOLERANCES
 
-__all__ = ["VerifySet", "verify_images", "reference_logits", "predict", "compare", "parity"]
+__all__ = ["VerifySet", "verify_images", "reference_logits", "predict", "compare"]
 
 
 @dataclass
@@ -100,9 +100,3 @@ def compare(got: np.ndarray, ref: np.ndarray, precision: str, name: str = "artif
         "passed": not reasons,
         "failure": "; ".join(reasons) or None,
     }
-
-
-def parity(path, images: np.ndarray, ref: np.ndarray, precision: str) -> dict:
-    """Run `path` here on `images` and compare with PyTorch (`compare`)."""
-    got, runtime = predict(path, images)
-    return {"n": len(images), "runtime": runtime, **compare(got, ref, precision, path.name)}

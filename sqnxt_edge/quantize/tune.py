@@ -19,7 +19,7 @@ from .calibration import check_images
 from .choice import candidates_for
 from .config import Int8Config
 from .latency import interleaved_latency
-from .onnx_int8 import Int8Session, open_fp32
+from .onnx_int8 import Int8Session
 from .targets import PORTABLE, is_safe
 
 __all__ = ["TuneRow", "TuneResult", "TuneError", "tune_onnx", "default_candidates"]
@@ -129,17 +129,15 @@ def tune_onnx(
             f"{', '.join(unsafe)} not numerically safe on every CPU class of {target} (full-range U8S8 "
             "saturates on x86 without VNNI): use 7-bit weights (reduce_range) or target a class"
         )
-    fp32 = open_fp32(fp32_onnx)
-    size = fp32.input_size
-    check_images(calib_images, size, fp32.channels)
-    labels = np.asarray(eval_labels).reshape(-1)
-    eval_x = check_images(resize_uint8(eval_images, size), size, fp32.channels, "evaluation images")
-    p32 = predict_top1(fp32_onnx, eval_x, fp32)
-    top32 = float(np.mean(p32 == labels) * 100)
-    timing_batch = fp32.fixed_batch or batch
-    sample = eval_x[np.arange(timing_batch) % len(eval_x)]
-
-    with Int8Session(fp32_onnx, calib_images, progress) as session:
+    with Int8Session(fp32_onnx, calib_images, progress) as session:  # opens the fp32 model, checks the images
+        fp32 = session.fp32
+        size = fp32.input_size
+        labels = np.asarray(eval_labels).reshape(-1)
+        eval_x = check_images(resize_uint8(eval_images, size), size, fp32.channels, "evaluation images")
+        p32 = predict_top1(fp32_onnx, eval_x, fp32)
+        top32 = float(np.mean(p32 == labels) * 100)
+        timing_batch = fp32.fixed_batch or batch
+        sample = eval_x[np.arange(timing_batch) % len(eval_x)]
         files = [session.quantize(cfg, session.work / f"cand{i}.onnx", meta) for i, cfg in enumerate(candidates)]
         models = {"fp32": open_model(str(fp32_onnx), threads=threads)}
         models.update({f"c{i}": open_model(str(f), threads=threads) for i, f in enumerate(files)})
