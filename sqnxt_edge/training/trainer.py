@@ -250,6 +250,8 @@ def _prepare(config: TrainConfig, dist, device) -> tuple[_Run, int]:
         start_epoch = resume.epoch
     if dist.is_main:
         write_json(run.out / CONFIG_FILE, saved_config)
+        if resume is not None:  # last.pt is the truth: a kill between last.pt and metrics.jsonl left it one behind
+            write_metrics(run.out / METRICS_FILE, run.history)
     return run, start_epoch
 
 
