@@ -40,6 +40,7 @@ class Int8Config:
     reduce_range: bool = False
     num_bins: int | None = None  # entropy/percentile histogram bins; None = onnx_int8's per-method default
     percentile: float = 99.999
+    s2d_stem: bool = False  # the stride-2 stem as a space-to-depth + stride-1 conv (`stem_s2d`): exactly equivalent
     extra: dict = field(default_factory=dict, compare=False, hash=False)  # passed on to ORT's extra_options
 
     def __post_init__(self) -> None:
@@ -73,6 +74,8 @@ class Int8Config:
             extras.append(f"{len(others)} node(s) fp32")
         if self.calib_method != "minmax":
             extras.append(self.calib_method)
+        if self.s2d_stem:
+            extras.append("s2d stem")
         return text + (", " + ", ".join(extras) if extras else "")
 
     def to_dict(self) -> dict:
@@ -86,6 +89,7 @@ class Int8Config:
             "calib_method": self.calib_method,
             "exclude": list(self.exclude),
             "reduce_range": self.reduce_range,
+            "s2d_stem": self.s2d_stem,
         }
 
     def with_(self, **changes) -> Int8Config:

@@ -188,6 +188,18 @@ def finish(quantized: Path, fp32_model, config: Int8Config, out: Path, meta: dic
     return out
 
 
+def _rewrite_stem(prepared: Path, dest: Path) -> Path:
+    import onnx
+
+    from .stem_s2d import space_to_depth_stem
+
+    model = onnx.load(str(prepared))
+    if space_to_depth_stem(model) is None:
+        raise ExportError("the s2d stem needs a stride-2 convolution over <= 4 channels reading the input directly")
+    onnx.save(model, str(dest))
+    return dest
+
+
 class Int8Session:
     """One fp32 ONNX and its calibration images, quantized with any number of configurations: pre-processing runs
     once and calibration once per method, so each further configuration costs one quantize_static (what the default
@@ -200,8 +212,8 @@ class Int8Session:
         self.progress = progress
         self._tmp = tempfile.TemporaryDirectory(prefix="sqnxt-int8-")
         self.work = Path(self._tmp.name)
-        self._prepared: Path | None = None
-        self._ranges: dict[str, object] = {}
+        self._prepared: dict[bool, Path] = {}
+        self._ranges: dict[tuple[str, bool], object] = {}
         self._count = 0
 
     def __enter__(self) -> Int8Session:
@@ -214,25 +226,41 @@ class Int8Session:
         """Delete the working folder (prepared model, calibration caches)."""
         self._tmp.cleanup()
 
-    def prepared(self) -> Path:
-        """The pre-processed fp32 model (shape inference + optimization), made once."""
-        if self._prepared is None:
-            self._prepared = prepare(self.fp32_onnx, self.work / "prepared.onnx")
-        return self._prepared
+    def prepared(self, s2d_stem: bool = False) -> Path:
+        """The pre-processed fp32 model (shape inference + optimization), made once; with `s2d_stem`, its stem
+        rewritten as space-to-depth + a stride-1 convolution (an ExportError when the stem is not one it can)."""
+        if s2d_stem not in self._prepared:
+            if not s2d_stem:
+                self._prepared[False] = prepare(self.fp32_onnx, self.work / "prepared.onnx")
+            else:
+                self._prepared[True] = _rewrite_stem(self.prepared(), self.work / "prepared-s2d.onnx")
+        return self._prepared[s2d_stem]
+
+    def can_s2d(self) -> bool:
+        """Whether this model's stem can be rewritten as space-to-depth (`stem_s2d`)."""
+        try:
+            self.prepared(True)
+        except ExportError:
+            return False
+        return True
 
     def ranges(self, config: Int8Config):
-        """Tensor ranges for `config`'s calibration method, calibrated once per method."""
-        if config.calib_method not in self._ranges:
-            self._ranges[config.calib_method] = calibrate(
-                self.prepared(), self.fp32, self.images, config, self.work, self.progress
+        """Tensor ranges for `config`'s calibration method (and stem form), calibrated once per pair."""
+        key = (config.calib_method, config.s2d_stem)
+        if key not in self._ranges:
+            work = self.work / ("s2d" if config.s2d_stem else "plain")
+            work.mkdir(exist_ok=True)
+            self._ranges[key] = calibrate(
+                self.prepared(config.s2d_stem), self.fp32, self.images, config, work, self.progress
             )
-        return self._ranges[config.calib_method]
+        return self._ranges[key]
 
     def quantize(self, config: Int8Config, out: Path, meta: dict | None = None) -> Path:
         """Write the int8 model of `config` to `out` (atomic, with its sidecar; `meta`: see `finish`)."""
         self._count += 1
+        work = self.work / ("s2d" if config.s2d_stem else "plain")
         raw = quantize_prepared(
-            self.prepared(), self.ranges(config), config, self.work / f"q{self._count}.raw.onnx", self.work
+            self.prepared(config.s2d_stem), self.ranges(config), config, self.work / f"q{self._count}.raw.onnx", work
         )
         return finish(raw, self.fp32, config, Path(out), meta)
 

@@ -81,13 +81,15 @@ class TuneError(ExportError):
 
 def default_candidates(base: Int8Config | None = None, target: str = PORTABLE) -> list[Int8Config]:
     """activation type x QDQ/QOperator x per-channel (7-bit weights where full range is unsafe on `target`), plus
-    the first choice with its stem, then its head, in fp32; only configurations safe on every class of `target`."""
+    the first choice with its stem, then its head, in fp32, and with its stem as space-to-depth (`stem_s2d`: tried
+    where the model's stem allows it); only configurations safe on every class of `target`."""
     base = base or candidates_for(target)[0]
     grid = []
     for a, f, pc in itertools.product(("uint8", "int8"), ("qdq", "qoperator"), (True, False)):
         cfg = base.with_(activation_type=a, quant_format=f, per_channel=pc, reduce_range=False, exclude=())
         grid.append(cfg if is_safe(cfg, target) else cfg.with_(reduce_range=True))
     extra = [base.with_(exclude=("stem",)), base.with_(exclude=("head",)), base.with_(exclude=("stem", "head"))]
+    extra.append(base.with_(s2d_stem=True))
     seen, out = set(), []
     for cfg in [base, *grid, *extra]:
         if cfg.label not in seen and is_safe(cfg, target):
@@ -122,6 +124,7 @@ def tune_onnx(
     from ..runner import open_model
 
     fp32_onnx, out = Path(fp32_onnx), Path(out)
+    defaulted = not candidates
     candidates = list(candidates or default_candidates(target=target))
     unsafe = [c.label for c in candidates if not is_safe(c, target)]
     if unsafe:
@@ -131,6 +134,8 @@ def tune_onnx(
         )
     with Int8Session(fp32_onnx, calib_images, progress) as session:  # opens the fp32 model, checks the images
         fp32 = session.fp32
+        if defaulted:  # the space-to-depth stem only where this model's stem is one it can rewrite
+            candidates = [c for c in candidates if not c.s2d_stem or session.can_s2d()]
         size = fp32.input_size
         labels = np.asarray(eval_labels).reshape(-1)
         eval_x = check_images(resize_uint8(eval_images, size), size, fp32.channels, "evaluation images")
