@@ -34,6 +34,9 @@ def _number(text: str) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
+_now = time.time  # the wall clock of a snapshot (a seam, like `_vcgencmd`)
+
+
 def _vcgencmd() -> str:
     """The firmware's `get_throttled` answer ("throttled=0x50005"), "" where there is no vcgencmd."""
     tool = shutil.which("vcgencmd")
@@ -140,12 +143,13 @@ def loadavg() -> list[float] | None:
 
 def snapshot(cpus: int | None = None) -> dict:
     """Everything above, now (a few dozen small file reads: cheap enough between windows)."""
+    firmware = throttled()
     return {
-        "time": time.time(),
+        "time": _now(),
         "own_cpu_s": own_cpu_seconds(),
         "temps": temperatures(),
         "clocks": clocks(cpus),
-        "throttled": throttled(),
+        "throttled": firmware,
         "stat": cpu_times(),
         "loadavg": loadavg(),
     }
