@@ -72,3 +72,28 @@ def test_two_boards_in_parallel_one_killed_mid_run(boards, tiny_onnx, tmp_path):
     while b.leftovers() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert b.leftovers() == [] and a.leftovers() == []  # ... nor stored on either board
+
+
+@needs_sshd
+@pytest.mark.ssh
+@pytest.mark.slow
+def test_stopping_a_bench_on_two_boards_cleans_both(boards, tiny_onnx, tmp_path):
+    a, b = boards
+    devices = _registry(boards, tmp_path / "devices.toml")
+    timing = ["--runtime", "onnxruntime", "--threads", 1, "--warmup", 1, "--runs", 10**9, "--min-seconds", 300]
+    child = Child(["bench", tiny_onnx, "--device", "a", "--device", "b", "--devices", devices, *timing], cwd=tmp_path)
+    deadline = time.monotonic() + 180
+    while not (a.measuring() and b.measuring()):
+        assert child.proc.poll() is None, "\n".join(child.lines)
+        assert time.monotonic() < deadline, "the two boards never measured at the same time"
+        time.sleep(0.1)
+    child.send(signal.SIGTERM)
+    assert child.finish(timeout=90) == 143
+    assert child.lines[-1] == "error: stopped by SIGTERM"
+    assert child.leftovers() == []  # no worker, no local ssh left
+    for board in boards:
+        assert wait_gone(board.marker, timeout=20) == []
+        deadline = time.monotonic() + 10
+        while board.leftovers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert board.leftovers() == []

@@ -268,3 +268,20 @@ def test_the_table_shows_flags_and_devices_only_when_they_say_something():
     assert "2 boards" in md and "error: b: n.onnx: connection lost" in md
     assert "flags" in [c.header for c in rich_table(both).columns]
     assert to_csv(both).splitlines()[0].startswith("device,")
+
+
+def test_groups_name_several_boards_and_survive_rewrites(tmp_path):
+    from sqnxt_edge.devices import Device, add_device, load_groups, remove_device, resolve_boards
+    from sqnxt_edge.errors import DeviceError
+
+    path = tmp_path / "devices.toml"
+    path.write_text('[devices.a]\nhost = "x"\n\n[devices.b]\nhost = "y"\n\n[groups]\nlab = ["a", "b"]\nall = ["lab"]\n')
+    assert resolve_boards(["lab", "a", "local"], path) == ["a", "b", "local"]  # in order, once each
+    with pytest.raises(DeviceError, match="names the group 'lab'"):
+        resolve_boards(["all"], path)
+    add_device(Device(name="a", host="z"), path, force=True)  # a rewrite of the whole file keeps the groups
+    remove_device("b", path)
+    assert load_groups(path) == {"lab": ["a", "b"], "all": ["lab"]}
+    path.write_text('[groups]\nlab = "a"\n')
+    with pytest.raises(DeviceError, match="lists of device names"):
+        load_groups(path)
