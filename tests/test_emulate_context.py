@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from builders import write_tiny_onnx
-from needs import need
-
 from sqnxt_edge.devices import emulate, rootfs
 from sqnxt_edge.devices.rootfs import TOOLS
+
+from builders import write_tiny_onnx
+from needs import need
 
 pytestmark = pytest.mark.slow
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from sqnxt_edge.devices import resolve_boards
+
 from procs import Child, wait_gone
 from test_remote import needs_sshd
 from test_remote_drop import Board, _sshd_ancestors
-
-from sqnxt_edge.devices import resolve_boards
 
 
 @pytest.fixture

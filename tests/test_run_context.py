@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from builders import write_tiny_onnx
-
 from sqnxt_edge import runner
 from sqnxt_edge.bench.api import BenchRun
 from sqnxt_edge.bench.report import rich_table, to_csv, to_markdown
@@ -21,6 +19,8 @@ from sqnxt_edge.bench.sustained import plot_sustained, summary_lines
 from sqnxt_edge.devices.check import core_advice
 from sqnxt_edge.runner import context, machine, sustained
 from sqnxt_edge.runner.measuring import Settings, measure_artifact
+
+from builders import write_tiny_onnx
 
 ZONE = "/sys/class/thermal/thermal_zone0/"
 FREQ = "/sys/devices/system/cpu/cpu{}/cpufreq/"

@@ -8,6 +8,7 @@ board's run cleanly (the worker's own cleanup: its ssh and the board's temp fold
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -75,9 +76,10 @@ def run_boards(
         raise BenchError("several boards: name two or more (--device a --device b, or a group)")
     named = [str(a) for a in artifacts] if artifacts else None
     outcomes: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="sqnxt-boards-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sqnxt-boards-") as tmp, contextlib.ExitStack() as stack:
         files = {
-            b: (open(Path(tmp) / f"{i}.out", "w+b"), open(Path(tmp) / f"{i}.err", "w+b")) for i, b in enumerate(boards)
+            b: tuple(stack.enter_context(open(Path(tmp) / f"{i}.{kind}", "w+b")) for kind in ("out", "err"))
+            for i, b in enumerate(boards)
         }
         procs: dict[str, subprocess.Popen] = {}
         try:
@@ -94,9 +96,6 @@ def run_boards(
             for proc in procs.values():
                 if proc.poll() is None:
                     kill_process_group(proc, grace=15.0)
-            for pair in files.values():
-                for fh in pair:
-                    fh.close()
     return _combine(boards, outcomes, named, config)
 
 
@@ -144,7 +143,8 @@ def _worker() -> int:
     """One board's bench (stdin: the job as JSON); prints its outcome as one JSON line."""
     job = json.loads(sys.stdin.read())
     cfg = job["config"]
-    config = BenchConfig(**{k: Path(v) if k in _PATHS and v else v for k, v in cfg.items()})
+    values: dict[str, Any] = {k: Path(v) if k in _PATHS and v else v for k, v in cfg.items()}
+    config = BenchConfig(**values)
     with stop_on_signals():
         try:
             out: dict[str, Any] = {"run": run_bench(job["artifacts"], config, progress=False).to_dict()}

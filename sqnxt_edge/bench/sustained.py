@@ -15,7 +15,7 @@ __all__ = ["summary_lines", "plot_sustained"]
 
 
 def _clock(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     return f"{m}m{s:02d}s" if m else f"{s}s"
 
 

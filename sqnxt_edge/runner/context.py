@@ -99,7 +99,7 @@ def clocks(cpus: int | None = None) -> list[dict]:
     out = []
     for cpu in range(cpus or machine.processors()):
 
-        def mhz(name: str) -> float | None:
+        def mhz(name: str, cpu: int = cpu) -> float | None:
             khz = _number(machine._read(CPUFREQ.format(cpu, name)))
             return None if khz is None else round(khz / 1000)
 
