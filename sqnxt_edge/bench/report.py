@@ -224,7 +224,11 @@ def plot_latency(run: BenchRun, path: str | Path) -> Path:
     measured = [r for r in run.results if r.get("samples_ms")]
     if not measured:
         raise BenchError("nothing to plot: no artifact was measured with samples")
-    names = [f"{Path(str(r['artifact'])).name}\n{r.get('runtime')} {r.get('precision')}" for r in measured]
+    names = [
+        (f"{r['device']}: " if r.get("device") else "") + f"{Path(str(r['artifact'])).name}\n{r.get('runtime')} "
+        f"{r.get('precision')}"
+        for r in measured
+    ]
     samples = [r["samples_ms"] for r in measured]
     fig = new_figure(figsize=(max(6.0, 1.6 * len(measured)), 4.5), layout="constrained")
     ax = fig.subplots()
