@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ class BenchRun:
     reference: str | None = None  # what `speedup` is relative to
     estimates: dict[str, Any] = field(default_factory=dict)  # an emulated board's: what the board itself would do
     skipped: list[dict[str, Any]] = field(default_factory=list)  # {"artifact", "runtime", "why"}: see _finish
+    boards: dict[str, Any] = field(default_factory=dict)  # several boards (bench.boards): each one's outcome
 
     @property
     def ok(self) -> bool:
@@ -59,7 +60,14 @@ class BenchRun:
             "errors": self.errors,
             "skipped": self.skipped,
         }
-        return {**out, "estimates": self.estimates} if self.estimates else out
+        out = {**out, "estimates": self.estimates} if self.estimates else out
+        return {**out, "boards": self.boards} if self.boards else out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchRun:
+        """The JSON form back (what a board's worker process prints)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def _runs_here(path: Path, config: BenchConfig) -> str | None:

@@ -21,6 +21,7 @@ __all__ = ["COLUMNS", "rows", "rich_table", "to_csv", "to_markdown", "to_json", 
 
 # (key, header, formatter) in display order: one table drives the console, CSV and Markdown.
 COLUMNS = [
+    ("device", "device", str),  # shown when several boards were measured
     ("name", "artifact", str),
     ("kind", "format", str),
     ("runtime", "runtime", str),
@@ -34,7 +35,9 @@ COLUMNS = [
     ("throughput_ips", "img/s", lambda v: f"{v:.1f}"),
     ("peak", "peak MB (model)", str),
     ("speedup", "speed-up", lambda v: f"{v:.2f}x"),
+    ("flags", "flags", str),  # shown when a result was taken throttled, below its clock or beside other load
 ]
+_OPTIONAL = ("device", "flags")  # columns shown only when they say something
 
 
 def rows(run: BenchRun) -> list[dict]:
@@ -44,8 +47,10 @@ def rows(run: BenchRun) -> list[dict]:
     for r in run.results:
         m = Measurement.from_dict(r)
         lat = asdict(m.latency_ms) if m.latency_ms else dict.fromkeys(f.name for f in fields(Latency))
+        device = r.get("device") or (r.get("env") or {}).get("device") or (run.env or {}).get("device")
         out.append(
             {
+                "device": device.get("name") if isinstance(device, dict) else device,
                 "name": Path(str(m.artifact)).name,
                 "artifact": m.artifact,
                 "format": m.format,
@@ -68,6 +73,9 @@ def rows(run: BenchRun) -> list[dict]:
                 "peak_rss_mb": m.peak_rss_mb,
                 "model_peak_rss_mb": m.model_peak_rss_mb,
                 "speedup": m.extra.get("speedup"),
+                "flags": ", ".join(f.replace("_", " ") for f in m.flags) if m.flags else None,
+                "cores": ",".join(map(str, m.cores)) if m.cores else None,
+                "temp_c": ((m.context or {}).get("temp_c") or {}).get("after"),
                 **({"emulated": True} if m.extra.get("emulated") else {}),
                 "kind": f"{m.format} {m.precision}" + (f" b{m.batch}" if (m.batch or 1) > 1 else ""),
                 "peak": _peak(m),
@@ -86,23 +94,39 @@ def _peak(m: Measurement) -> str | None:
 _TIMED = ("p50", "p90", "p99", "noise_pct", "throughput_ips", "peak")  # what an emulator's figures fill
 
 
-def _columns(with_accuracy: bool, emulated: bool = False) -> list[tuple]:
+def _columns(with_accuracy: bool, emulated: bool = False, data: list[dict] | None = None) -> list[tuple]:
     """The columns shown: no top-1 without data; on an emulated board no speed-up, and every timed figure is
-    headed as the emulator's."""
-    cols = [c for c in COLUMNS if (with_accuracy or c[0] != "top1") and not (emulated and c[0] == "speedup")]
+    headed as the emulator's; a device column for several boards, a flags column when a result has flags."""
+    data = data or []
+    shown = {"device"} if len({r.get("device") for r in data}) > 1 else set()
+    shown |= {"flags"} if any(r.get("flags") for r in data) else set()
+    cols = [
+        c
+        for c in COLUMNS
+        if (with_accuracy or c[0] != "top1")
+        and not (emulated and c[0] == "speedup")
+        and (c[0] not in _OPTIONAL or c[0] in shown)
+    ]
     return [(k, f"{h.replace(' (model)', '')} (emu)" if emulated and k in _TIMED else h, f) for k, h, f in cols]
 
 
-def _cells(row: dict, with_accuracy: bool, emulated: bool = False) -> list[str]:
-    return ["-" if row.get(key) is None else fmt(row.get(key)) for key, _, fmt in _columns(with_accuracy, emulated)]
+def _cells(row: dict, with_accuracy: bool, emulated: bool = False, data: list[dict] | None = None) -> list[str]:
+    cols = _columns(with_accuracy, emulated, data)
+    return ["-" if row.get(key) is None else fmt(row.get(key)) for key, _, fmt in cols]
 
 
-def _headers(with_accuracy: bool, emulated: bool = False) -> list[str]:
-    return [h for _, h, _ in _columns(with_accuracy, emulated)]
+def _headers(with_accuracy: bool, emulated: bool = False, data: list[dict] | None = None) -> list[str]:
+    return [h for _, h, _ in _columns(with_accuracy, emulated, data)]
 
 
 def _title(run: BenchRun) -> str:
     env = run.env or {}
+    if isinstance(env.get("devices"), dict):  # several boards at once (bench.boards)
+        each = [
+            f"{name} ({e.get('model', '?')}, {e.get('cores', '?')} cores{', EMULATED' if e.get('emulated') else ''})"
+            for name, e in env["devices"].items()
+        ]
+        return f"{len(each)} boards: {'; '.join(each)} - speed-up within each board"
     feats = ", ".join(k for k, v in (env.get("features") or {}).items() if v) or "-"
     device = env.get("device", "local")
     device = device.get("name", "?") if isinstance(device, dict) else device
@@ -124,10 +148,12 @@ def rich_table(run: BenchRun):
     data = rows(run)
     acc = any(r["top1"] is not None for r in data)
     table = Table(title=_title(run), title_justify="left")
-    for i, header in enumerate(_headers(acc, run.emulated)):
-        table.add_column(header, justify="left" if i < 3 else "right", no_wrap=i == 0)
+    headers = _headers(acc, run.emulated, data)
+    left = 4 if headers[0] == "device" else 3
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i < left or header == "flags" else "right", no_wrap=i == 0)
     for row in data:
-        table.add_row(*_cells(row, acc, run.emulated))
+        table.add_row(*_cells(row, acc, run.emulated, data))
     return table
 
 
@@ -142,12 +168,20 @@ def to_csv(run: BenchRun) -> str:
     buf = io.StringIO()
     fields = list(data[0]) if data else [k for k, _, _ in COLUMNS]
     fields = [f for f in fields if f not in ("kind", "peak")]
+    fields = fields if "device" in fields else ["device", *fields]
     writer = csv.DictWriter(buf, fieldnames=[*fields, "error"], lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in data:
         writer.writerow(row)
     for e in run.errors:
-        writer.writerow({"name": Path(e["artifact"]).name, "artifact": e["artifact"], "error": e["error"]})
+        writer.writerow(
+            {
+                "device": e.get("device"),
+                "name": Path(e["artifact"]).name,
+                "artifact": e["artifact"],
+                "error": e["error"],
+            }
+        )
     return buf.getvalue()
 
 
@@ -155,16 +189,17 @@ def to_markdown(run: BenchRun) -> str:
     """The bench as a Markdown table, with the environment it ran in."""
     data = rows(run)
     acc = any(r["top1"] is not None for r in data)
-    headers = _headers(acc, run.emulated)
+    headers = _headers(acc, run.emulated, data)
     lines = [
         f"**{_title(run)}**",
         "",
         "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---" if i < 3 else "---:" for i in range(len(headers))) + "|",
+        "|" + "|".join("---" if i < 3 + (headers[0] == "device") else "---:" for i in range(len(headers))) + "|",
     ]
-    lines += ["| " + " | ".join(_cells(row, acc, run.emulated)) + " |" for row in data]
+    lines += ["| " + " | ".join(_cells(row, acc, run.emulated, data)) + " |" for row in data]
     for e in run.errors:
-        lines.append(f"\nerror: {Path(e['artifact']).name}: {e['error']}")
+        where = f"{e['device']}: " if e.get("device") else ""
+        lines.append(f"\nerror: {where}{Path(e['artifact']).name}: {e['error']}")
     return "\n".join(lines) + "\n"
 
 
@@ -189,7 +224,11 @@ def plot_latency(run: BenchRun, path: str | Path) -> Path:
     measured = [r for r in run.results if r.get("samples_ms")]
     if not measured:
         raise BenchError("nothing to plot: no artifact was measured with samples")
-    names = [f"{Path(str(r['artifact'])).name}\n{r.get('runtime')} {r.get('precision')}" for r in measured]
+    names = [
+        (f"{r['device']}: " if r.get("device") else "") + f"{Path(str(r['artifact'])).name}\n{r.get('runtime')} "
+        f"{r.get('precision')}"
+        for r in measured
+    ]
     samples = [r["samples_ms"] for r in measured]
     fig = new_figure(figsize=(max(6.0, 1.6 * len(measured)), 4.5), layout="constrained")
     ax = fig.subplots()

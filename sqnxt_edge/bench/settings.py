@@ -24,7 +24,8 @@ class BenchConfig:
 
     device: str = "local"
     runtime: str = "auto"  # auto: every installed runtime that runs the artifact (one per engine)
-    threads: int | None = None  # None: the device's physical cores
+    threads: int | None = None  # None: one per pinned core, else the device's physical cores
+    cores: str | None = None  # pin the measuring processes to these cores ("4-7")
     batch: int = 1
     warmup: int = 10
     runs: int = 100
@@ -35,6 +36,9 @@ class BenchConfig:
     devices_file: Path | None = None
     timeout: float | None = None  # per measuring process locally (default 900 s); whole remote run (device's)
     export_dir: Path = Path("export")
+    duration: float | None = None  # sustained: seconds per artifact, latency per window with temperature and clock
+    window: float | None = None  # ... seconds per window (default: about 60 windows)
+    cooldown: str | None = None  # between artifacts: to a temperature ("50C") or for a time ("30s")
     # foreign PyTorch files (a state_dict, the seed notebook's whole pickled model): their architecture and facts
     model: str | None = None
     num_classes: int | None = None
@@ -55,6 +59,7 @@ class BenchConfig:
         return runner.Settings(
             runtime=self.runtime,
             threads=self.threads,
+            cores=self.cores,
             batch=self.batch,
             warmup=self.warmup,
             runs=self.runs,
@@ -62,4 +67,7 @@ class BenchConfig:
             data=str(data_file) if data_file else None,
             samples=self.samples,
             timeout=timeout,
+            duration=self.duration,
+            window=self.window,
+            cooldown=self.cooldown,
         )

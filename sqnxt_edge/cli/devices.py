@@ -258,6 +258,11 @@ def check_cmd(
         ),
     )
     table.add_row("int8 dot product", _fmt(env.get("int8_dot")))
+    if report.get("core_kinds"):  # big.LITTLE: which cores are which, and where to pin
+        kinds = ", ".join(f"{escape(name)} on {cpus}" for name, cpus in report["core_kinds"].items())
+        table.add_row("core types", kinds)
+        if report.get("big_cores"):
+            table.add_row("big cores", f"{report['big_cores']}: bench --cores {report['big_cores']} runs there")
     if env.get("emulated"):
         emu = env.get("emulation") or {}
         table.add_row(

@@ -23,13 +23,33 @@ T = TypeVar("T")
 BOARD = "a board from the device registry (real or emulated, see `sqnxt-edge devices`)"
 
 # -- where it runs --------------------------------------------------------------------------------------------------
-DeviceOpt = Annotated[
-    str,
+DEVICE_HELP = (
+    f"Where it runs: 'local' (this machine) or {BOARD}; estimate and select also take a hardware profile "
+    "(rpi4, rpi5, jetson-nano ...); bench takes it again, or a group of devices.toml, to measure several boards "
+    "at once."
+)
+DeviceOpt = Annotated[str, typer.Option("--device", "-d", help=DEVICE_HELP)]
+BoardsOpt = Annotated[Optional[list[str]], typer.Option("--device", "-d", help=DEVICE_HELP)]  # the repeatable one
+CoresOpt = Annotated[
+    Optional[str],
     typer.Option(
-        "--device",
-        "-d",
-        help=f"Where it runs: 'local' (this machine) or {BOARD}; estimate and select also take a hardware profile "
-        "(rpi4, rpi5, jetson-nano ...).",
+        "--cores",
+        help="Run on these cores only (4-7, 0,2): pinned before the runtime starts its threads; threads default to "
+        "one per pinned core. `devices check` names a big.LITTLE board's big cores.",
+    ),
+]
+DurationOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--duration",
+        help="Sustained run: keep each model running this long (90s, 10m) and record latency, temperature and clock "
+        "per window; says whether and when the board throttled (--plot: over time).",
+    ),
+]
+CooldownOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--cooldown", help="Between artifacts, wait until the board is down to a temperature (50C) or for a time (30s)."
     ),
 ]
 VerifyOnOpt = Annotated[

@@ -14,8 +14,10 @@ from .registry import (
     get_device,
     load_calibrations,
     load_devices,
+    load_groups,
     remove_device,
     render_toml,
+    resolve_boards,
     set_calibration,
 )
 from .target import LOCAL, Target
@@ -44,4 +46,6 @@ __all__ = [
     "load_calibrations",
     "get_calibration",
     "set_calibration",
+    "load_groups",
+    "resolve_boards",
 ]

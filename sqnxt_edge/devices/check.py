@@ -9,7 +9,7 @@ from pathlib import Path
 from .registry import Device, get_device
 from .transport import runner_env
 
-__all__ = ["check_device", "pip_line", "profile_warnings"]
+__all__ = ["check_device", "core_advice", "pip_line", "profile_warnings"]
 
 
 def pip_line(device: Device, env: dict, runtimes: dict) -> tuple[list[str], str | None]:
@@ -79,4 +79,22 @@ def check_device(device_name: str, devices_file: Path | None = None, timeout: fl
         "pip_install": pip,
         "profile": prof.to_dict() if prof else None,
         "warnings": profile_warnings(device, env),
+        **core_advice(env),
+    }
+
+
+def core_advice(env: dict) -> dict:
+    """A heterogeneous CPU's core types (ARM part per core) and the big cores to pin a bench to (`--cores`)."""
+    types = env.get("core_types") or []
+    if not types:
+        return {}
+    from ..runner import core_list
+
+    kinds: dict[str, list[int]] = {}
+    for t in types:
+        kinds.setdefault(t["name"], []).append(t["cpu"])
+    big = env.get("big_cores") or []
+    return {
+        "core_kinds": {name: core_list(cpus) for name, cpus in kinds.items()},
+        "big_cores": core_list(big) if big else None,
     }

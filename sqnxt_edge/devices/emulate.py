@@ -82,10 +82,12 @@ def _make_board(dest: Path, profile: str, rootfs: Path | None, python: str | Non
         for entry in rootfs.iterdir() if rootfs else ():
             if entry.name not in ("proc", "sys", "dev", "tmp"):
                 (tmp / entry.name).symlink_to(entry)
-        for path, text in view(EMULATED[profile]).items():
+        for path, text in {**view(EMULATED[profile]), **_sensors(EMULATED[profile], tmp, dest)}.items():
             file = tmp / path.lstrip("/")
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_text(text, encoding="utf-8")
+        if (tmp / FIRMWARE).is_dir():
+            (tmp / FIRMWARE / "vcgencmd").chmod(0o755)
         record = {"profile": profile, "rootfs": str(rootfs) if rootfs else None, "python": python}
         (tmp / BOARD_FILE).write_text(json.dumps(record) + "\n")
         if dest.exists():
@@ -94,6 +96,37 @@ def _make_board(dest: Path, profile: str, rootfs: Path | None, python: str | Non
     finally:
         rmtree(tmp)
     return dest
+
+
+FIRMWARE = "firmware"  # a Pi board's `vcgencmd` (a host script: qemu does not redirect the programs it executes)
+
+
+def _sensors(cpu: Core | X86Class, tmp: Path, dest: Path) -> dict[str, str]:
+    """The board's sensors as files, so the run context reads the same paths as on the board: one thermal zone at a
+    fixed, cool temperature (an emulator has no sensor; its passive trip point where a Pi's firmware throttles) and,
+    for a Raspberry Pi, a `vcgencmd` whose `get_throttled` answers from the file beside it. Tests change those files
+    to play a hot or throttled board."""
+    zone = "/sys/class/thermal/thermal_zone0/"
+    files = {
+        zone + "type": "cpu-thermal\n",
+        zone + "temp": "45000\n",
+        zone + "trip_point_0_type": "passive\n",
+        zone + "trip_point_0_temp": "80000\n",
+    }
+    if isinstance(cpu, Core) and (cpu.model or "").startswith("Raspberry Pi"):
+        state = dest / FIRMWARE / "throttled"  # where it will be once the folder is renamed into place
+        files[f"/{FIRMWARE}/throttled"] = "0x0\n"
+        files[f"/{FIRMWARE}/vcgencmd"] = (
+            "#!/bin/sh\n# an emulated Raspberry Pi's firmware tool: get_throttled answers from the file beside it\n"
+            f'[ "$1" = get_throttled ] || {{ echo "error=1 error_msg=\\"Command not registered\\""; exit 255; }}\n'
+            f"echo throttled=$(cat {shlex.quote(str(state))} 2>/dev/null || echo 0x0)\n"
+        )
+    return files
+
+
+def firmware_path(board: Path) -> list[str]:
+    """The board folder's firmware tools, for PATH (a host path: the tools run on this machine)."""
+    return [str(board / FIRMWARE)] if (board / FIRMWARE).is_dir() else []
 
 
 def _qemu(cpu: Core | X86Class) -> str:
@@ -142,7 +175,7 @@ def command(device: Device, args: list[str], tmp: Path) -> tuple[list[str], dict
         "note": "latency, memory and load are the emulator's on this host, not the board's",
     }
     env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PATH": ":".join([*firmware_path(board), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(tmp),
         "TMPDIR": str(tmp),
         "LANG": "C.UTF-8",

@@ -24,6 +24,11 @@ An emulated board (`sqnxt-edge devices emulate`) has no host; instead::
     emulate = "rpi4"                # what QEMU emulates: rpi4, rpi5, generic-arm64, x86-64-v3, x86-64-v2
     rootfs = "~/.cache/sqnxt-edge/emulate/boards/..."   # its folder, written by `devices emulate`
 
+A group names several boards, which `bench --device GROUP` measures at once::
+
+    [groups]
+    lab = ["rpi4", "rpi5", "jetson"]
+
 Host-key checking is left to the user's ssh configuration. `devices add` appends to the file (comments kept);
 `--force` and `devices remove` rewrite it. `[calibration.NAME.PRECISION]` tables (NAME a device or "local") hold
 cost-model factors that `sqnxt-edge estimate --calibrate` fitted from one profile measured there (only it writes them).
@@ -55,6 +60,8 @@ __all__ = [
     "load_calibrations",
     "get_calibration",
     "set_calibration",
+    "load_groups",
+    "resolve_boards",
 ]
 
 ENV_VAR = "SQNXT_EDGE_DEVICES"
@@ -249,6 +256,32 @@ def get_device(name: str, devices_file: str | os.PathLike | None = None) -> Devi
     raise DeviceError(f"unknown device {name!r} (in {path}: {known}); add it with: {_how_to_add(name, path)}")
 
 
+def load_groups(devices_file: str | os.PathLike | None = None) -> dict[str, list[str]]:
+    """{group: [device, ...]} from the registry's `[groups]` table."""
+    path = devices_path(devices_file)
+    table = _load(path).get("groups", {})
+    ok = isinstance(table, dict) and all(
+        isinstance(v, list) and v and all(isinstance(n, str) for n in v) for v in table.values()
+    )
+    if not ok:
+        raise DeviceError(f'{path}: [groups] must hold lists of device names, like lab = ["rpi4", "rpi5"]')
+    return {name: list(members) for name, members in table.items()}
+
+
+def resolve_boards(names: list[str], devices_file: str | os.PathLike | None = None) -> list[str]:
+    """The boards `names` mean, in order and once each: a device (or "local") as itself, a group as its devices."""
+    groups = load_groups(devices_file) if any(n != "local" for n in names) else {}
+    devices = load_devices(devices_file) if groups else {}
+    out: list[str] = []
+    for name in names:
+        members = groups[name] if name in groups and name not in devices else [name]
+        for member in members:
+            if member in groups and member not in devices:
+                raise DeviceError(f"group {name!r} names the group {member!r}: list its devices instead")
+            out += [] if member in out else [member]
+    return out
+
+
 # -- writing ------------------------------------------------------------------------------------------------------
 
 
@@ -287,7 +320,7 @@ def add_device(device: Device, devices_file: str | os.PathLike | None = None, fo
     if device.name in existing and not force:
         raise DeviceError(f"device {device.name!r} already exists in {path}; use --force to replace it")
     if device.name in existing:
-        return _write(path, _rendered({**existing, device.name: device}, load_calibrations(path)))
+        return _write(path, _rendered({**existing, device.name: device}, load_calibrations(path), path))
     return _write(path, _appended(path, render_toml(device)))
 
 
@@ -298,7 +331,7 @@ def remove_device(name: str, devices_file: str | os.PathLike | None = None) -> P
     if name not in existing:
         raise DeviceError(f"no device {name!r} in {path}")
     calibrations = {n: c for n, c in load_calibrations(path).items() if n != name}
-    return _write(path, _rendered({n: d for n, d in existing.items() if n != name}, calibrations))
+    return _write(path, _rendered({n: d for n, d in existing.items() if n != name}, calibrations, path))
 
 
 # -- calibration ---------------------------------------------------------------------------------------------------
@@ -328,7 +361,7 @@ def set_calibration(name: str, precision: str, factors: dict, devices_file: str 
     if name not in calibrations or precision not in calibrations[name]:  # append: the user's comments stay
         return _write(path, _appended(path, _render_calibrations({name: {precision: factors}})))
     calibrations[name][precision] = factors
-    return _write(path, _rendered(load_devices(path), calibrations))
+    return _write(path, _rendered(load_devices(path), calibrations, path))
 
 
 def _appended(path: Path, block: str) -> str:
@@ -337,9 +370,12 @@ def _appended(path: Path, block: str) -> str:
     return (old.rstrip("\n") + "\n\n" if old.strip() else "") + block
 
 
-def _rendered(devices: dict[str, Device], calibrations: dict[str, dict]) -> str:
-    """The whole registry written anew (what --force, remove and a changed calibration need)."""
-    return "".join(render_toml(d) + "\n" for d in devices.values()) + _render_calibrations(calibrations)
+def _rendered(devices: dict[str, Device], calibrations: dict[str, dict], path: Path | None = None) -> str:
+    """The whole registry written anew (what --force, remove and a changed calibration need); the groups of `path`
+    are kept."""
+    groups = load_groups(path) if path is not None else {}
+    text = "".join(render_toml(d) + "\n" for d in devices.values()) + _render_calibrations(calibrations)
+    return text + ("\n".join(render_table(["groups"], groups)) + "\n" if groups else "")
 
 
 def _render_calibrations(calibrations: dict[str, dict]) -> str:

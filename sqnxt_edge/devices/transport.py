@@ -280,12 +280,13 @@ def run_runner(
     """Run the runner with `settings` over `artifacts` on `device` and return its JSON.
 
     Results name the artifacts as the caller passed them; `env["device"]` = {name, host, profile}. Without threads
-    in `settings`, the device's (else its profile's cores) are used. `timeout` (default: the device's) bounds the
-    whole job. Per-artifact failures come back as results with "error" (runner exit 1); anything that stops the
-    whole run raises a one-line DeviceError.
+    in `settings`, the pinned cores' count or the device's (else its profile's cores) are used. `timeout` (default:
+    the device's, plus what sustained runs and cool-downs add) bounds the whole job. Per-artifact failures come back
+    as results with "error" (runner exit 1); anything that stops the whole run raises a one-line DeviceError.
     """
-    timeout = float(timeout or device.timeout)
-    settings = replace(settings, threads=settings.threads or device.default_threads)
+    timeout = float(timeout or device.timeout) + settings.extra_seconds(len(artifacts))
+    if not settings.cores:  # pinned: one thread per pinned core, which the runner counts
+        settings = replace(settings, threads=settings.threads or device.default_threads)
     with tempfile.TemporaryDirectory(prefix="sqnxt-edge-stage-") as tmp:
         job = RemoteJob.build(Path(tmp), [Path(a) for a in artifacts], settings, data_file)
         res, remote_dir = _execute(device, job, timeout)

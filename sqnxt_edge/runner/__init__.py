@@ -7,8 +7,10 @@ more (PyTorch, which must rebuild the model from a checkpoint) come in as plugin
 
 Modules, in the order a measurement uses them: `contract` (suffix table, metadata, errors) -> `backends` (one module
 per runtime behind `Backend`, imported lazily) -> `model` (preprocessing, predict) -> `machine` (the machine's
-state) -> `measuring` (`Settings`, timing, fresh children) -> `result` (`Measurement`, statistics, accuracy) ->
-`profile` -> `harness` (child processes) -> `cli`. `ship` builds the .pyz and is never shipped itself.
+state, core types, pinning) -> `context` (temperatures, clocks, throttling, load around a run) -> `sustained`
+(windows over time, cool-downs) -> `measuring` (`Settings`, timing, fresh children) -> `result` (`Measurement`,
+statistics, accuracy) -> `profile` -> `harness` (child processes) -> `cli`. `ship` builds the .pyz and is never
+shipped itself.
 """
 
 from .backends import RUNTIMES, Backend, installed, runtimes_for
@@ -27,7 +29,7 @@ from .contract import (
     sidecar_path,
 )
 from .harness import run_child
-from .machine import cpu_info, default_threads, environment, runtime_versions
+from .machine import core_list, cpu_info, default_threads, environment, parse_cores, runtime_versions
 from .measuring import Settings, measure, measure_accuracy, measure_artifact, time_runs
 from .model import Model, open_model
 from .profile import profile_artifact
@@ -46,6 +48,7 @@ __all__ = [
     "RunnerError",
     "SUFFIXES",
     "Settings",
+    "core_list",
     "cpu_info",
     "decode_metadata",
     "default_threads",
@@ -59,6 +62,7 @@ __all__ = [
     "measure_accuracy",
     "measure_artifact",
     "open_model",
+    "parse_cores",
     "profile_artifact",
     "read_metadata",
     "run_child",

@@ -14,9 +14,10 @@ from dataclasses import fields
 from .backends import RUNTIMES
 from .contract import RUNNER_VERSION, RunnerError
 from .harness import bare, child_main
-from .machine import environment, runtime_versions
+from .machine import environment, pin, runtime_versions
 from .measuring import Settings, measure, measure_accuracy, measure_artifact
 from .profile import profile_artifact
+from .sustained import parse_duration
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +25,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="runner.pyz", description="Measure exported models (ONNX, ORT, TFLite): prints one JSON object."
     )
     p.add_argument("artifacts", nargs="*", metavar="ARTIFACT")
-    p.add_argument("--threads", type=int, default=None, help="intra-op / num_threads (default: physical cores)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="intra-op / num_threads (default: pinned cores, else physical cores)"
+    )
+    p.add_argument("--cores", default=None, help="run on these cores only, e.g. 4-7 or 0,2 (sched_setaffinity)")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--runs", type=int, default=100, help="at least this many timed runs")
@@ -36,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", action="store_true", help="include every raw latency sample (ms)")
     p.add_argument("--profile", action="store_true", help="per-node times from onnxruntime's profiler (raw)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per measuring process (default: none)")
+    p.add_argument("--duration", type=_seconds, default=None, help="sustained: run this long (90s, 10m), per window")
+    p.add_argument("--window", type=_seconds, default=None, help="sustained: seconds per window (default ~60 windows)")
+    p.add_argument("--cooldown", default=None, help="between artifacts: to a temperature (50C) or for a time (30s)")
     p.add_argument("--progress", action="store_true", help="one JSON line per finished artifact on stderr")
     p.add_argument("--env-only", action="store_true", help="print the environment and installed runtimes")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
@@ -43,10 +50,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _seconds(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except RunnerError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list | None = None) -> int:
     """The runner's command line (on a board: `python3 runner.pyz ...`); returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    try:  # first thing: every thread a runtime starts later, and every child, inherits the cores
+        pin(args.cores)
+    except RunnerError as exc:
+        parser.error(str(exc))
     if args.bare:
         return child_main(lambda: bare(args.bare))
     try:

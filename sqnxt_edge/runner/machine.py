@@ -92,6 +92,87 @@ def cpu_info() -> dict:
     }
 
 
+def processors() -> int:
+    """Logical CPUs as /proc/cpuinfo lists them (else os.cpu_count)."""
+    return _cpuinfo()[1] or os.cpu_count() or 1
+
+
+def core_types() -> list[dict]:
+    """Each core's type on an ARM CPU (its "CPU part" and top clock): a heterogeneous CPU (big.LITTLE, RK3588's
+    4 x A76 + 4 x A55) lists two kinds or more. [] where /proc/cpuinfo says no part (x86)."""
+    cores, cpu = [], None
+    for line in _read("/proc/cpuinfo").splitlines():
+        key, _, value = (part.strip() for part in line.partition(":"))
+        key = key.lower()
+        if key == "processor" and value.isdigit():
+            cpu = int(value)
+        elif key == "cpu part" and cpu is not None:
+            top = _read(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/cpuinfo_max_freq").strip()
+            name = _ARM_PARTS.get(value.lower(), f"ARM part {value}")
+            cores.append(
+                {"cpu": cpu, "part": value, "name": name, "max_mhz": int(top) // 1000 if top.isdigit() else None}
+            )
+    return cores
+
+
+def big_cores(types: list[dict]) -> list[int]:
+    """The fast cores of a heterogeneous CPU (the highest top clock, else the part that is no little core), [] when
+    all cores are alike."""
+    if len({t["name"] for t in types}) < 2:
+        return []
+    clocks = [t["max_mhz"] for t in types if t["max_mhz"]]
+    if len(clocks) == len(types) and len(set(clocks)) > 1:
+        return [t["cpu"] for t in types if t["max_mhz"] == max(clocks)]
+    little = ("Cortex-A53", "Cortex-A55", "Cortex-A35", "Cortex-A510")
+    return [t["cpu"] for t in types if t["name"] not in little]
+
+
+def parse_cores(spec: str) -> list[int]:
+    """`4-7`, `0,2` or `0-1,4` -> sorted core numbers; a RunnerError for anything else."""
+    cores: set[int] = set()
+    try:
+        for part in spec.split(","):
+            low, _, high = part.strip().partition("-")
+            cores.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise RunnerError(f"--cores {spec!r}: give core numbers like 4-7 or 0,2") from None
+    if not cores or min(cores) < 0:
+        raise RunnerError(f"--cores {spec!r}: give core numbers like 4-7 or 0,2")
+    return sorted(cores)
+
+
+def core_list(cores) -> str:
+    """Core numbers as the shortest spec `parse_cores` reads back (0-3,6)."""
+    spans: list[list[int]] = []
+    for c in sorted(cores):
+        if spans and c == spans[-1][1] + 1:
+            spans[-1][1] = c
+        else:
+            spans.append([c, c])
+    return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in spans)
+
+
+def pin(spec: str | None) -> list[int] | None:
+    """Run this process (and the threads and children it starts from now on) on the cores `spec` names: called first
+    thing in the runner, before any runtime makes its thread pool. Returns the affinity the kernel then reports."""
+    if not spec:
+        return affinity()
+    cores = parse_cores(spec)
+    if not hasattr(os, "sched_setaffinity"):
+        raise RunnerError("--cores needs Linux (os.sched_setaffinity)")
+    try:
+        os.sched_setaffinity(0, cores)
+    except OSError as exc:
+        have = core_list(range(processors()))
+        raise RunnerError(f"--cores {spec}: {exc.strerror} (this machine has CPUs {have})") from None
+    return affinity()
+
+
+def affinity() -> list[int] | None:
+    """The cores this process may run on, as the kernel says (None where it cannot say)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
 def default_threads() -> int:
     """Physical cores (hyper-threads share execution units, so they are a poor default thread count)."""
     _, processors, cores = _cpuinfo()
@@ -122,9 +203,13 @@ def environment() -> dict:
         cpu_mhz=round(int(cur) / 1000) if cur and cur.isdigit() else None,
         cpu_max_mhz=round(int(top) / 1000) if top and top.isdigit() else None,
         loadavg=[round(v, 2) for v in os.getloadavg()],
+        affinity=affinity(),
         numpy=np.__version__,
         runner_version=RUNNER_VERSION,
     )
+    types = core_types()
+    if len({t["name"] for t in types}) > 1:  # a heterogeneous CPU: which core is which, and the big ones
+        env.update(core_types=types, big_cores=big_cores(types))
     emulation = decode(os.environ.get(EMULATION_VAR) or "")
     env["emulated"] = bool(emulation)
     if emulation:  # timings and memory are the emulator's, not the board's

@@ -12,12 +12,14 @@ import os
 import time
 from dataclasses import dataclass, replace
 
+from . import context
 from .backends import known, runtimes_for
 from .contract import RUNNER_VERSION, RunnerError, describe, load_data
 from .harness import run_child, self_cmd
-from .machine import default_threads, environment
+from .machine import affinity, default_threads, environment, parse_cores
 from .model import open_model
 from .result import latency_fields, topk_accuracy
+from .sustained import COOLDOWN_LIMIT, cool_down, default_window, parse_cooldown, summary, time_windows
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,8 @@ class Settings:
     SSH and on an emulated board alike. `latency=False` only scores `data`; `logits` returns them (parity)."""
 
     runtime: str = "auto"
-    threads: int | None = None  # None: the machine's physical cores
+    threads: int | None = None  # None: the pinned cores, else the machine's physical cores
+    cores: str | None = None  # run on these cores only ("4-7"): pinned before any runtime starts its threads
     batch: int = 1
     warmup: int = 10
     runs: int = 100
@@ -37,6 +40,9 @@ class Settings:
     samples: bool = False  # keep every raw latency sample
     profile: bool = False  # also every node's time from the runtime's own profiler (profile.py)
     timeout: float | None = None  # seconds per measuring process
+    duration: float | None = None  # sustained: keep running this many seconds, latency per window
+    window: float | None = None  # ... of this many seconds (default: about 60 windows)
+    cooldown: str | None = None  # between artifacts: to a temperature ("50C") or for a time ("30s")
 
     def check(self) -> Settings:
         """Raise RunnerError for values no run could honour; returns self."""
@@ -44,6 +50,13 @@ class Settings:
             value = getattr(self, name)
             if value is not None and value < low:
                 raise RunnerError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
+        for name in ("duration", "window"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise RunnerError(f"--{name} must be > 0, got {getattr(self, name)}")
+        if self.cores:
+            parse_cores(self.cores)
+        if self.cooldown:
+            parse_cooldown(self.cooldown)
         known(self.runtime)
         if not self.data and (self.logits or not self.latency):
             raise RunnerError("--no-latency and --logits need --data")
@@ -63,7 +76,15 @@ class Settings:
             "--min-seconds",
             self.min_seconds,
         ]
-        for flag, value in (("--threads", self.threads), ("--data", self.data), ("--timeout", self.timeout)):
+        for flag, value in (
+            ("--threads", self.threads),
+            ("--cores", self.cores),
+            ("--data", self.data),
+            ("--timeout", self.timeout),
+            ("--duration", self.duration),
+            ("--window", self.window),
+            ("--cooldown", self.cooldown),
+        ):
             argv += [flag, value] if value else []
         for flag, on in (
             ("--no-latency", not self.latency),
@@ -73,6 +94,19 @@ class Settings:
         ):
             argv += [flag] if on else []
         return [str(a) for a in argv]
+
+    def resolve_threads(self) -> int:
+        """The threads a run uses: as asked, else one per pinned core, else the physical cores."""
+        return self.threads or (len(parse_cores(self.cores)) if self.cores else default_threads())
+
+    def extra_seconds(self, artifacts: int) -> float:
+        """How much longer than a plain bench a run of `artifacts` may take (sustained runs, cool-downs), for the
+        timeouts that bound a whole run."""
+        per = self.duration or 0.0
+        if self.cooldown:
+            kind, value = parse_cooldown(self.cooldown)
+            per += value if kind == "seconds" else COOLDOWN_LIMIT
+        return artifacts * per * (2 if self.runtime == "auto" else 1)  # auto: up to two engines per artifact
 
 
 def time_runs(run, warmup: int = 10, runs: int = 100, min_seconds: float = 1.0) -> tuple[float, list[float]]:
@@ -100,8 +134,11 @@ def time_runs(run, warmup: int = 10, runs: int = 100, min_seconds: float = 1.0) 
 
 
 def measure_artifact(path: str, s: Settings) -> dict:
-    """Load one artifact and time it on a synthetic batch: the body of one fresh child process."""
-    threads = s.threads or default_threads()
+    """Load one artifact and time it on a synthetic batch: the body of one fresh child process. The run's context
+    (temperatures, clocks, firmware flags, load) is read before and after the timed runs; a sustained run
+    (`duration`) also records every window."""
+    threads = s.resolve_threads()
+    cores = affinity()  # the kernel's answer (the runner pinned itself before anything started threads)
     clock = time.perf_counter_ns
     t0 = clock()
     model = open_model(path, runtime=runtimes_for(path, s.runtime)[0], threads=threads)
@@ -111,20 +148,32 @@ def measure_artifact(path: str, s: Settings) -> dict:
             f"{os.path.basename(path)} takes a fixed batch of {model.fixed_batch}; it cannot run --batch {s.batch}"
         )
     x = model.synthetic(s.batch)
-    first_ms, samples = time_runs(lambda: model.run(x), warmup=s.warmup, runs=s.runs, min_seconds=s.min_seconds)
+    before = context.snapshot()
+    if s.duration:
+        window = s.window or default_window(s.duration)
+        first_ms, samples, windows = time_windows(lambda: model.run(x), s.warmup, s.duration, window, cores)
+    else:
+        first_ms, samples = time_runs(lambda: model.run(x), warmup=s.warmup, runs=s.runs, min_seconds=s.min_seconds)
+    ctx = context.between(before, context.snapshot(), cores)
     result = describe(path, model.runtime)
     result.update(
         precision=model.precision,
         runtime_version=model.runtime_version,
         threads=threads,
+        cores=cores,
         batch=s.batch,
         input_size=model.input_size,
         size_bytes=os.path.getsize(path),
         init_ms=init_ms,
         warmup=s.warmup,
         pid=os.getpid(),
+        flags=ctx.pop("flags"),
+        context=ctx,
     )
     result.update(latency_fields(first_ms, samples, s.batch, s.samples))
+    if s.duration:
+        top = max((c["max_mhz"] for c in ctx["clocks"] if c["max_mhz"]), default=None)
+        result.update(window_s=window, windows=windows, sustained=summary(windows, top))
     return result
 
 
@@ -132,7 +181,7 @@ def measure_accuracy(path: str, s: Settings) -> dict:
     """top-1/top-5 of one artifact on the npz, through its own preprocessing; with `logits`, every image's too."""
     if not s.data:
         raise RunnerError("scoring needs --data")
-    model = open_model(path, runtime=runtimes_for(path, s.runtime)[0], threads=s.threads or default_threads())
+    model = open_model(path, runtime=runtimes_for(path, s.runtime)[0], threads=s.resolve_threads())
     images, labels = load_data(s.data, model.input_size)
     out = model.predict(images, batch=64)
     result = {**topk_accuracy(out, labels), "runtime": model.runtime, "runtime_version": model.runtime_version}
@@ -144,7 +193,8 @@ def measure_accuracy(path: str, s: Settings) -> dict:
 def measure(artifacts: list, s: Settings, progress=None) -> dict:
     """Measure every artifact with every runtime that runs it here (one per engine), each in its own fresh child
     process; one failure never stops the others."""
-    s = replace(s, threads=s.threads or default_threads()).check()
+    s = replace(s, threads=s.resolve_threads()).check()
+    limit = s.timeout + (s.duration or 0) if s.timeout else None  # a sustained child runs `duration` longer
     plan: list[tuple[str, str | RunnerError]] = []
     for path in artifacts:
         try:
@@ -155,17 +205,18 @@ def measure(artifacts: list, s: Settings, progress=None) -> dict:
             plan.append((path, exc))
     baseline = {}
     for name in dict.fromkeys(r for _, r in plan if isinstance(r, str) and s.latency):
-        payload, peak = run_child(self_cmd("--bare", name), s.timeout)
+        payload, peak = run_child(self_cmd("--bare", name, *(["--cores", s.cores] if s.cores else [])), s.timeout)
         baseline[name] = {**payload, "peak_rss_mb": peak}
     results = []
     for i, (path, rt) in enumerate(plan):
         if isinstance(rt, RunnerError):
             results.append({"artifact": path, "runtime": None, "error": str(rt)})
             continue
-        one = replace(s, runtime=rt)
+        one = replace(s, runtime=rt, cooldown=None)
         result = describe(path, rt)
+        rested = cool_down(s.cooldown) if s.cooldown and i > 0 else None  # the previous artifact's heat goes first
         if s.latency:
-            timed, peak = run_child(self_cmd("--one", *replace(one, data=None).to_argv(), path), s.timeout)
+            timed, peak = run_child(self_cmd("--one", *replace(one, data=None).to_argv(), path), limit)
             bare = baseline.get(rt, {}).get("peak_rss_mb")
             result.update(
                 timed,
@@ -177,6 +228,8 @@ def measure(artifacts: list, s: Settings, progress=None) -> dict:
             result.update(scored, threads=s.threads)
         if "error" in result:
             result = {"artifact": path, "runtime": rt, "error": result["error"]}
+        elif rested:
+            result["cooldown"] = rested
         results.append(result)
         if progress:
             progress(i + 1, len(plan), result)

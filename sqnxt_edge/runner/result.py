@@ -74,6 +74,13 @@ class Measurement:
     logits: list | None = None
     profile: dict | None = None  # the runtime's per-node times (raw), with --profile
     pid: int | None = None
+    cores: list[int] | None = None  # the measuring process's real affinity (sched_getaffinity)
+    flags: list[str] | None = None  # throttled, under_voltage, clock_below_max, other_load (runner.context)
+    context: dict | None = None  # temperatures, clocks, firmware flags and load before/after the timed runs
+    window_s: float | None = None  # a sustained run's window
+    windows: list[dict] | None = None  # ... one row per window: t_s, p50_ms, temp_c, mhz, throttled
+    sustained: dict | None = None  # ... whether and when it throttled, how much slower after
+    cooldown: dict | None = None  # the wait before this artifact (--cooldown)
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
