@@ -40,6 +40,7 @@ class Profile:
     layer_overhead_us: float | None = None  # the runtime's fixed cost per layer (dispatch, thread hand-off)
     thread_speedup: tuple[float, float, float] | None = None  # (expected, low, high) speed-up at `cores` threads vs 1
     vector_lanes: int | None = None  # fp32 lanes per SIMD register (NEON 4): conv channels run in whole blocks
+    cache_mb: float | None = None  # the last-level cache the cores share (weights that fit it stay there)
     figure_sources: dict = field(default_factory=dict)  # figure -> where it comes from
     sources: tuple[str, ...] = ()
     notes: str = ""
@@ -76,7 +77,9 @@ PROFILES: dict[str, Profile] = {
             layer_overhead_us=5.0,
             thread_speedup=(1.7, 1.4, 2.0),
             vector_lanes=4,
+            cache_mb=1.0,
             figure_sources={
+                "cache_mb": "specified: 1 MB L2 shared by the four A72 cores (BCM2711)",
                 "thread_speedup": "published Raspberry Pi 4 measurements of small CNNs gain 1.4-2x from 4 threads "
                 "(as surveyed in issue 24; the four A72 cores share ~5.5 GB/s of memory bandwidth and a 1 MB L2); "
                 "not measured here",
@@ -112,7 +115,9 @@ PROFILES: dict[str, Profile] = {
             layer_overhead_us=3.0,
             thread_speedup=(2.5, 1.8, 3.2),
             vector_lanes=4,
+            cache_mb=2.0,
             figure_sources={
+                "cache_mb": "specified: 2 MB L3 shared by the four A76 cores (BCM2712)",
                 "thread_speedup": "assumed: no measured 1-vs-4-thread figure for the Pi 5 in this project; its A76 "
                 "cores have private 512 KB L2s, a shared 2 MB L3 and ~3x the Pi 4's bandwidth, so above the Pi 4's "
                 "1.4-2x and wide; calibrate at 1 and 4 threads to fit it",
@@ -145,7 +150,9 @@ PROFILES: dict[str, Profile] = {
             layer_overhead_us=5.0,
             thread_speedup=(1.8, 1.4, 2.4),
             vector_lanes=4,
+            cache_mb=2.0,
             figure_sources={
+                "cache_mb": "specified: 2 MB L2 shared by the four A57 cores (Tegra X1)",
                 "thread_speedup": "assumed: like the Pi 4 (four A57 cores sharing a 2 MB L2 and the DRAM with the "
                 "GPU); no measured figure here; calibrate at 1 and 4 threads to fit it",
                 "peak_gflops_fp32": "derived: 4 cores x 1.43 GHz x 8 FLOP/cycle (Cortex-A57 NEON FMA)",

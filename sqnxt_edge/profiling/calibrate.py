@@ -124,16 +124,41 @@ def _fit_record(group: list, hw: Hardware, precision: str, device: str) -> dict:
         "measured_ms": first.latency_ms,
         "profiled_ms": first.sum_ms,
         "fit_error_pct": 100.0 * (predicted_us - target_us) / target_us,
-        # each artifact's p50 against the fitted model: the estimates' range stands on these (profiling/interval.py)
-        "residuals_pct": [100.0 * (p / 1e3 - r.latency_ms) / r.latency_ms for p, (_, r) in zip(predicted, group)],
-        "models": len({t.model for t, _, _ in samples}),
-        "ms_by_threads": {str(first.threads): {_key(t): r.latency_ms for (t, _, _), (_, r) in zip(samples, group)}},
+        # each artifact's p50 against the model: the estimates' range stands on these (profiling/interval.py)
+        **_residuals(samples, group, predicted, hw, precision, dispatch),
+        "ms_by_threads": {str(first.threads): _p50_by_model(samples, group)},
         "loadavg": list((first.env or {}).get("loadavg") or []),
         "hardware": {k: v for k, v in hw.to_dict().items() if k not in ("name", "sources")},
         "factors": factors.to_dict(),
     }
     record["factors"].pop("basis", None)
     return record
+
+
+def _p50_by_model(samples: list, group: list) -> dict[str, float]:
+    """{model|size|classes: median p50 over its repeats}."""
+    by: dict[str, list] = {}
+    for (table, _, _), (_, result) in zip(samples, group):
+        by.setdefault(_key(table), []).append(result.latency_ms)
+    return {k: float(np.median(v)) for k, v in by.items()}
+
+
+def _residuals(samples: list, group: list, predicted: list, hw: Hardware, precision: str, dispatch: float) -> dict:
+    """The calibration artifacts' errors against their p50: each model predicted by a fit to the OTHER models where
+    there are 3 or more (what an estimate for a new model will see), else in-sample (optimistic: said so)."""
+    models = sorted({t.model for t, _, _ in samples})
+    p50 = [r.latency_ms for _, r in group]
+    if len(models) < 3:
+        residuals = [100.0 * (p / 1e3 - ms) / ms for p, ms in zip(predicted, p50)]
+        return {"residuals_pct": residuals, "residuals_kind": "in-sample", "models": len(models)}
+    residuals = []
+    for model in models:
+        rest = [s for s in samples if s[0].model != model]
+        factors = fit(rest, hw, precision, "leave-one-model-out", overhead_us=dispatch)
+        for (table, _, _), ms in zip(samples, p50):
+            if table.model == model:
+                residuals.append(100.0 * (predict(table, hw, factors, precision)[1] / 1e3 - ms) / ms)
+    return {"residuals_pct": residuals, "residuals_kind": "leave-one-model-out", "models": len(models)}
 
 
 def _fit_threads(record: dict, previous: dict | None, group: list, hw: Hardware, precision: str) -> None:

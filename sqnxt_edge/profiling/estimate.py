@@ -89,6 +89,7 @@ def _profile_hardware(name: str, prof, threads: int | None, scaling: ThreadScali
         prof.layer_overhead_us,
         src,
         prof.vector_lanes,
+        prof.cache_mb,
     )
 
 
@@ -118,6 +119,7 @@ class Board:
                 layer_overhead_us=figs["layer_overhead_us"][0],
                 sources={k: v[1] for k, v in figs.items()},
                 vector_lanes=local_vector_lanes(),
+                cache_mb=local_cache_mb(),
             )
         return _profile_hardware(self.name, self.profile, self.threads, self.scaling, e)
 
@@ -126,6 +128,22 @@ def local_vector_lanes() -> int | None:
     """This CPU's fp32 SIMD lanes, read from its ISA features (AVX-512 16, AVX2 8, NEON 4)."""
     feats = runner.cpu_info().get("features", {})
     return 16 if feats.get("avx512") else 8 if feats.get("avx2") else 4 if feats.get("neon") else None
+
+
+def local_cache_mb() -> float | None:
+    """This machine's largest (last-level) cache in MB, from sysfs; None where it cannot be read."""
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            text = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 1 / 1024, "M": 1.0, "G": 1024.0}.get(text[-1:], 1 / 2**20)
+        try:
+            sizes.append(float(text.rstrip("KMG")) * scale)
+        except ValueError:
+            continue
+    return max(sizes) if sizes else None
 
 
 def board_for(device: str, threads: int | None = None, devices_file=None) -> Board:
@@ -193,6 +211,7 @@ def _stored(calibration: dict | None, board: Board, e: float | None = None) -> t
         fig.get("layer_overhead_us"),
         {"calibration": calibration.get("basis", ""), "thread_scaling": scaling.source},
         fig.get("vector_lanes"),
+        fig.get("cache_mb"),
     )
     f = calibration.get("factors") or {}
     factors = Factors(
@@ -257,7 +276,11 @@ def estimate(
     if stored:
         hw, factors = stored
         measured_at = int((record.get("hardware") or {}).get("threads") or board.threads)
-        band, band_basis = calibrated_band(record.get("residuals_pct"), int(record.get("models") or 1))
+        band, band_basis = calibrated_band(
+            record.get("residuals_pct"),
+            int(record.get("models") or 1),
+            str(record.get("residuals_kind") or "in-sample"),
+        )
         # the thread count moved away from the calibration's, on a figure rather than a fit: its range counts too
         spread = measured_at != board.threads and not scaling.fitted
         ends = [_stored(record, board, e)[0] for e in (scaling.high, scaling.low)] if spread else [hw, hw]

@@ -3,7 +3,9 @@
 Errors are (estimate - measured) / measured. A band (lo, hi) of errors becomes the latency range
 [estimate / (1 + hi), estimate / (1 + lo)]: the measurements the estimate is consistent with.
 
-- Calibrated with enough models (5 or more): the 5th-95th percentiles of the calibration's own residuals.
+- Calibrated with enough models (5 or more): the 5th-95th percentiles of the calibration's leave-one-model-out
+  residuals (each model predicted by a fit to the others: what a new model will see; benchmarks/estimate/offline.py
+  checks how often such a band holds a held-out model's p50).
 - Calibrated on fewer: those residuals say little, so the band is also at least as wide as the errors of a
   one-model calibration on the reference machine (benchmarks/estimate: calibrated on 1.0-SqNxt-23, the other 92
   estimates' 5th-95th percentiles).
@@ -45,16 +47,19 @@ def widest(*bands: tuple[float, float]) -> tuple[float, float]:
     return min(b[0] for b in bands), max(b[1] for b in bands)
 
 
-def calibrated_band(residuals_pct: list[float] | None, models: int) -> tuple[tuple[float, float], str]:
+def calibrated_band(
+    residuals_pct: list[float] | None, models: int, kind: str = "in-sample"
+) -> tuple[tuple[float, float], str]:
     """(band, what it stands on) for a calibrated estimate."""
-    if residuals_pct and models >= MIN_MODELS:
+    if residuals_pct and models >= MIN_MODELS and kind == "leave-one-model-out":
         return residual_band(residuals_pct), (
-            f"5th-95th percentile of the calibration's residuals ({len(residuals_pct)} artifacts, {models} models)"
+            f"5th-95th percentile of the calibration's {kind} residuals ({len(residuals_pct)} artifacts, "
+            f"{models} models)"
         )
     floor = f"the one-model calibration's errors (5th-95th percentile, {BAND_SOURCE})"
     if residuals_pct:
         return widest(residual_band(residuals_pct), ONE_MODEL_BAND), (
-            f"the calibration's residuals ({len(residuals_pct)} artifacts) widened to {floor}"
+            f"the calibration's {kind} residuals ({len(residuals_pct)} artifacts, {models} model(s)) widened to {floor}"
         )
     return ONE_MODEL_BAND, floor
 
