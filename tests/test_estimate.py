@@ -37,7 +37,7 @@ def _ordered(e) -> bool:
 # -- the range ------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("device, size, precision", [("rpi4", 227, "fp32"), ("rpi5", 32, "int8")])
+@pytest.mark.parametrize("device, size, precision", [("rpi4", 64, "fp32"), ("rpi5", 32, "int8")])
 def test_uncalibrated_estimate_has_an_ordered_range_and_says_what_it_stands_on(reg, device, size, precision):
     e = estimate("1.0-SqNxt-23", device, size, precision, devices_file=reg)
     assert _ordered(e) and e.high_ms > e.low_ms
@@ -199,20 +199,78 @@ def test_weights_that_fit_the_cache_cost_no_memory_time():
     assert mem[0] - mem[1] == pytest.approx(saved)
 
 
+@pytest.mark.slow
 def test_fit_totals_recovers_factors_from_end_to_end_times():
     hw = _hw(vector_lanes=8)
     truth = Factors(
         {"stem": 0.4, "1x1": 0.9, "3x1/1x3": 0.6, "3x3": 0.7, "fc": 0.05}, 0.8, 1.0, 0.0, "truth", epilogue=0.5
     )
     names = ["1.0-SqNxt-23", "2.0-SqNxt-23", "1.5-SqNxt-34", "1.0-SqNxt-44", "SqueezeNet-1.0", "SqueezeNet-1.1"]
-    samples = [
-        (t, predict(t, hw, truth, "fp32")[1])
-        for n in names
-        for t in (model_layers(n, 32, 10), model_layers(n, 227, 1000))
-    ]
+    names += ["1.0-SqNxt-23v5", "2.0-SqNxt-44", "1.5-SqNxt-23"]
+    samples = [(t, predict(t, hw, truth, "fp32")[1]) for t in (model_layers(n, 32, 10) for n in names)]
     got = fit_totals(samples, hw, "fp32", "test", overhead_us=1.0, strength=1e-9)
     for table, us in samples:
         assert predict(table, hw, got, "fp32")[1] == pytest.approx(us, rel=1e-3)
     # a strong prior holds the factors near it instead
     held = fit_totals(samples, hw, "fp32", "test", overhead_us=1.0, strength=1e6)
     assert held.efficiency["1x1"] == pytest.approx(Factors.reference("fp32").efficiency["1x1"], rel=1e-3)
+
+
+# -- calibrate, end to end, with the board's profiles made by the cost model (no timing) ----------------------------
+
+
+class _FakeProfile:
+    """What `calibrate` reads from a profile: per-layer times, the p50, the per-node cost, the run's facts."""
+
+    def __init__(self, table, hw, factors, precision):
+        costs, total = predict(table, hw, factors, precision)
+        self._us = {c.layer.name: c.us for c in costs}
+        self.latency_ms = self.sum_ms = total / 1e3
+        self.runtime_nodes, self.dispatch_us, self.threads = [], factors.overhead_us, hw.threads
+        self.env, self.runtime, self.precision = {"model": "Cortex-A72"}, "onnxruntime (fake)", precision
+
+    def measured_us(self):
+        return dict(self._us)
+
+
+def _artifact(folder: Path, model: str) -> Path:
+    path = folder / f"{model}.fp32.onnx"
+    path.write_bytes(b"not loaded")
+    meta = {"model_name": model, "input_size": 32, "num_classes": 10, "precision": "fp32"}
+    Path(str(path) + ".meta.json").write_text(json.dumps(meta))
+    return path
+
+
+def test_calibrate_at_1_and_4_threads_stores_residuals_and_fits_the_scaling(reg, tmp_path, monkeypatch):
+    import importlib
+
+    from sqnxt_edge.profiling import calibrate
+
+    profile_module = importlib.import_module("sqnxt_edge.profiling.profile")  # the package's `profile` is the function
+
+    add_device(Device(name="pi", host="pi.local", profile="rpi4"), reg)
+    truth_e = 0.4
+    truth = Factors({"stem": 0.5, "1x1": 0.7, "3x1/1x3": 0.6, "fc": 0.1}, 0.9, 3.0, 0.0, "truth", epilogue=0.3)
+    models = ["1.0-SqNxt-23", "1.0-SqNxt-23v5", "2.0-SqNxt-23"]
+    paths = [_artifact(tmp_path, m) for m in models]
+
+    def fake_profile(artifacts, device, threads, **kw):
+        hw = board_for(device, threads, reg).hardware(truth_e)
+        return [
+            _FakeProfile(model_layers(Path(a).name.split(".fp32")[0], 32, 10), hw, truth, "fp32") for a in artifacts
+        ]
+
+    monkeypatch.setattr(profile_module, "profile", fake_profile)
+    first = calibrate(paths, "pi", threads=1, devices_file=reg, progress=False)
+    record = get_calibration("pi", "fp32", reg)
+    assert record["residuals_kind"] == "leave-one-model-out" and record["models"] == 3
+    assert max(abs(r) for r in record["residuals_pct"]) < 1e-6  # the truth is in the model's family
+    assert "thread_scaling" not in record and all(_ordered(e) for e in first)
+    calibrate(paths, "pi", threads=4, devices_file=reg, progress=False)
+    record = get_calibration("pi", "fp32", reg)
+    assert set(record["ms_by_threads"]) == {"1", "4"}
+    assert record["thread_scaling"]["efficiency"] == pytest.approx(truth_e, abs=1e-4)
+    two = estimate("1.0-SqNxt-23", "pi", 32, "fp32", threads=2, devices_file=reg)
+    expected = predict(model_layers("1.0-SqNxt-23", 32, 10), board_for("pi", 2, reg).hardware(truth_e), truth, "fp32")
+    assert two.calibrated and two.thread_scaling["fitted"] and _ordered(two)
+    assert two.ms == pytest.approx(expected[1] / 1e3, rel=1e-4)
