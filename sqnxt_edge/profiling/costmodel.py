@@ -91,7 +91,7 @@ class Hardware:
         """Whether all the model's weights fit in the last-level cache: at batch 1 the same weights are read every
         inference, so once they fit they come from the cache and cost no memory time of their own."""
         weight_bytes = sum(layer.weights for layer in table.layers) * BYTES.get(precision, BYTES["fp32"])[1]
-        return bool(self.cache_mb) and weight_bytes <= float(self.cache_mb) * 2**20
+        return self.cache_mb is not None and self.cache_mb > 0 and weight_bytes <= self.cache_mb * 2**20
 
     def blocks(self, precision: str) -> tuple[int, int]:
         """(input-channel block, output-channel block) a conv kernel computes whole: output channels fill the fp32

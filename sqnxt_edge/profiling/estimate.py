@@ -169,8 +169,8 @@ def board_for(device: str, threads: int | None = None, devices_file=None) -> Boa
             )
         t = threads or board.default_threads or prof.cores or 1
         return Board(f"{device} ({prof.name})", prof, device, t, for_profile(prof) or LINEAR)
-    if device in list_profiles():
-        prof = get_profile(device)
+    prof = get_profile(device) if device in list_profiles() else None
+    if prof is not None:
         return Board(device, prof, None, threads or prof.cores or 1, for_profile(prof) or LINEAR)
     known = ", ".join(sorted(devices)) or "none registered"
     raise EstimateError(
@@ -273,7 +273,7 @@ def estimate(
     stored = _stored(record, board)
     scaling = scaling_of(record, board)
     notes = []
-    if stored:
+    if stored and record:
         hw, factors = stored
         measured_at = int((record.get("hardware") or {}).get("threads") or board.threads)
         band, band_basis = calibrated_band(
@@ -283,7 +283,7 @@ def estimate(
         )
         # the thread count moved away from the calibration's, on a figure rather than a fit: its range counts too
         spread = measured_at != board.threads and not scaling.fitted
-        ends = [_stored(record, board, e)[0] for e in (scaling.high, scaling.low)] if spread else [hw, hw]
+        ends = [(_stored(record, board, e) or (hw,))[0] for e in (scaling.high, scaling.low)] if spread else [hw, hw]
     else:
         hw = board.hardware()
         missing = hw.missing(precision)
@@ -303,7 +303,7 @@ def estimate(
         if board.calib_name and board.calib_name != "local":
             notes.append(f"calibrate it: sqnxt-edge estimate ARTIFACT --device {board.calib_name} --calibrate")
     if spread:
-        band_basis += f"; thread scaling over its range ({scaling.source})"
+        band_basis += f"; thread scaling over its range (e = {scaling.low:.2f}-{scaling.high:.2f}: see thread_scaling)"
     if str(model).lower().endswith(".tflite"):
         notes.append("the cost model's factors come from onnxruntime's kernels; TFLite's (XNNPACK) differ")
     costs, total_us = predict(table, hw, factors, precision)

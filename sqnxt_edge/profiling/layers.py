@@ -152,7 +152,7 @@ def _build(model, input_size: int, in_channels: int) -> tuple[list[Layer], dict[
         unit = parent if parent and _is_unit(model.get_submodule(parent)) else leaf.name
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             kind = _kind(module, first=current is None)
-            conv = isinstance(module, nn.Conv2d)
+            conv = module if isinstance(module, nn.Conv2d) else None
             current = layers[unit] = Layer(
                 unit,
                 kind,
@@ -162,7 +162,7 @@ def _build(model, input_size: int, in_channels: int) -> tuple[list[Layer], dict[
                 module.weight.numel(),
                 _numel(leaf.input_shape),
                 _numel(leaf.output_shape),
-                (module.in_channels, module.out_channels, module.groups) if conv else (0, 0, 1),
+                (conv.in_channels, conv.out_channels, conv.groups) if conv is not None else (0, 0, 1),
                 _kind(module, first=current is None, grouped=False),
             )
         elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)):

@@ -157,7 +157,7 @@ def select(
     """Every zoo variant (or `models`) at `input_size` on `device`, fitting `budget_ms` first, by accuracy."""
     from ..devices import get_calibration
     from ..models import list_models
-    from .estimate import hardware_for
+    from .estimate import board_for
     from .layers import model_layers
 
     if budget_ms <= 0:
@@ -168,7 +168,7 @@ def select(
     precisions = ["fp32", "int8"] if precision == "any" else [precision]
     names = models or list_models()
     mine = _checkpoint_scores(list(checkpoints), input_size)
-    _, calib_name = hardware_for(device, threads, devices_file)
+    calib_name = board_for(device, threads, devices_file).calib_name  # no figures needed (local's are measured)
     measured = {p: get_calibration(calib_name, p, devices_file) if calib_name else None for p in precisions}
     classes = (
         1000 if dataset == "imagenet" else (200 if dataset == "tiny-imagenet" else 100 if dataset == "cifar100" else 10)
