@@ -14,6 +14,7 @@
 5. The share of estimates within +-10 % and +-20 % of the measured p50, and the rank correlation (Spearman).
 6. `sqnxt_edge.profiling.profile` of every artifact once: how often the per-layer sum agrees with the end-to-end
    median within 15 %.
+7. offline.py on these results: leave-one-model-out fits to the end-to-end p50s (-> offline.json, offline.md).
 
 The calibration model itself is reported but left out of the scores (it would flatter them).
 """
@@ -110,6 +111,7 @@ def run(args) -> dict:
     from sqnxt_edge.bench import BenchConfig, run_bench
     from sqnxt_edge.models import list_models
     from sqnxt_edge.profiling import calibrate, estimate, profile
+    from sqnxt_edge.profiling.estimate import local_cache_mb
     from sqnxt_edge.runner import environment
 
     load_before = os.getloadavg()
@@ -214,6 +216,7 @@ def run(args) -> dict:
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "env": environment(),
+        "cache_mb": local_cache_mb(),
         "calibrations": calibrations,
         "rows": rows,
         "passes": args.passes,
@@ -345,6 +348,12 @@ def main() -> None:
     (args.output.parent / "results.md").write_text(markdown(res), encoding="utf-8")
     plot(res, args.output.parent / "estimate_vs_measured.png")
     print(markdown(res))
+    import offline  # the same rows, scored leave-one-model-out (no timing)
+
+    lomo = offline.evaluate(res)
+    (args.output.parent / "offline.json").write_text(json.dumps(lomo, indent=2) + "\n", encoding="utf-8")
+    (args.output.parent / "offline.md").write_text(offline.markdown(lomo), encoding="utf-8")
+    print(offline.markdown(lomo))
 
 
 if __name__ == "__main__":

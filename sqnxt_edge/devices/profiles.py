@@ -7,6 +7,9 @@ else. Measured facts always win: the runner reads the real CPU on every run (`ru
 Peak fp32 GFLOP/s = cores x GHz x FLOP/cycle/core (A72: 2x 64-bit NEON FMA pipes = 8 FLOP/cycle; A76: 2x 128-bit
 = 16 FLOP/cycle; A57: 8 FLOP/cycle), as derived in /work/shared/toolchain-notes.md.
 
+Peaks are for all cores; the cost model gives T threads the per-core peak times the board's thread speed-up
+(`thread_speedup`: expected, low, high at all cores; profiling/scaling.py), never T full cores.
+
 The cost model's figures (`sqnxt-edge estimate`: peaks, memory bandwidth, per-layer overhead) each carry their
 source in `figure_sources`: measured, derived, theoretical or assumed, said plainly. `local` measures its own.
 """
@@ -35,6 +38,9 @@ class Profile:
     peak_gops_int8: float | None = None  # int8 multiply-accumulates x 2 per second, all cores
     mem_bandwidth_gbs: float | None = None  # sustained DRAM bandwidth (read + write bytes)
     layer_overhead_us: float | None = None  # the runtime's fixed cost per layer (dispatch, thread hand-off)
+    thread_speedup: tuple[float, float, float] | None = None  # (expected, low, high) speed-up at `cores` threads vs 1
+    vector_lanes: int | None = None  # fp32 lanes per SIMD register (NEON 4): conv channels run in whole blocks
+    cache_mb: float | None = None  # the last-level cache the cores share (weights that fit it stay there)
     figure_sources: dict = field(default_factory=dict)  # figure -> where it comes from
     sources: tuple[str, ...] = ()
     notes: str = ""
@@ -69,7 +75,14 @@ PROFILES: dict[str, Profile] = {
             peak_gops_int8=96.0,
             mem_bandwidth_gbs=5.5,
             layer_overhead_us=5.0,
+            thread_speedup=(1.7, 1.4, 2.0),
+            vector_lanes=4,
+            cache_mb=1.0,
             figure_sources={
+                "cache_mb": "specified: 1 MB L2 shared by the four A72 cores (BCM2711)",
+                "thread_speedup": "published Raspberry Pi 4 measurements of small CNNs gain 1.4-2x from 4 threads "
+                "(as surveyed in issue 24; the four A72 cores share ~5.5 GB/s of memory bandwidth and a 1 MB L2); "
+                "not measured here",
                 "peak_gflops_fp32": "derived: 4 cores x 1.5 GHz x 8 FLOP/cycle (Cortex-A72 NEON FMA)",
                 "peak_gops_int8": "assumed 2x fp32: no int8 dot product on the A72, kernels widen 8-bit products to "
                 "16 bits; measured Pi 4 int8 speed-ups over fp32 range 1.2x (ncnn SqueezeNet, "
@@ -100,7 +113,14 @@ PROFILES: dict[str, Profile] = {
             peak_gops_int8=614.0,
             mem_bandwidth_gbs=17.1,
             layer_overhead_us=3.0,
+            thread_speedup=(2.5, 1.8, 3.2),
+            vector_lanes=4,
+            cache_mb=2.0,
             figure_sources={
+                "cache_mb": "specified: 2 MB L3 shared by the four A76 cores (BCM2712)",
+                "thread_speedup": "assumed: no measured 1-vs-4-thread figure for the Pi 5 in this project; its A76 "
+                "cores have private 512 KB L2s, a shared 2 MB L3 and ~3x the Pi 4's bandwidth, so above the Pi 4's "
+                "1.4-2x and wide; calibrate at 1 and 4 threads to fit it",
                 "peak_gflops_fp32": "derived: 4 cores x 2.4 GHz x 16 FLOP/cycle (Cortex-A76, 2x 128-bit NEON FMA)",
                 "peak_gops_int8": "derived: 4x fp32 (one SDOT does 16 int8 multiply-accumulates, one FMLA 4 fp32)",
                 "mem_bandwidth_gbs": "theoretical: LPDDR4X-4267 x 32-bit bus (raspberrypi.com product brief); "
@@ -128,7 +148,13 @@ PROFILES: dict[str, Profile] = {
             peak_gops_int8=91.6,
             mem_bandwidth_gbs=25.6,
             layer_overhead_us=5.0,
+            thread_speedup=(1.8, 1.4, 2.4),
+            vector_lanes=4,
+            cache_mb=2.0,
             figure_sources={
+                "cache_mb": "specified: 2 MB L2 shared by the four A57 cores (Tegra X1)",
+                "thread_speedup": "assumed: like the Pi 4 (four A57 cores sharing a 2 MB L2 and the DRAM with the "
+                "GPU); no measured figure here; calibrate at 1 and 4 threads to fit it",
                 "peak_gflops_fp32": "derived: 4 cores x 1.43 GHz x 8 FLOP/cycle (Cortex-A57 NEON FMA)",
                 "peak_gops_int8": "assumed 2x fp32: no int8 dot product on the A57 (as for the Pi 4's A72)",
                 "mem_bandwidth_gbs": "theoretical: 64-bit LPDDR4 at 1600 MHz (NVIDIA Jetson Nano module data sheet); "

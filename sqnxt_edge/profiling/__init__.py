@@ -4,11 +4,14 @@ profiler (`profile`), a per-layer cost model built from the graph (`estimate`, c
 
 Modules, one job each: `layers` (a model's layers, MACs and bytes, and node names -> layers), `probe` (the
 profiler-floor probe and this machine's measured figures), `profile` (run + map + roll up), `costmodel` (the model
-and its fit), `estimate` (hardware + calibration -> an estimate), `select`, `report` (tables and plots).
+and its fit), `scaling` (thread speed-up per board), `interval` (the range every estimate carries), `estimate`
+(hardware + calibration -> an estimate), `calibrate` (profiles on the device -> factors in the registry), `select`,
+`report` (tables and plots).
 """
 
 from .costmodel import Factors, Hardware
-from .estimate import Estimate, EstimateError, calibrate, estimate, estimates_for, hardware_for
+from .calibrate import calibrate
+from .estimate import Estimate, EstimateError, estimate, estimates_for, hardware_for
 from .layers import Layer, LayerTable, artifact_layers, model_layers
 from .profile import ProfileError, ProfileResult, profile
 from .select import ACCURACY, Candidate, Selection, select

@@ -1,9 +1,11 @@
 """`sqnxt-edge estimate`: what a model would take on a machine you may not have, and `--calibrate` to make it right.
 
 The hardware comes from a registered device (its profile, and its calibration when one was stored), a built-in
-profile (rpi4, rpi5, jetson-nano ...; figures only, every one with its source) or `local` (measured now). A
-calibration profiles one artifact on the device itself, fits the cost model's factors to it and stores them in the
-device registry, so every later estimate for that device stands on a measurement.
+profile (rpi4, rpi5, jetson-nano ...; figures only, every one with its source) or `local` (measured now).
+Every estimate carries a range (profiling/interval.py) and scales threads by the board's measured or stated speed-up
+(profiling/scaling.py). Calibration (profiling/calibrate.py) profiles artifacts on the device itself, fits the cost
+model's factors and stores them in the device registry, so every later estimate for that device stands on a
+measurement.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import runner
-from ..artifacts import utc_now
 from ..errors import SqnxtError
-from .costmodel import Factors, Hardware, fit, predict
+from .costmodel import Factors, Hardware, predict
+from .interval import calibrated_band, latency_range, uncalibrated_band
 from .layers import LayerTable, artifact_layers, model_layers
+from .scaling import LINEAR, ThreadScaling, for_profile
 
-__all__ = ["Estimate", "EstimateError", "estimate", "calibrate", "hardware_for", "PRECISIONS"]
+__all__ = ["Estimate", "EstimateError", "Board", "estimate", "estimates_for", "board_for", "hardware_for", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "fp16", "int8")
 _ARTIFACT_SUFFIXES = (".onnx", ".ort", ".tflite")
@@ -53,23 +56,29 @@ class Estimate:
     params: int = 0
     label: str = "estimate"
     notes: list[str] = field(default_factory=list)
+    low_ms: float = 0.0  # the range the measured p50 is expected in (about 90% of cases, where evidenced)
+    high_ms: float = 0.0
+    interval_basis: str = ""  # what the range stands on
+    thread_scaling: dict = field(default_factory=dict)  # the thread scaling used, with its source
 
     def to_dict(self) -> dict:
         """The estimate as JSON-ready data."""
         return asdict(self)
 
 
-def _profile_hardware(name: str, prof, threads: int | None) -> Hardware:
+def _profile_hardware(name: str, prof, threads: int | None, scaling: ThreadScaling, e: float | None = None) -> Hardware:
+    """The profile's figures for `threads` threads: per-core peak x the thread speed-up (the memory term keeps the
+    board's shared bandwidth)."""
     cores = prof.cores or threads or 1
     threads = threads or cores
-    scale = min(threads, cores) / cores  # the profile's peaks are for every core
+    speedup = scaling.speedup(threads, e)
     src = dict(prof.figure_sources)
-    if scale != 1:
+    if threads != 1:
         for key in ("peak_gflops_fp32", "peak_gops_int8"):
-            src[key] = f"{src.get(key, 'profile')}; x {threads}/{cores} cores for {threads} thread(s)"
+            src[key] = f"{src.get(key, 'profile')}; per core x{speedup:.2f} for {threads} thread(s) ({scaling.source})"
 
     def peak(v: float | None) -> float | None:
-        return v * scale if v else None
+        return v / cores * speedup if v else None
 
     return Hardware(
         name,
@@ -79,27 +88,70 @@ def _profile_hardware(name: str, prof, threads: int | None) -> Hardware:
         prof.mem_bandwidth_gbs,
         prof.layer_overhead_us,
         src,
+        prof.vector_lanes,
+        prof.cache_mb,
     )
 
 
-def hardware_for(device: str, threads: int | None = None, devices_file=None) -> tuple[Hardware, str | None]:
-    """(the hardware figures for `device`, the registry name its calibrations live under, or None)."""
+@dataclass
+class Board:
+    """Where an estimate is for: a name, its profile (None for `local`), where its calibrations live, thread count
+    and thread scaling."""
+
+    name: str
+    profile: object | None
+    calib_name: str | None
+    threads: int
+    scaling: ThreadScaling
+
+    def hardware(self, e: float | None = None) -> Hardware:
+        """The figures at this board's thread count (at efficiency `e`, or the scaling's own)."""
+        if self.profile is None:
+            from .probe import local_figures
+
+            figs = local_figures(self.threads)
+            return Hardware(
+                "local",
+                self.threads,
+                peak_gflops_fp32=figs["peak_gflops_fp32"][0],
+                peak_gops_int8=figs["peak_gops_int8"][0],
+                mem_bandwidth_gbs=figs["mem_bandwidth_gbs"][0],
+                layer_overhead_us=figs["layer_overhead_us"][0],
+                sources={k: v[1] for k, v in figs.items()},
+                vector_lanes=local_vector_lanes(),
+                cache_mb=local_cache_mb(),
+            )
+        return _profile_hardware(self.name, self.profile, self.threads, self.scaling, e)
+
+
+def local_vector_lanes() -> int | None:
+    """This CPU's fp32 SIMD lanes, read from its ISA features (AVX-512 16, AVX2 8, NEON 4)."""
+    feats = runner.cpu_info().get("features", {})
+    return 16 if feats.get("avx512") else 8 if feats.get("avx2") else 4 if feats.get("neon") else None
+
+
+def local_cache_mb() -> float | None:
+    """This machine's largest (last-level) cache in MB, from sysfs; None where it cannot be read."""
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            text = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 1 / 1024, "M": 1.0, "G": 1024.0}.get(text[-1:], 1 / 2**20)
+        try:
+            sizes.append(float(text.rstrip("KMG")) * scale)
+        except ValueError:
+            continue
+    return max(sizes) if sizes else None
+
+
+def board_for(device: str, threads: int | None = None, devices_file=None) -> Board:
+    """The board `device` names (a registered board, a built-in profile or `local`) at `threads` threads."""
     from ..devices import get_profile, list_profiles, load_devices
 
     if device == "local":
-        from .probe import local_figures
-
-        threads = threads or runner.default_threads()
-        figs = local_figures(threads)
-        return Hardware(
-            "local",
-            threads,
-            peak_gflops_fp32=figs["peak_gflops_fp32"][0],
-            peak_gops_int8=figs["peak_gops_int8"][0],
-            mem_bandwidth_gbs=figs["mem_bandwidth_gbs"][0],
-            layer_overhead_us=figs["layer_overhead_us"][0],
-            sources={k: v[1] for k, v in figs.items()},
-        ), "local"
+        return Board("local", None, "local", threads or runner.default_threads(), LINEAR)
     devices = load_devices(devices_file)
     if device in devices:
         board = devices[device]
@@ -115,30 +167,51 @@ def hardware_for(device: str, threads: int | None = None, devices_file=None) -> 
                 f"devices.toml, or calibrate it: sqnxt-edge estimate ARTIFACT --device {device} "
                 "--calibrate"
             )
-        return _profile_hardware(f"{device} ({prof.name})", prof, threads or board.default_threads), device
-    if device in list_profiles():
-        return _profile_hardware(device, get_profile(device), threads), None
+        t = threads or board.default_threads or prof.cores or 1
+        return Board(f"{device} ({prof.name})", prof, device, t, for_profile(prof) or LINEAR)
+    prof = get_profile(device) if device in list_profiles() else None
+    if prof is not None:
+        return Board(device, prof, None, threads or prof.cores or 1, for_profile(prof) or LINEAR)
     known = ", ".join(sorted(devices)) or "none registered"
     raise EstimateError(
         f"unknown device or profile {device!r} (devices: {known}; profiles: {', '.join(list_profiles())})"
     )
 
 
-def _stored(calibration: dict | None, hw: Hardware, precision: str) -> tuple[Hardware, Factors] | None:
-    """A stored calibration as the hardware figures it was fitted against and its factors."""
+def hardware_for(device: str, threads: int | None = None, devices_file=None) -> tuple[Hardware, str | None]:
+    """(the hardware figures for `device`, the registry name its calibrations live under, or None)."""
+    board = board_for(device, threads, devices_file)
+    return board.hardware(), board.calib_name
+
+
+def scaling_of(calibration: dict | None, board: Board) -> ThreadScaling:
+    """The thread scaling fitted by a calibration at 1 and N threads, else the board's figure."""
+    fitted = (calibration or {}).get("thread_scaling")
+    if fitted:
+        return ThreadScaling(**{k: fitted[k] for k in ("efficiency", "low", "high", "source", "fitted")})
+    return board.scaling
+
+
+def _stored(calibration: dict | None, board: Board, e: float | None = None) -> tuple[Hardware, Factors] | None:
+    """A stored calibration as the hardware figures it was fitted against (scaled to the board's thread count by the
+    thread scaling, at efficiency `e` or its own) and its factors."""
     if not calibration:
         return None
     fig = calibration.get("hardware") or {}
-    ratio = hw.threads / fig.get("threads", hw.threads) if fig.get("threads") else 1.0
+    measured_at = int(fig.get("threads") or board.threads)
+    scaling = scaling_of(calibration, board)
+    ratio = scaling.ratio(board.threads, measured_at, e)
     peaks = {k: (fig[k] * ratio if fig.get(k) else None) for k in ("peak_gflops_fp32", "peak_gops_int8")}
     stored = Hardware(
-        hw.name,
-        hw.threads,
+        board.name,
+        board.threads,
         peaks["peak_gflops_fp32"],
         peaks["peak_gops_int8"],
         fig.get("mem_bandwidth_gbs"),
         fig.get("layer_overhead_us"),
-        {"calibration": calibration.get("basis", "")},
+        {"calibration": calibration.get("basis", ""), "thread_scaling": scaling.source},
+        fig.get("vector_lanes"),
+        fig.get("cache_mb"),
     )
     f = calibration.get("factors") or {}
     factors = Factors(
@@ -150,8 +223,10 @@ def _stored(calibration: dict | None, hw: Hardware, precision: str) -> tuple[Har
         tuple(f.get("fitted") or ()),
         float(f.get("epilogue", 0.0)),
     )
-    if ratio != 1:
-        factors.basis += f" (measured at {fig['threads']} thread(s); peaks scaled to {hw.threads})"
+    if measured_at != board.threads:
+        factors.basis += (
+            f" (measured at {measured_at} thread(s); compute scaled x{ratio:.2f} to {board.threads}: {scaling.source})"
+        )
     return stored, factors
 
 
@@ -185,35 +260,55 @@ def estimate(
     num_classes: int | None = None,
     devices_file=None,
 ) -> Estimate:
-    """Estimate `model` (a zoo name or an exported artifact) on `device` (a registered board, a profile, 'local')."""
+    """Estimate `model` (a zoo name or an exported artifact) on `device` (a registered board, a profile, 'local'),
+    with the range the measured p50 is expected in and what that range stands on."""
     from ..devices import get_calibration
 
     if precision is not None and precision not in PRECISIONS:
         raise EstimateError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     table, precision = _table(model, input_size, num_classes, precision)
-    hw, calib_name = hardware_for(device, threads, devices_file)
+    board = board_for(device, threads, devices_file)
     kind = "int8" if precision == "int8" else "fp32"
-    stored = _stored(get_calibration(calib_name, kind, devices_file) if calib_name else None, hw, precision)
+    record = get_calibration(board.calib_name, kind, devices_file) if board.calib_name else None
+    stored = _stored(record, board)
+    scaling = scaling_of(record, board)
     notes = []
-    if stored:
+    if stored and record:
         hw, factors = stored
+        measured_at = int((record.get("hardware") or {}).get("threads") or board.threads)
+        band, band_basis = calibrated_band(
+            record.get("residuals_pct"),
+            int(record.get("models") or 1),
+            str(record.get("residuals_kind") or "in-sample"),
+        )
+        # the thread count moved away from the calibration's, on a figure rather than a fit: its range counts too
+        spread = measured_at != board.threads and not scaling.fitted
+        ends = [(_stored(record, board, e) or (hw,))[0] for e in (scaling.high, scaling.low)] if spread else [hw, hw]
     else:
+        hw = board.hardware()
         missing = hw.missing(precision)
         if missing:
             how = (
-                f"sqnxt-edge estimate ARTIFACT --device {calib_name} --calibrate"
-                if calib_name
+                f"sqnxt-edge estimate ARTIFACT --device {board.calib_name} --calibrate"
+                if board.calib_name
                 else "register a board with it (sqnxt-edge devices add) and run sqnxt-edge estimate ARTIFACT "
                 "--device BOARD --calibrate"
             )
             raise EstimateError(f"{device}: the profile has no {', '.join(missing)} to estimate from; {how}")
         factors = Factors.reference(precision)
         factors.basis = f"profile {hw.name} only (uncalibrated): {factors.basis.split(': ', 1)[1]}"
-        if calib_name and calib_name != "local":
-            notes.append(f"calibrate it: sqnxt-edge estimate ARTIFACT --device {calib_name} --calibrate")
+        band, band_basis = uncalibrated_band()
+        spread = board.profile is not None and board.threads > 1
+        ends = [board.hardware(e) for e in (scaling.high, scaling.low)] if spread else [hw, hw]
+        if board.calib_name and board.calib_name != "local":
+            notes.append(f"calibrate it: sqnxt-edge estimate ARTIFACT --device {board.calib_name} --calibrate")
+    if spread:
+        band_basis += f"; thread scaling over its range (e = {scaling.low:.2f}-{scaling.high:.2f}: see thread_scaling)"
     if str(model).lower().endswith(".tflite"):
         notes.append("the cost model's factors come from onnxruntime's kernels; TFLite's (XNNPACK) differ")
     costs, total_us = predict(table, hw, factors, precision)
+    fast, slow = (predict(table, h, factors, precision)[1] / 1e3 for h in ends)
+    low_ms, high_ms = latency_range(min(fast, total_us / 1e3), max(slow, total_us / 1e3), band)
     layers_us = sum(c.us for c in costs)
     rows = [
         {
@@ -246,107 +341,11 @@ def estimate(
         notes=notes,
         artifact=str(model) if is_file else None,
         params=table.params,
+        low_ms=low_ms,
+        high_ms=high_ms,
+        interval_basis=band_basis,
+        thread_scaling=scaling.to_dict(),
     )
-
-
-def calibrate(
-    artifacts: Sequence[str | os.PathLike] | str | os.PathLike,
-    device: str = "local",
-    threads: int | None = None,
-    runs: int = 50,
-    devices_file=None,
-    progress: bool = True,
-) -> list[Estimate]:
-    """Profile the artifact(s) on `device`, fit the cost model's factors to them (one fit per precision: the fp32
-    artifacts give fp32 factors, the int8 ones int8), store each in the device registry
-    (`[calibration.DEVICE.PRECISION]`), and return the calibrated estimates beside their measurements.
-
-    One artifact is enough; the same model at two input sizes separates per-layer overhead from compute better."""
-    from ..devices import set_calibration
-    from .profile import profile
-
-    paths = [artifacts] if isinstance(artifacts, (str, os.PathLike)) else list(artifacts)
-    hw, calib_name = hardware_for(device, threads, devices_file)
-    if calib_name is None:
-        raise EstimateError(
-            f"{device!r} is a built-in profile, not a board: register the board (sqnxt-edge devices "
-            f"add NAME --host ... --profile {device}) and calibrate that"
-        )
-    results = profile(
-        paths,
-        device,
-        hw.threads if device == "local" else threads,
-        runs=runs,
-        devices_file=devices_file,
-        progress=progress,
-    )
-    if any((r.env or {}).get("emulated") for r in results):
-        raise EstimateError(
-            f"{device} is emulated: its timings are the emulator's, not the board's; calibrate on the real board"
-        )
-    if device != "local":
-        hw, _ = hardware_for(device, results[0].threads, devices_file)
-    groups: dict[str, list] = {}
-    for path, result in zip(paths, results):
-        groups.setdefault("int8" if result.precision == "int8" else "fp32", []).append((path, result))
-    for precision, group in groups.items():
-        if hw.missing(precision):
-            raise EstimateError(f"{device}: its profile has no {', '.join(hw.missing(precision))} to fit against")
-        set_calibration(calib_name, precision, _fit_record(group, hw, precision, device), devices_file)
-    out = []
-    for path, result in zip(paths, results):
-        est = estimate(path, device, threads=result.threads, devices_file=devices_file)
-        est.measured_ms = result.latency_ms
-        est.notes.append(
-            f"stored as [calibration.{calib_name}.{est.precision if est.precision == 'int8' else 'fp32'}]"
-            " in the device registry"
-        )
-        out.append(est)
-    return out
-
-
-def _fit_record(group: list, hw: Hardware, precision: str, device: str) -> dict:
-    """The factors fitted to the profiles of one precision, as the registry stores them."""
-    samples, names, target_us = [], [], 0.0
-    for path, result in group:
-        table, _ = artifact_layers(path)
-        # The profile gives the split, the ordinary measurement (the p50 `bench` reports, taken alone before the
-        # profiled runs) the total: the profiler and the plain session running beside it slow nodes a little. Scale
-        # down only: a p50 above the per-layer sum is time spent waiting for a busy CPU, not the board's speed.
-        scale = min(1.0, result.latency_ms / result.sum_ms) if result.sum_ms else 1.0
-        samples.append(
-            (
-                table,
-                {n: us * scale for n, us in result.measured_us().items()},
-                sum(r.us for r in result.runtime_nodes) * scale,
-            )
-        )
-        names.append(f"{table.model} @{table.input_size} px")
-        target_us += result.sum_ms * 1e3 * scale
-    first = group[0][1]
-    dispatch = float(sorted(r.dispatch_us for _, r in group)[len(group) // 2])  # the board's measured per-node cost
-    basis = (
-        f"calibrated on {' + '.join(dict.fromkeys(names))} {precision}, measured on {device} "
-        f"({(first.env or {}).get('model') or '?'}, {first.runtime}, {first.threads} thread(s)) {utc_now()}"
-    )
-    try:
-        factors = fit(samples, hw, precision, basis, overhead_us=dispatch)
-    except ValueError as exc:
-        raise EstimateError(f"cannot calibrate on {Path(group[0][0]).name}: {exc}") from None
-    predicted_us = sum(predict(table, hw, factors, precision)[1] for table, _, _ in samples)
-    record = {
-        "basis": basis,
-        "model": samples[0][0].model,
-        "input_size": samples[0][0].input_size,
-        "measured_ms": first.latency_ms,
-        "profiled_ms": first.sum_ms,
-        "fit_error_pct": 100.0 * (predicted_us - target_us) / target_us,
-        "loadavg": list((first.env or {}).get("loadavg") or []),
-        "hardware": {k: v for k, v in hw.to_dict().items() if k not in ("name", "sources")},
-        "factors": factors.to_dict(),
-    }
-    record["factors"].pop("basis", None)
-    return record
 
 
 def estimates_for(

@@ -38,6 +38,17 @@ class Layer:
     weights: int = 0  # weight elements (params without BN)
     in_elems: int = 0  # activation elements read
     out_elems: int = 0  # activation elements written
+    channels: tuple[int, int, int] = (0, 0, 1)  # a conv's (in, out, groups): what SIMD blocks and groups see
+    base_kind: str = ""  # a grouped conv's kernel kind (1x1, 3x1/1x3 ...): each group is one of those
+
+    def padded_macs(self, k_block: int, n_block: int) -> float:
+        """MACs with each group's input channels rounded up to `k_block` and output channels to `n_block`: a kernel
+        computes whole vector blocks, so 12 channels cost 16 on 16 lanes (the 1.5x widths' odd counts)."""
+        cin, cout, groups = self.channels
+        if not self.macs or not cin or not cout or self.kind == "fc":
+            return float(self.macs)
+        cin_g, cout_g = max(cin // groups, 1), max(cout // groups, 1)
+        return self.macs * (-(-cin_g // k_block) * k_block / cin_g) * (-(-cout_g // n_block) * n_block / cout_g)
 
     def bytes(self, precision: str = "fp32") -> int:
         """Bytes the layer moves (input, output and weights) at `precision`."""
@@ -80,14 +91,14 @@ class LayerTable:
         return None
 
 
-def _kind(module, first: bool) -> str:
+def _kind(module, first: bool, grouped: bool = True) -> str:
     from torch import nn
 
     if isinstance(module, nn.Linear):
         return "fc"
     if first:
         return "stem"
-    if module.groups > 1:  # runtimes run a grouped conv as one small GEMM per group: its own efficiency
+    if grouped and module.groups > 1:  # runtimes run a grouped conv as one small GEMM per group: its own efficiency
         return "grouped"
     k = tuple(module.kernel_size)
     if k == (1, 1):
@@ -141,6 +152,7 @@ def _build(model, input_size: int, in_channels: int) -> tuple[list[Layer], dict[
         unit = parent if parent and _is_unit(model.get_submodule(parent)) else leaf.name
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             kind = _kind(module, first=current is None)
+            conv = module if isinstance(module, nn.Conv2d) else None
             current = layers[unit] = Layer(
                 unit,
                 kind,
@@ -150,6 +162,8 @@ def _build(model, input_size: int, in_channels: int) -> tuple[list[Layer], dict[
                 module.weight.numel(),
                 _numel(leaf.input_shape),
                 _numel(leaf.output_shape),
+                (conv.in_channels, conv.out_channels, conv.groups) if conv is not None else (0, 0, 1),
+                _kind(module, first=current is None, grouped=False),
             )
         elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
             layers[leaf.name] = Layer(

@@ -108,7 +108,7 @@ def estimate_label(e) -> str:
     """The line that labels an estimate as one (never shown as a measurement)."""
     return (
         f"ESTIMATE, not a measurement: {e.model} @{e.input_size} px {e.precision} on {e.device} "
-        f"({e.threads} thread(s)): {e.ms:.3f} ms"
+        f"({e.threads} thread(s)): {e.ms:.3f} ms, expected range {e.low_ms:.3f}-{e.high_ms:.3f} ms"
         + (
             f" (measured {e.measured_ms:.3f} ms, {100 * (e.ms - e.measured_ms) / e.measured_ms:+.1f}%)"
             if e.measured_ms
@@ -121,7 +121,12 @@ def estimate_tables(e, layers: bool = False) -> list:
     """The estimate's headline (always labelled), roll-ups, every hardware figure with its source, and the basis."""
     from rich.table import Table
 
-    out: list = [estimate_label(e), f"basis: {e.basis}"]
+    out: list = [
+        estimate_label(e),
+        f"basis: {e.basis}",
+        f"range: {e.interval_basis}",
+        f"thread scaling: {(e.thread_scaling or {}).get('source', '-')}",
+    ]
     if layers:
         t = Table(title="per layer (estimated)")
         for col in ("layer", "kind", "us", "compute", "memory", "overhead"):
@@ -158,16 +163,23 @@ def selection_table(s: Selection):
     """The selection as a table: every variant, fitting ones first."""
     from rich.table import Table
 
-    t = Table(title=f"variants on {s.device} within {s.budget_ms:g} ms at {s.input_size} px (accuracy: {s.dataset})")
-    for col in ("model", "prec", "latency ms", "how", "fits", "top-1", "params", "MB", "accuracy source"):
+    t = Table(
+        title=f"variants on {s.device} within {s.budget_ms:g} ms at {s.input_size} px (accuracy: {s.dataset}); "
+        "an estimate fits when the upper end of its range does"
+    )
+    cols = ("model", "prec", "latency ms", "range ms", "how", "fits", "top-1", "params", "MB", "accuracy source")
+    for col in cols:
         t.add_column(
-            col, justify="right" if col in ("latency ms", "top-1", "params", "MB") else "left", overflow="fold"
+            col,
+            justify="right" if col in ("latency ms", "range ms", "top-1", "params", "MB") else "left",
+            overflow="fold",
         )
     for c in s.candidates:
         t.add_row(
             c.model,
             c.precision,
             f"{c.latency_ms:.2f}",
+            "-" if c.measured else f"{c.latency_low_ms:.2f}-{c.latency_high_ms:.2f}",
             c.latency_source,
             "yes" if c.fits else "no",
             "unknown" if c.top1 is None else f"{c.top1:.2f}%",

@@ -3,7 +3,8 @@
 Accuracy is never invented: the papers' published figures (with their source), the seed re-implementation's for
 small inputs, or the top-1 a user's own checkpoint measured; everything else is "unknown". Latency is the cost
 model's estimate (calibrated when the device has a stored calibration), or the measurement itself for the model a
-calibration was measured on.
+calibration was measured on. An estimate fits the budget only if the upper end of its range does: a variant whose
+estimate is under the budget but whose range is not may miss it on the real board.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Candidate:
     latency_ms: float
     latency_source: str  # "measured", "calibrated estimate" or "estimate (profile only)"
     measured: bool
-    fits: bool
+    fits: bool  # the upper end of the range within the budget (the measurement, where measured)
     params: int
     size_mb: float  # weights at the precision's width (what an exported file is close to)
     macs: int
@@ -65,6 +66,8 @@ class Candidate:
     top5: float | None
     accuracy_source: str  # or "unknown"
     checkpoint: str | None = None
+    latency_low_ms: float = 0.0  # the estimate's range (equal to latency_ms when measured)
+    latency_high_ms: float = 0.0
 
 
 @dataclass
@@ -117,6 +120,7 @@ def _candidate(est: Estimate, budget_ms: float, accuracy: tuple, params: int) ->
     top1, top5, source, ckpt = accuracy
     measured = est.measured_ms is not None
     latency = est.measured_ms if est.measured_ms is not None else est.ms
+    low, high = (latency, latency) if measured else (est.low_ms or latency, est.high_ms or latency)
     how = "measured" if measured else ("calibrated estimate" if est.calibrated else "estimate (profile only)")
     width = 1 if est.precision == "int8" else (2 if est.precision == "fp16" else 4)
     return Candidate(
@@ -125,7 +129,7 @@ def _candidate(est: Estimate, budget_ms: float, accuracy: tuple, params: int) ->
         latency,
         how,
         measured,
-        latency <= budget_ms,
+        high <= budget_ms,
         params,
         params * width / 2**20,
         est.macs,
@@ -133,6 +137,8 @@ def _candidate(est: Estimate, budget_ms: float, accuracy: tuple, params: int) ->
         top5,
         source,
         ckpt,
+        low,
+        high,
     )
 
 
@@ -151,7 +157,7 @@ def select(
     """Every zoo variant (or `models`) at `input_size` on `device`, fitting `budget_ms` first, by accuracy."""
     from ..devices import get_calibration
     from ..models import list_models
-    from .estimate import hardware_for
+    from .estimate import board_for
     from .layers import model_layers
 
     if budget_ms <= 0:
@@ -162,7 +168,7 @@ def select(
     precisions = ["fp32", "int8"] if precision == "any" else [precision]
     names = models or list_models()
     mine = _checkpoint_scores(list(checkpoints), input_size)
-    _, calib_name = hardware_for(device, threads, devices_file)
+    calib_name = board_for(device, threads, devices_file).calib_name  # no figures needed (local's are measured)
     measured = {p: get_calibration(calib_name, p, devices_file) if calib_name else None for p in precisions}
     classes = (
         1000 if dataset == "imagenet" else (200 if dataset == "tiny-imagenet" else 100 if dataset == "cifar100" else 10)
@@ -196,5 +202,5 @@ def select(
                 out.append(_candidate(est, budget_ms, acc, table.params))
                 bases.add(est.basis)
                 advance(1, f"{name} {p}")
-    out.sort(key=lambda c: (not c.fits, c.top1 is None, -(c.top1 or 0.0), c.latency_ms))
+    out.sort(key=lambda c: (not c.fits, c.top1 is None, -(c.top1 or 0.0), c.latency_high_ms))
     return Selection(device, budget_ms, input_size, dataset, out, sorted(bases), skipped)
