@@ -178,7 +178,7 @@ def evaluate(res: dict) -> dict:
         "strength_sweep": sweep,
         "range_nested": nested,
         "scores": {v: {k: scores([r for r in rs if f(r)]) for k, f in by.items()} for v, rs in variants.items()},
-        "rows": {name: rows for name, rows in list(variants.items())[-1:]},  # the full model's rows (the table's last)
+        "rows": dict(list(variants.items())[-1:]),  # the full model's rows (the table's last)
     }
 
 

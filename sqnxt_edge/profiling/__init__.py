@@ -9,8 +9,8 @@ and its fit), `scaling` (thread speed-up per board), `interval` (the range every
 `report` (tables and plots).
 """
 
-from .costmodel import Factors, Hardware
 from .calibrate import calibrate
+from .costmodel import Factors, Hardware
 from .estimate import Estimate, EstimateError, estimate, estimates_for, hardware_for
 from .layers import Layer, LayerTable, artifact_layers, model_layers
 from .profile import ProfileError, ProfileResult, profile

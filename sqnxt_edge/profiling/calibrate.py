@@ -40,10 +40,8 @@ def calibrate(
     (`[calibration.DEVICE.PRECISION]`), and return the calibrated estimates beside their measurements.
 
     One artifact is enough; the same model at two input sizes separates per-layer overhead from compute better."""
-    from ..devices import set_calibration
+    from ..devices import get_calibration, set_calibration
     from .profile import profile
-
-    from ..devices import get_calibration
 
     paths = [artifacts] if isinstance(artifacts, (str, os.PathLike)) else list(artifacts)
     hw, calib_name = hardware_for(device, threads, devices_file)
