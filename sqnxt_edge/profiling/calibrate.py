@@ -180,7 +180,9 @@ def _fit_threads(record: dict, previous: dict | None, group: list, hw: Hardware,
         here = sum(by_threads[str(threads)][k] for k in common)
         scaling = ThreadScaling(0.5, 0.5, 0.5, "")
 
-        def predicted(e: float, other: int = other, tables: list = tables) -> float:
+        def predicted(
+            e: float, other: int = other, tables: list = tables, here: float = here, scaling=scaling
+        ) -> float:
             ratio = scaling.ratio(other, threads, e)
             scaled = Hardware(
                 hw.name,
