@@ -16,6 +16,7 @@ from .contract import RUNNER_VERSION, RunnerError
 from .harness import bare, child_main
 from .machine import environment, runtime_versions
 from .measuring import Settings, measure, measure_accuracy, measure_artifact
+from .predict import PredictSettings, predict_report
 from .profile import profile_artifact
 
 
@@ -37,10 +38,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", action="store_true", help="per-node times from onnxruntime's profiler (raw)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per measuring process (default: none)")
     p.add_argument("--progress", action="store_true", help="one JSON line per finished artifact on stderr")
+    p.add_argument("--predict", type=int, default=None, metavar="K", help="top-K of each image in --data (images .npz)")
     p.add_argument("--env-only", action="store_true", help="print the environment and installed runtimes")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--bare", default=None, help=argparse.SUPPRESS)
     return p
+
+
+def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """`--predict K`: every artifact's top-K of the images in --data; exit 0 when anything was predicted."""
+    if not args.artifacts:
+        parser.error("give at least one ARTIFACT")
+    try:
+        s = PredictSettings(runtime=args.runtime, threads=args.threads, data=args.data, top_k=args.predict)
+        report = predict_report(args.artifacts, s)
+    except RunnerError as exc:
+        parser.error(str(exc))
+    print(json.dumps(report, indent=1), flush=True)
+    done = any("top" in p for r in report["results"] for p in r.get("predictions", []))
+    return 0 if done else 1
 
 
 def main(argv: list | None = None) -> int:
@@ -49,6 +65,8 @@ def main(argv: list | None = None) -> int:
     args = parser.parse_args(argv)
     if args.bare:
         return child_main(lambda: bare(args.bare))
+    if args.predict is not None:
+        return _predict(parser, args)
     try:
         s = Settings(**{f.name: getattr(args, f.name) for f in fields(Settings)}).check()
     except RunnerError as exc:
