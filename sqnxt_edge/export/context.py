@@ -240,12 +240,14 @@ class ExportRun:
     def accuracy(self, fp32: Path, int8: Path) -> dict | None:
         """fp32 vs int8 top-1 on the held-out data (None without labels), from the memoised logits."""
         from ..quantize.accuracy import report_from_predictions
+        from ..runner import top_classes
 
         data = self.eval_set()
         if data is None:
             return None
-        p32, p8 = (self.logits(p, "eval")[0].argmax(1) for p in (fp32, int8))
-        return report_from_predictions(p32, p8, data[1]).to_dict()
+        p32, p8 = (top_classes(self.logits(p, "eval")[0]) for p in (fp32, int8))
+        classes = self.ckpt.class_names()
+        return report_from_predictions(p32, p8, data[1], classes, self.config.max_drop).to_dict()
 
     def int8_verdict(self, fp32: Path, int8: Path) -> dict:
         """Whether an int8 candidate passes the gates every int8 artifact must pass (top-1 agreement with PyTorch,
@@ -258,6 +260,7 @@ class ExportRun:
         acc = self.accuracy(fp32, int8)
         if acc is not None:
             verdict.update(top1=acc["top1_int8"], drop=acc["drop"], agreement_fp32=acc["agreement"])
+            verdict["flagged_classes"] = acc["flagged_classes"]  # reported, not a gate: per-class samples are small
             if acc["drop"] > self.config.max_drop + 1e-9:
                 why.append(f"loses {acc['drop']:.2f} top-1 points (> --max-drop {self.config.max_drop})")
         return {**verdict, "passed": not why, "why": "; ".join(why) or None}
@@ -272,6 +275,10 @@ class ExportRun:
             f"{int8.name}: top-1 fp32 {report['top1_fp32']:.2f}% int8 {report['top1_int8']:.2f}% "
             f"(drop {report['drop']:+.2f} pts, agreement {report['agreement']:.1f}%)"
         )
+        if report["flagged_classes"]:
+            worst = sorted(report["per_class"], key=lambda c: -c["drop"])[: len(report["flagged_classes"])]
+            listing = ", ".join(f"{c['label']} {c['top1_fp32']:.1f}->{c['top1_int8']:.1f}%" for c in worst)
+            self.warn(f"warning: {int8.name}: classes losing more than {self.config.max_drop:g} points: {listing}")
         if report["drop"] > self.config.max_drop + 1e-9:
             raise ExportError(
                 f"{int8.name} loses {report['drop']:.2f} top-1 points (> --max-drop "

@@ -33,7 +33,7 @@ from .measuring import Settings, measure, measure_accuracy, measure_artifact, ti
 from .model import Model, open_model
 from .predict import PredictSettings, predict_report
 from .profile import profile_artifact
-from .result import Latency, Measurement, latency_fields, summarize, top_classes, topk_accuracy
+from .result import Latency, Measurement, latency_fields, per_class_counts, summarize, top_classes, topk_accuracy
 
 __all__ = [
     "Backend",
@@ -62,6 +62,7 @@ __all__ = [
     "measure_accuracy",
     "measure_artifact",
     "open_model",
+    "per_class_counts",
     "predict_report",
     "profile_artifact",
     "read_metadata",
