@@ -57,11 +57,12 @@ class ExportRun:
     _marks: list[tuple[str, float]] = field(default_factory=list)
     _logits: dict[tuple, tuple[np.ndarray, str]] = field(default_factory=dict)
     _verified: dict[str, list[dict]] = field(default_factory=dict)
+    note: Progress = field(init=False, repr=False)  # set in __post_init__: says a line that is no step
 
     def __post_init__(self) -> None:
-        tell = self.say
+        tell = self.note = self.say  # `note`: a line that reports (wrote, warning, a figure), not a step
 
-        def say(message: str) -> None:  # every message starts a step: the time to the next one is its cost
+        def say(message: str) -> None:  # every step says what it starts: the time to the next step is its cost
             self._marks.append((message, time.perf_counter()))
             tell(message)
 
@@ -78,9 +79,9 @@ class ExportRun:
         return self.board.env if self.board is not None else None
 
     def warn(self, line: str) -> None:
-        """Record a warning for the result and say it now."""
+        """Record a warning for the result and say it now (a note, not a step of its own)."""
         self.warnings.append(line)
-        self.say(line)
+        self.note(line)
 
     def staged(self, fmt: str, precision: str) -> Path:
         """Where an artifact of this format and precision is written before it is verified."""
@@ -178,7 +179,7 @@ class ExportRun:
         dest = move_artifact(path, self.out / path.name)
         self.entries.append(entry)
         self.write_manifest()
-        self.say(f"wrote {dest}")
+        self.note(f"wrote {dest}")
         return entry
 
     def manifest_args(self) -> dict:
@@ -271,7 +272,7 @@ class ExportRun:
         if report is None:
             self.warn(f"warning: no labelled data for {int8.name}: int8 accuracy not measured (pass --eval-data)")
             return None
-        self.say(
+        self.note(
             f"{int8.name}: top-1 fp32 {report['top1_fp32']:.2f}% int8 {report['top1_int8']:.2f}% "
             f"(drop {report['drop']:+.2f} pts, agreement {report['agreement']:.1f}%)"
         )
