@@ -152,7 +152,7 @@ def test_predict_mistakes_are_one_line(tie_onnx, tmp_path, reg):
 
 
 def test_predict_command_table_json_and_exit_codes(cli, tie_onnx, photos, tmp_path):
-    r = cli("predict", tie_onnx, photos, "-k", "2")
+    r = cli("predict", tie_onnx, photos, "--top-k", "2")
     assert r.exit_code == 0, r.stderr
     assert "bright.png" in r.stdout and "broken.jpg" not in r.stdout
     assert "broken.jpg" in r.stderr and "Traceback" not in r.stderr

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from .common import err, fail, out, print_json
-from .options import DeviceOpt, DevicesOpt, JsonOpt, RuntimeOpt, ThreadsOpt
+from .options import DeviceOpt, DevicesOpt, JsonOpt, OutputOpt, RuntimeOpt, ThreadsOpt
 
 
 def predict_cmd(
@@ -19,17 +19,16 @@ def predict_cmd(
     images: Annotated[list[Path], typer.Argument(help="Image files, or folders of them (their images, sorted).")],
     device: DeviceOpt = "local",
     devices: DevicesOpt = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Classes to list per image.")] = 5,
+    top_k: Annotated[int, typer.Option("--top-k", help="Classes to list per image.")] = 5,
     runtime: RuntimeOpt = "auto",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
-    output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="Also write the predictions as JSON to this file.")
-    ] = None,
+    output: OutputOpt = None,
 ) -> None:
     """The top classes each image gets from a model, with the toolkit's own preprocessing (from the artifact's
     metadata) and labels, here or on a board (-d: the board decodes nothing; it gets the pixels and resizes them
-    itself). An image that cannot be read gets one line; the exit code is 1 only when no image was predicted."""
+    itself). An image that cannot be read gets one line; the exit code is 1 only when no image was predicted.
+    -o writes the predictions as JSON too."""
     from ..artifacts import atomic_write
     from ..predict import predict
 
