@@ -101,3 +101,11 @@ def test_the_int8_report_lists_each_class_and_flags_those_over_the_budget():
     assert rows["two"].n == 5 and rows["two"].drop == 0.0
     assert report.to_dict()["flagged_classes"] == ["zero"] and report.drop == 16.0
     assert not report_from_predictions(p32, p8, labels).flagged  # no budget: nothing flagged
+
+
+def test_the_per_class_report_is_plain_json():
+    labels = np.array([0, 0, 1, 1])
+    report = report_from_predictions(labels, np.array([0, 1, 1, 1]), labels, ["a", "b"], max_drop=1.0)
+    data = json.loads(json.dumps(report.to_dict()))  # no numpy scalars: json would refuse np.bool_
+    assert data["per_class"][0]["flagged"] is True and data["per_class"][1]["flagged"] is False
+    assert data["flagged_classes"] == ["a"]

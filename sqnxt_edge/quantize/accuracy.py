@@ -85,8 +85,12 @@ def _per_class(p32, p8, labels, classes, max_drop) -> tuple[ClassAccuracy, ...]:
             continue
         a32, a8 = 100.0 * ok32[i] / n[i], 100.0 * ok8[i] / n[i]
         label = str(classes[i]) if classes is not None and i < len(classes) else str(i)
-        flagged = max_drop is not None and a32 - a8 > max_drop + 1e-9
-        rows.append(ClassAccuracy(i, label, int(n[i]), round(a32, 3), round(a8, 3), round(a32 - a8, 3), flagged))
+        flagged = bool(max_drop is not None and a32 - a8 > max_drop + 1e-9)
+        rows.append(
+            ClassAccuracy(
+                i, label, int(n[i]), round(float(a32), 3), round(float(a8), 3), round(float(a32 - a8), 3), flagged
+            )
+        )
     return tuple(rows)
 
 
