@@ -183,3 +183,26 @@ def test_predict_with_a_checkpoint_is_the_trained_model_on_the_same_pixels(digit
     logits = torch_logits(ckpt.build_model(), data.images, ckpt.input_size, ckpt.mean, ckpt.std).numpy()
     assert [p.top[0]["index"] for p in result.predictions] == runner.top_classes(logits).tolist()
     assert result.runtime == "torch"
+
+
+# -- on an emulated Raspberry Pi 4 (no Pillow, no torch there) ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_predict_on_an_emulated_board_matches_this_machine(tie_onnx, photos, tmp_path_factory):
+    from needs import need
+
+    from sqnxt_edge.devices import emulate, rootfs
+    from sqnxt_edge.devices.rootfs import TOOLS
+
+    need("qemu", all(rootfs._which(t) is not None for t in TOOLS), "needs qemu-user-static and debootstrap")
+    cache = Path(os.environ.get("SQNXT_EDGE_TEST_CACHE") or os.environ["SQNXT_EDGE_CACHE"])
+    devices = tmp_path_factory.mktemp("predict-devices") / "devices.toml"
+    emulate.emulate_device("pi", "rpi4", devices, cache=cache)
+    here = predict(tie_onnx, [photos], top_k=4)
+    there = predict(tie_onnx, [photos], top_k=4, device="pi", devices_file=devices)
+    assert there.emulated and there.device == "pi" and there.predicted == here.predicted == 3
+    for a, b in zip(here.predictions, there.predictions):
+        assert a.image == b.image and (a.error is None) == (b.error is None)
+        assert [t["index"] for t in a.top] == [t["index"] for t in b.top]
+        assert [t["logit"] for t in a.top] == pytest.approx([t["logit"] for t in b.top], abs=1e-5)
