@@ -10,6 +10,7 @@ the others still run.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -65,7 +66,7 @@ class PredictResult:
         return out
 
 
-def collect_images(inputs: list[str | Path]) -> list[Path]:
+def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
     """The image files named or found directly in the folders named (known image suffixes), in the order given.
     DataError when a path does not exist or nothing is found."""
     from .data.images import list_images
@@ -100,7 +101,7 @@ def _decode(files: list[Path]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 
 def predict(
     artifact: str | Path,
-    inputs: list[str | Path],
+    inputs: Sequence[str | Path],
     device: str = "local",
     top_k: int = 5,
     runtime: str = "auto",

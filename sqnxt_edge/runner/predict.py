@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -50,9 +51,9 @@ class PredictSettings(Settings):
         return [str(a) for a in argv]
 
 
-def pack_images(images: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def pack_images(images: dict[str, np.ndarray]) -> dict[str, Any]:
     """{name: decoded uint8 image} -> the arrays of the .npz the runner reads (`names`, `image_<i>`)."""
-    out: dict[str, np.ndarray] = {"names": np.array(list(images), dtype=str)}
+    out: dict[str, Any] = {"names": np.array(list(images), dtype=str)}
     out.update({f"image_{i}": np.asarray(a, dtype=np.uint8) for i, a in enumerate(images.values())})
     return out
 
