@@ -160,6 +160,7 @@ def test_the_int8_section_names_classes_over_the_budget(tmp_path, flagged):
         {"index": 0, "label": "cat", "n": 10, "top1_fp32": 90.0, "top1_int8": 40.0, "drop": 50.0, "flagged": flagged}
     ]
     acc = {"top1_fp32": 90.0, "top1_int8": 40.0, "drop": 50.0, "agreement": 50.0, "n": 10, "max_drop": 1.0}
+    acc["flagged_classes"] = ["cat"] if flagged else []
     entry = {"path": "m.int8.onnx", "precision": "int8", "accuracy": {**acc, "per_class": per_class}}
     exported = ExportResult(tmp_path, tmp_path / "manifest.json", {}, [entry])
     md = pipeline_report._markdown(SimpleNamespace(**vars(CKPT), epoch=3), exported, _run(tmp_path), {})

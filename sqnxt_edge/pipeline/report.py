@@ -164,7 +164,8 @@ def _markdown(
             for r in q
         ]
         for r in q:
-            flagged = [c for c in r.get("per_class") or [] if c.get("flagged")]
+            names = set(map(str, r.get("flagged_classes") or []))
+            flagged = [c for c in r.get("per_class") or [] if str(c.get("label")) in names]
             if flagged:
                 listing = ", ".join(f"{c['label']} ({c['top1_fp32']:.1f}% -> {c['top1_int8']:.1f}%)" for c in flagged)
                 lines += ["", f"Classes of `{r['artifact']}` that lost more than {r['max_drop']:g} points: {listing}."]
