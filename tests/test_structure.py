@@ -219,7 +219,7 @@ def test_importing_loads_no_framework_and_changes_no_setting(code):
 @pytest.mark.parametrize(
     "argv",
     [["--help"], ["devices", "list"], ["devices", "--help"], ["bench", "--help"]]
-    + [[command, "--help"] for command in ("profile", "estimate", "select")],
+    + [[command, "--help"] for command in ("profile", "estimate", "select", "predict")],
 )
 def test_cli_help_and_devices_never_import_torch(argv, tmp_path):
     probe = (
