@@ -11,13 +11,23 @@ import numpy as np
 COLORS = {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200)}
 
 
-def write_tiny_onnx(path: Path, batch: int | str = "N", metadata: bool = True, node_names: bool = False) -> Path:
+def write_tiny_onnx(
+    path: Path,
+    batch: int | str = "N",
+    metadata: bool = True,
+    node_names: bool = False,
+    weights: np.ndarray | None = None,
+    extra_meta: dict | None = None,
+) -> Path:
     """A 4-class ONNX model (mean over HxW of a 3x8x8 input, then a matmul), built without torch; with `metadata`
-    the export's metadata (preprocessing, classes), with `node_names` names like the exporter's (/pool/..., /fc/...)."""
+    the export's metadata (preprocessing, classes), with `node_names` names like the exporter's (/pool/..., /fc/...).
+    `weights` (3, classes) replace the random matmul (equal columns give tied logits); `extra_meta` adds keys."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    w = numpy_helper.from_array(np.random.RandomState(0).randn(3, 4).astype(np.float32), "W")
+    w_array = np.random.RandomState(0).randn(3, 4) if weights is None else np.asarray(weights)
+    w = numpy_helper.from_array(w_array.astype(np.float32), "W")
+    k = w_array.shape[1]
     names = ({"name": "/pool/ReduceMean"}, {"name": "/fc/MatMul"}) if node_names else ({}, {})
     graph = helper.make_graph(
         [
@@ -26,7 +36,7 @@ def write_tiny_onnx(path: Path, batch: int | str = "N", metadata: bool = True, n
         ],
         "tiny",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8, 8])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, k])],
         initializer=[w],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -40,6 +50,7 @@ def write_tiny_onnx(path: Path, batch: int | str = "N", metadata: bool = True, n
             "std": [0.25] * 3,
             "classes": list("abcd"),
             "precision": "fp32",
+            **(extra_meta or {}),
         }
         for k, v in meta.items():
             model.metadata_props.append(onnx.StringStringEntryProto(key=k, value=json.dumps(v)))

@@ -1,6 +1,7 @@
 """The pipeline ties real stages together: export -> verify -> accuracy -> bench -> report folder."""
 
 import json
+import re
 
 import pytest
 
@@ -28,14 +29,18 @@ def test_pipeline_writes_a_report_with_every_artifact(digits_checkpoint, tmp_pat
     names = {r["name"] for r in bench_report.rows(result.bench)}
     assert names == {"1.0-SqNxt-23.fp32.onnx", "1.0-SqNxt-23.int8.onnx", digits_checkpoint.name}
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "| 1.0-SqNxt-23.int8.onnx | onnx | int8 |" in report
+    int8_row = r"\| (\*\*)?1\.0-SqNxt-23\.int8\.onnx(\*\* \(recommended\))? \| onnxruntime [\w.+-]+ \| onnx \| int8 \|"
+    assert re.search(int8_row, report), report
     assert "int8 accuracy cost" in report
+    steps = report.split("Export steps:")[1].split("##")[0]
+    assert "| wrote " not in steps and "| warning" not in steps  # log lines are no steps
     data = json.loads((tmp_path / "report" / "results.json").read_text())
     by_name = {r["artifact"]: r for r in data["summary"]}
     # the same test images through PyTorch and through the fp32 ONNX: identical top-1
     assert by_name["1.0-SqNxt-23.fp32.onnx"]["top1"] == pytest.approx(by_name[digits_checkpoint.name]["top1"])
     assert data["int8_accuracy"][0]["n"] == 360
-    for plot in ("latency.png", "accuracy_vs_latency.png"):
+    assert data["recommended"] and data["recommended"][0]["artifact"] in {r["path"] for r in data["summary"]}
+    for plot in ("latency.png", "accuracy_vs_latency.png", "confusion_matrix.png"):
         assert (tmp_path / "report" / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -130,7 +130,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "cache": set(),
     "layer_names": set(),
     "models": set(),
-    "data": set(),
+    "data": {"runner"},
     "importer": set(),
     "checkpoint": {"importer", "models", "artifacts", "data"},
     "training": {"models", "data", "checkpoint", "artifacts", "formats", "runner", "devices"},
@@ -140,6 +140,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "bench": {"runner", "devices", "formats", "profiling", "artifacts", "checkpoint", "data"},
     "profiling": {"runner", "devices", "models", "artifacts", "checkpoint", "layer_names"},
     "plots": {"artifacts"},
+    "predict": {"runner", "devices", "data", "bench"},
 }
 ON_TOP = {"pipeline", "cli", "__init__", "__main__"}
 
@@ -218,7 +219,7 @@ def test_importing_loads_no_framework_and_changes_no_setting(code):
 @pytest.mark.parametrize(
     "argv",
     [["--help"], ["devices", "list"], ["devices", "--help"], ["bench", "--help"]]
-    + [[command, "--help"] for command in ("profile", "estimate", "select")],
+    + [[command, "--help"] for command in ("profile", "estimate", "select", "predict")],
 )
 def test_cli_help_and_devices_never_import_torch(argv, tmp_path):
     probe = (

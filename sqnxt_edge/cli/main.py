@@ -19,6 +19,7 @@ from .export import export_cmd
 from .importer import import_cmd
 from .models import models_cmd
 from .pipeline import demo_cmd, pipeline_cmd
+from .predict import predict_cmd
 from .profile import estimate_cmd, profile_cmd, select_cmd
 from .train import eval_cmd, train_cmd
 
@@ -52,6 +53,7 @@ COMMANDS = {
     "train": train_cmd,
     "eval": eval_cmd,
     "export": export_cmd,
+    "predict": predict_cmd,
     "bench": bench_cmd,
     "pipeline": pipeline_cmd,
     "demo": demo_cmd,

@@ -164,7 +164,7 @@ OutputOpt = Annotated[
         "--output",
         "-o",
         help="Where to write: a folder (train, demo: the run; export: the artifacts; pipeline: the report) or a file "
-        "(bench: .json, .csv or .md; import: the checkpoint). Defaults in the command's help.",
+        "(bench: .json, .csv or .md; import: the checkpoint; predict: .json). Defaults in the command's help.",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of tables.")]

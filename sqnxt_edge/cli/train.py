@@ -137,6 +137,7 @@ def eval_cmd(
     device: DeviceOpt = "local",
     devices: DevicesOpt = None,
     json_out: JsonOpt = False,
+    per_class: Annotated[bool, typer.Option("--per-class", help="Also each class's top-1.")] = False,
 ) -> None:
     """Top-1 / top-5 accuracy (percent) of a checkpoint or exported model on a dataset split, here or on a board.
 
@@ -162,6 +163,7 @@ def eval_cmd(
             dataset=dataset,
             board=device,
             devices_file=devices,
+            per_class=per_class,
         )
     if json_out:
         print_json(result.to_dict())
@@ -172,3 +174,12 @@ def eval_cmd(
         table.add_column(col, justify="right" if col != "runtime" else "left")
     table.add_row(f"{result.top1:.2f}%", f"{result.top5:.2f}%", str(result.n), result.runtime, f"{result.seconds:.1f}")
     out.print(table)
+    if result.per_class:
+        per = Table(title="top-1 per class")
+        for col in ("class", "images", "correct", "top-1"):
+            per.add_column(col, justify="left" if col == "class" else "right")
+        for c in result.per_class:
+            top1 = f"{c['top1']:.2f}%" if c["top1"] is not None else "-"
+            name = c["label"] if c["label"] == str(c["index"]) else f"{c['index']} {c['label']}"
+            per.add_row(name, str(c["n"]), str(c["correct"]), top1)
+        out.print(per)

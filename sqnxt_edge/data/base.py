@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import DataError
+from ..runner import pixels
 
 __all__ = [
     "ImageSet",
@@ -86,12 +86,12 @@ class ImageSet:
 
 
 def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 NHWC -> uint8 NHWC at size x size (bilinear, antialiased when shrinking): what apps feed the model."""
-    if images.shape[1] == size and images.shape[2] == size:
-        return images
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < images.shape[1])
-    return x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    """uint8 NHWC -> uint8 NHWC at size x size (bilinear, half-pixel centres, antialiased when shrinking, rounded):
+    the runner's pixel rules (`runner.pixels`), the one implementation a board and an app follow too."""
+    try:
+        return pixels.resize_uint8(np.asarray(images), size)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
 
 
 def preprocess(images: np.ndarray | torch.Tensor, input_size: int, mean, std) -> torch.Tensor:
@@ -106,13 +106,8 @@ def preprocess(images: np.ndarray | torch.Tensor, input_size: int, mean, std) ->
 
 
 def to_channels(images: np.ndarray, channels: int) -> np.ndarray:
-    """uint8 NHWC RGB (or grey) -> the requested channel count (ITU-R 601 luma for grey)."""
-    have = images.shape[-1]
-    if have == channels:
-        return images
-    if have == 1 and channels == 3:
-        return np.repeat(images, 3, axis=-1)
-    if have == 3 and channels == 1:
-        luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-        return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
-    raise DataError(f"cannot convert {have}-channel images to {channels} channels")
+    """uint8 NHWC RGB (or grey) -> the requested channel count (ITU-R 601 luma for grey; `runner.pixels`)."""
+    try:
+        return pixels.to_channels(images, channels)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None

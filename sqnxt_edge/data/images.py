@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..runner import pixels
 
 __all__ = ["IMAGE_SUFFIXES", "read_image", "read_images", "list_images"]
 
@@ -21,20 +22,14 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def read_image(path: Path, size: int | None) -> np.ndarray:
-    """One RGB image as uint8 HWC; when `size` is given: shorter side to `size`, then a centre square crop."""
+    """One RGB image as uint8 HWC; when `size` is given: its centred square resized to `size` (`runner.pixels.fit`,
+    what `predict` and a board do to a photo)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
-            if size is not None and img.size != (size, size):
-                w, h = img.size
-                scale = size / min(w, h)
-                nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-                img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=None)
-                left, top = (nw - size) // 2, (nh - size) // 2
-                img = img.crop((left, top, left + size, top + size))
-            return np.asarray(img, dtype=np.uint8)
+            rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        return rgb if size is None else pixels.fit(rgb, size, 3)  # the pixel rules every consumer shares
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DataError(
             f"cannot read image {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"

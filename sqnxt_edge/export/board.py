@@ -81,15 +81,15 @@ class BoardCheck:
         reasons = [report["failure"]] if report["failure"] else []
         if got.shape == here.shape:
             report["max_abs_diff_vs_here"] = float(np.abs(got.astype(np.float64) - here).max())
-            report["top1_agreement_vs_here"] = float(np.mean(got.argmax(1) == here.argmax(1)))
+            report["top1_agreement_vs_here"] = float(np.mean(runner.top_classes(got) == runner.top_classes(here)))
         if precision == "int8" and report.get("top1_agreement_vs_here", 0.0) < BOARD_INT8_AGREEMENT:
             reasons.append(
                 f"int8 top-1 agrees with this machine's on {report.get('top1_agreement_vs_here', 0):.1%} "
                 f"< {BOARD_INT8_AGREEMENT:.0%} of images"
             )
         if self.labels is not None:
-            top1 = float(np.mean(got.argmax(1) == self.labels) * 100)
-            ref_top1 = float(np.mean(ref.argmax(1) == self.labels) * 100)
+            top1 = float(np.mean(runner.top_classes(got) == self.labels) * 100)
+            ref_top1 = float(np.mean(runner.top_classes(ref) == self.labels) * 100)
             report["accuracy"] = {
                 "top1": round(top1, 3),
                 "top1_pytorch": round(ref_top1, 3),

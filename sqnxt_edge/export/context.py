@@ -57,11 +57,12 @@ class ExportRun:
     _marks: list[tuple[str, float]] = field(default_factory=list)
     _logits: dict[tuple, tuple[np.ndarray, str]] = field(default_factory=dict)
     _verified: dict[str, list[dict]] = field(default_factory=dict)
+    note: Progress = field(init=False, repr=False)  # set in __post_init__: says a line that is no step
 
     def __post_init__(self) -> None:
-        tell = self.say
+        tell = self.note = self.say  # `note`: a line that reports (wrote, warning, a figure), not a step
 
-        def say(message: str) -> None:  # every message starts a step: the time to the next one is its cost
+        def say(message: str) -> None:  # every step says what it starts: the time to the next step is its cost
             self._marks.append((message, time.perf_counter()))
             tell(message)
 
@@ -78,9 +79,9 @@ class ExportRun:
         return self.board.env if self.board is not None else None
 
     def warn(self, line: str) -> None:
-        """Record a warning for the result and say it now."""
+        """Record a warning for the result and say it now (a note, not a step of its own)."""
         self.warnings.append(line)
-        self.say(line)
+        self.note(line)
 
     def staged(self, fmt: str, precision: str) -> Path:
         """Where an artifact of this format and precision is written before it is verified."""
@@ -178,7 +179,7 @@ class ExportRun:
         dest = move_artifact(path, self.out / path.name)
         self.entries.append(entry)
         self.write_manifest()
-        self.say(f"wrote {dest}")
+        self.note(f"wrote {dest}")
         return entry
 
     def manifest_args(self) -> dict:
@@ -240,12 +241,14 @@ class ExportRun:
     def accuracy(self, fp32: Path, int8: Path) -> dict | None:
         """fp32 vs int8 top-1 on the held-out data (None without labels), from the memoised logits."""
         from ..quantize.accuracy import report_from_predictions
+        from ..runner import top_classes
 
         data = self.eval_set()
         if data is None:
             return None
-        p32, p8 = (self.logits(p, "eval")[0].argmax(1) for p in (fp32, int8))
-        return report_from_predictions(p32, p8, data[1]).to_dict()
+        p32, p8 = (top_classes(self.logits(p, "eval")[0]) for p in (fp32, int8))
+        classes = self.ckpt.class_names()
+        return report_from_predictions(p32, p8, data[1], classes, self.config.max_drop).to_dict()
 
     def int8_verdict(self, fp32: Path, int8: Path) -> dict:
         """Whether an int8 candidate passes the gates every int8 artifact must pass (top-1 agreement with PyTorch,
@@ -258,6 +261,7 @@ class ExportRun:
         acc = self.accuracy(fp32, int8)
         if acc is not None:
             verdict.update(top1=acc["top1_int8"], drop=acc["drop"], agreement_fp32=acc["agreement"])
+            verdict["flagged_classes"] = acc["flagged_classes"]  # reported, not a gate: per-class samples are small
             if acc["drop"] > self.config.max_drop + 1e-9:
                 why.append(f"loses {acc['drop']:.2f} top-1 points (> --max-drop {self.config.max_drop})")
         return {**verdict, "passed": not why, "why": "; ".join(why) or None}
@@ -268,10 +272,14 @@ class ExportRun:
         if report is None:
             self.warn(f"warning: no labelled data for {int8.name}: int8 accuracy not measured (pass --eval-data)")
             return None
-        self.say(
+        self.note(
             f"{int8.name}: top-1 fp32 {report['top1_fp32']:.2f}% int8 {report['top1_int8']:.2f}% "
             f"(drop {report['drop']:+.2f} pts, agreement {report['agreement']:.1f}%)"
         )
+        if report["flagged_classes"]:
+            worst = sorted(report["per_class"], key=lambda c: -c["drop"])[: len(report["flagged_classes"])]
+            listing = ", ".join(f"{c['label']} {c['top1_fp32']:.1f}->{c['top1_int8']:.1f}%" for c in worst)
+            self.warn(f"warning: {int8.name}: classes losing more than {self.config.max_drop:g} points: {listing}")
         if report["drop"] > self.config.max_drop + 1e-9:
             raise ExportError(
                 f"{int8.name} loses {report['drop']:.2f} top-1 points (> --max-drop "

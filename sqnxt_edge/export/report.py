@@ -52,6 +52,9 @@ def export_table(result) -> Table:
         if a.get("quantization") and a["format"] != "ort":  # .ort shows its mobile usability instead
             q = a["quantization"]
             notes = q.get("label", "") + (f" ({q['target']})" if q.get("target") else "")
+        if acc.get("flagged_classes"):
+            flagged = ", ".join(map(str, acc["flagged_classes"]))
+            notes = (notes + "; " if notes else "") + f"[yellow]classes over --max-drop: {flagged}[/]"
         board = p.get("board") if p else None
         if board:
             where = board["device"] + (" (emulated)" if board.get("emulated") else "")

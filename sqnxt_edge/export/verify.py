@@ -10,7 +10,7 @@ import torch
 
 from ..data import load_dataset, preprocess, resize_uint8
 from ..errors import DataError, ExportError
-from ..runner import RunnerError, open_model
+from ..runner import RunnerError, open_model, top_classes
 from .config import TOLERANCES
 
 __all__ = ["VerifySet", "verify_images", "reference_logits", "predict", "compare"]
@@ -74,7 +74,7 @@ def compare(got: np.ndarray, ref: np.ndarray, precision: str, name: str = "artif
     if got.shape != ref.shape:
         raise ExportError(f"{name} returns logits of shape {got.shape}, PyTorch {ref.shape}")
     diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
-    agreement = float(np.mean(got.argmax(1) == ref.argmax(1)))
+    agreement = float(np.mean(top_classes(got) == top_classes(ref)))
     max_abs, min_agreement = _criteria(precision, ref)
     reasons = []
     if max_abs is not None and diff.max() > max_abs:
@@ -85,7 +85,7 @@ def compare(got: np.ndarray, ref: np.ndarray, precision: str, name: str = "artif
     if TOLERANCES[precision]["decisive_agreement"] and max_abs is not None:
         top2 = np.sort(ref, axis=1)[:, -2:] if ref.shape[1] > 1 else np.concatenate([ref, ref - np.inf], 1)
         mask = (top2[:, 1] - top2[:, 0]) > 2 * max_abs
-        flips = int(np.sum(got[mask].argmax(1) != ref[mask].argmax(1)))
+        flips = int(np.sum(top_classes(got[mask]) != top_classes(ref[mask])))
         decisive = {"images": int(mask.sum()), "flips": flips}
         if flips:
             reasons.append(f"top-1 differs on {flips} of {int(mask.sum())} images with a clear PyTorch margin")

@@ -1,5 +1,6 @@
-"""The pipeline's report folder: `report.md` (the table people read), `results.json` (everything, for machines),
-`latency.png` (distribution per artifact) and `accuracy_vs_latency.png` (the trade-off in one picture)."""
+"""The pipeline's report folder: `report.md` (the table people read, the file to ship first), `results.json`
+(everything, for machines), `latency.png` (distribution per artifact), `accuracy_vs_latency.png` (the trade-off in
+one picture) and `confusion_matrix.png` (which classes the fp32 and int8 files confuse)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from ..artifacts import atomic_write
 from ..bench import BenchRun, report as bench_report
 from ..checkpoint import Checkpoint
 from ..export import ExportResult
-from ..plots import new_figure, save_png
+from ..runner import read_metadata
 from .config import PipelineConfig
+from .figures import plot_accuracy_vs_latency as _plot_points, plot_confusion
 
-__all__ = ["write_pipeline_report", "summary_rows", "int8_reports", "plot_accuracy_vs_latency"]
+__all__ = ["write_pipeline_report", "summary_rows", "int8_reports", "plot_accuracy_vs_latency", "recommended"]
 
 
 def summary_rows(bench: BenchRun) -> list[dict]:
@@ -23,9 +25,11 @@ def summary_rows(bench: BenchRun) -> list[dict]:
     return [
         {
             "artifact": r["name"],
+            "path": r["artifact"],
             "format": r["format"],
             "precision": r["precision"],
             "runtime": r["runtime"],
+            "runtime_version": r["runtime_version"],
             "size_mb": r["size_mb"],
             "top1": None if r["top1"] is None else 100 * r["top1"],
             "p50": r["p50"],  # ms, as the runner's Latency names it
@@ -36,6 +40,26 @@ def summary_rows(bench: BenchRun) -> list[dict]:
         }
         for r in bench_report.rows(bench)
     ]
+
+
+def recommended(bench: BenchRun) -> list[dict]:
+    """The files to ship, best first, each with the runtime that ran it fastest ({"artifact", "runtime"}): the
+    report lists their rows first, marked.
+
+    Interim rule until `bench.recommend(results)` (branch ncnn) is merged; this function should then return
+    `[{"artifact": r.artifact, "runtime": r.runtime} for r in recommend(bench.results) if r.artifact]`, fastest
+    first: per precision, the fastest measured file that the export verified (its sidecar's `verified_on`); never
+    the checkpoint; nothing on an emulated board (an emulator's latencies are not the board's speed)."""
+    if bench.emulated:
+        return []
+    best: dict[str, dict] = {}
+    for r in bench_report.rows(bench):
+        if r["format"] == "pytorch" or r["p50"] is None or not read_metadata(str(r["artifact"])).get("verified_on"):
+            continue
+        key = str(r["precision"])
+        if key not in best or r["p50"] < best[key]["p50"]:
+            best[key] = r
+    return [{"artifact": r["artifact"], "runtime": r["runtime"]} for r in sorted(best.values(), key=lambda r: r["p50"])]
 
 
 def int8_reports(exported: ExportResult) -> list[dict]:
@@ -81,22 +105,34 @@ def _markdown(
         f"{env.get('model', '?')} ({env.get('arch', '?')}, {env.get('cores', '?')} cores; {feats}). "
         f"Threads {bench.config.get('threads') or 'default'}, batch {bench.config.get('batch')}.",
         "",
-        "| artifact | format | precision | size MB | top-1 % | p50 ms | p99 ms | peak MB (model) | speed-up |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| artifact | runtime | format | precision | size MB | top-1 % | p50 ms | p99 ms | peak MB (model) "
+        "| speed-up |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     emu = " (emu)" if bench.emulated else ""  # an emulator's timings are labelled and never compared
     if emu:
-        lines[-2] = f"| artifact | format | precision | size MB | top-1 % | p50 ms{emu} | p99 ms{emu} | peak MB{emu} |"
-        lines[-1] = "|---|---|---|---:|---:|---:|---:|---:|"
+        lines[-2] = (
+            f"| artifact | runtime | format | precision | size MB | top-1 % | p50 ms{emu} | p99 ms{emu} "
+            f"| peak MB{emu} |"
+        )
+        lines[-1] = "|---|---|---|---|---:|---:|---:|---:|---:|"
+    ship = [(r["artifact"], r["runtime"]) for r in recommended(bench)]
+    rank = {key: i for i, key in enumerate(ship)}
+    rows.sort(key=lambda r: rank.get((r["path"], r["runtime"]), len(ship)))  # stable: bench order after them
     for r in rows:
         peak = _fmt(r["peak_rss_mb"], ".0f") + (
             f" ({r['model_peak_rss_mb']:+.0f})" if r["model_peak_rss_mb"] is not None else ""
         )
+        name = f"**{r['artifact']}** (recommended)" if (r["path"], r["runtime"]) in rank else r["artifact"]
+        runtime = f"{r['runtime'] or '-'} {r['runtime_version'] or ''}".strip()
         lines.append(
-            f"| {r['artifact']} | {r['format']} | {r['precision']} | {_fmt(r['size_mb'], '.2f')} | "
+            f"| {name} | {runtime} | {r['format']} | {r['precision']} | {_fmt(r['size_mb'], '.2f')} | "
             f"{_fmt(r['top1'], '.2f')} | {_fmt(r['p50'], '.3f')} | {_fmt(r['p99'], '.3f')} | {peak} |"
             + ("" if emu else f" {_fmt(r['speedup'], '.2f')}x |")
         )
+    if ship:
+        each = ", ".join(f"`{Path(a).name}` with {rt}" for a, rt in ship)
+        lines += ["", f"Recommended: {each} (the fastest file the export verified, per precision)."]
     ref = Path(bench.reference).name if bench.reference else "-"
     if emu:
         info = env.get("emulation") or {}
@@ -126,6 +162,12 @@ def _markdown(
             f"{r['agreement']:.1f} | {r['n']} |"
             for r in q
         ]
+        for r in q:
+            names = set(map(str, r.get("flagged_classes") or []))
+            flagged = [c for c in r.get("per_class") or [] if str(c.get("label")) in names]
+            if flagged:
+                listing = ", ".join(f"{c['label']} ({c['top1_fp32']:.1f}% -> {c['top1_int8']:.1f}%)" for c in flagged)
+                lines += ["", f"Classes of `{r['artifact']}` that lost more than {r['max_drop']:g} points: {listing}."]
     if stages:
         lines += _time_table(stages, exported)
     if bench.errors:
@@ -141,26 +183,11 @@ def _markdown(
 
 
 def plot_accuracy_vs_latency(bench: BenchRun, path: Path) -> Path | None:
-    """Top-1 against p50 latency per artifact, or None when there is nothing honest to plot."""
-    points = [r for r in summary_rows(bench) if r["top1"] is not None and r["p50"]]
-    if not points or bench.emulated:  # a trade-off against an emulator's latency would mislead
+    """Top-1 against p50 latency (log axis) per artifact and runtime, or None when there is nothing honest to plot."""
+    if bench.emulated:  # a trade-off against an emulator's latency would mislead
         return None
-    fig = new_figure(figsize=(6.5, 4.2), layout="constrained")
-    ax = fig.subplots()
-    for r in points:
-        ax.scatter(r["p50"], r["top1"], s=40 + 20 * (r["size_mb"] or 0))
-        ax.annotate(
-            f"{r['format']} {r['precision']}",
-            (r["p50"], r["top1"]),
-            textcoords="offset points",
-            xytext=(5, 4),
-            fontsize=8,
-        )
-    ax.set_xlabel("median latency per batch (ms)")
-    ax.set_ylabel("top-1 (%)")
-    ax.set_title("accuracy vs latency (marker area ~ file size)", fontsize=9)
-    ax.grid(alpha=0.3)
-    return save_png(fig, path)
+    title = "accuracy vs latency per file and runtime (marker area ~ file size)"
+    return _plot_points(summary_rows(bench), path, title)
 
 
 def write_pipeline_report(
@@ -179,6 +206,13 @@ def write_pipeline_report(
     acc = plot_accuracy_vs_latency(bench, out / "accuracy_vs_latency.png")
     if acc:
         plots["accuracy vs latency"] = acc
+    from .confusion import confusion_panels
+
+    panels, classes = confusion_panels(
+        exported, config.data or ckpt.dataset, config.data_dir or ckpt.data_dir, ckpt.in_channels
+    )
+    if panels:
+        plots["confusion matrix"] = plot_confusion(panels, classes, out / "confusion_matrix.png")
     results = {
         "toolkit_version": __version__,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -188,6 +222,7 @@ def write_pipeline_report(
         "stages": stages or [],
         "export_steps": exported.timings,
         "int8_accuracy": int8_reports(exported),
+        "recommended": recommended(bench),
         "export": exported.manifest,
         "bench": {
             **bench.to_dict(),

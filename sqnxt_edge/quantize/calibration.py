@@ -56,7 +56,7 @@ def _list_images(folder: Path) -> list[Path]:
 def _read_image(path: Path, channels: int, size: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
-    from ..data import resize_uint8
+    from ..runner.pixels import fit
 
     try:
         with Image.open(path) as img:
@@ -69,9 +69,7 @@ def _read_image(path: Path, channels: int, size: int) -> np.ndarray:
         raise DataError(
             f"cannot read image {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from None
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return resize_uint8(arr[None], size)[0]
+    return fit(arr, size, channels)  # the centred square, resized: what predict and a board do to a photo
 
 
 def load_image_folder(

@@ -6,11 +6,11 @@ file, a zipapp built on the fly (`ship.runner_pyz`), and this machine runs the v
 more (PyTorch, which must rebuild the model from a checkpoint) come in as plugins named by the harness.
 
 Modules, in the order a measurement uses them: `contract` (suffix table, metadata, errors) -> `backends` (one module
-per runtime behind `Backend`, imported lazily) -> `model` (preprocessing, predict) -> `machine` (the machine's
-state, core types, pinning) -> `context` (temperatures, clocks, throttling, load around a run) -> `sustained`
-(windows over time, cool-downs) -> `measuring` (`Settings`, timing, fresh children) -> `result` (`Measurement`,
-statistics, accuracy) -> `profile` -> `harness` (child processes) -> `cli`. `ship` builds the .pyz and is never
-shipped itself.
+per runtime behind `Backend`, imported lazily) -> `pixels` (the pixel rules) -> `model` (preprocessing, predict) ->
+`machine` (the machine's state, core types, pinning) -> `context` (temperatures, clocks, throttling, load around
+a run) -> `sustained` (windows over time, cool-downs) -> `measuring` (`Settings`, timing, fresh children) ->
+`result` (`Measurement`, statistics, accuracy, the top-1 rule) -> `predict` (top-K of shipped images) ->
+`profile` -> `harness` (child processes) -> `cli`. `ship` builds the .pyz and is never shipped itself.
 """
 
 from .backends import RUNTIMES, Backend, installed, runtimes_for
@@ -32,8 +32,9 @@ from .harness import run_child
 from .machine import core_list, cpu_info, default_threads, environment, parse_cores, runtime_versions
 from .measuring import Settings, measure, measure_accuracy, measure_artifact, time_runs
 from .model import Model, open_model
+from .predict import PredictSettings, predict_report
 from .profile import profile_artifact
-from .result import Latency, Measurement, latency_fields, summarize, top_classes, topk_accuracy
+from .result import Latency, Measurement, latency_fields, per_class_counts, summarize, top_classes, topk_accuracy
 
 __all__ = [
     "Backend",
@@ -43,6 +44,7 @@ __all__ = [
     "Measurement",
     "Model",
     "PLUGINS_VAR",
+    "PredictSettings",
     "RUNNER_VERSION",
     "RUNTIMES",
     "RunnerError",
@@ -63,6 +65,8 @@ __all__ = [
     "measure_artifact",
     "open_model",
     "parse_cores",
+    "per_class_counts",
+    "predict_report",
     "profile_artifact",
     "read_metadata",
     "run_child",

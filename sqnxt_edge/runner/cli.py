@@ -16,6 +16,7 @@ from .contract import RUNNER_VERSION, RunnerError
 from .harness import bare, child_main
 from .machine import environment, pin, runtime_versions
 from .measuring import Settings, measure, measure_accuracy, measure_artifact
+from .predict import PredictSettings, predict_report
 from .profile import profile_artifact
 from .sustained import parse_duration
 
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=_seconds, default=None, help="sustained: seconds per window (default ~60 windows)")
     p.add_argument("--cooldown", default=None, help="between artifacts: to a temperature (50C) or for a time (30s)")
     p.add_argument("--progress", action="store_true", help="one JSON line per finished artifact on stderr")
+    p.add_argument("--predict", type=int, default=None, metavar="K", help="top-K of each image in --data (images .npz)")
     p.add_argument("--env-only", action="store_true", help="print the environment and installed runtimes")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--bare", default=None, help=argparse.SUPPRESS)
@@ -57,6 +59,20 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _predict(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """`--predict K`: every artifact's top-K of the images in --data; exit 0 when anything was predicted."""
+    if not args.artifacts:
+        parser.error("give at least one ARTIFACT")
+    try:
+        s = PredictSettings(runtime=args.runtime, threads=args.threads, data=args.data, top_k=args.predict)
+        report = predict_report(args.artifacts, s)
+    except RunnerError as exc:
+        parser.error(str(exc))
+    print(json.dumps(report, indent=1), flush=True)
+    done = any("top" in p for r in report["results"] for p in r.get("predictions", []))
+    return 0 if done else 1
+
+
 def main(argv: list | None = None) -> int:
     """The runner's command line (on a board: `python3 runner.pyz ...`); returns the exit code."""
     parser = _parser()
@@ -67,6 +83,8 @@ def main(argv: list | None = None) -> int:
         parser.error(str(exc))
     if args.bare:
         return child_main(lambda: bare(args.bare))
+    if args.predict is not None:
+        return _predict(parser, args)
     try:
         s = Settings(**{f.name: getattr(args, f.name) for f in fields(Settings)}).check()
     except RunnerError as exc:

@@ -136,6 +136,16 @@ def top_classes(logits: np.ndarray, k: int = 1) -> np.ndarray:
     return np.argsort(-logits, axis=1, kind="stable")[:, :k]  # stable: equal scores keep index order
 
 
+def per_class_counts(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images, correct) per class index of top-1 classes against integer labels: what per-class accuracy is made of
+    (eval --per-class and the int8 report count the same way)."""
+    predicted = np.asarray(predicted).reshape(-1)
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    n = np.bincount(labels, minlength=num_classes)
+    correct = np.bincount(labels[predicted == labels], minlength=num_classes)
+    return n[:num_classes], correct[:num_classes]
+
+
 def topk_accuracy(logits: np.ndarray, labels: np.ndarray) -> dict:
     """top-1 (and top-5 when there are at least 5 classes) of logits against integer labels."""
     labels = np.asarray(labels).astype(np.int64).reshape(-1)

@@ -44,6 +44,7 @@ class EvalResult:
     seconds: float
     device: str | None = None  # the board it ran on (None: this machine)
     env: dict | None = None  # that board's environment, as its runner read it
+    per_class: list[dict] | None = None  # {index, label, n, correct, top1} per class, with per_class=True
 
     @property
     def emulated(self) -> bool:
@@ -53,6 +54,8 @@ class EvalResult:
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-ready data (board fields only when a board was used)."""
         d = asdict(self)
+        if self.per_class is None:
+            d.pop("per_class")
         if self.device is None:
             d.pop("device"), d.pop("env")
         else:
@@ -76,11 +79,13 @@ def evaluate(
     dataset: str | None = None,
     board: str | None = None,
     devices_file: str | Path | None = None,
+    per_class: bool = False,
 ) -> EvalResult:
     """Accuracy of `artifact` on a dataset split. `data=None` takes the dataset recorded with the artifact;
     `model`/`num_classes`/`input_size`/`dataset` describe a foreign file (state_dict or whole pickled model; `dataset`:
     what it was trained on, default `data`). `limit` evaluates a seeded sample. `device` is PyTorch's
-    (checkpoints); `board` a registered device an exported artifact runs on instead."""
+    (checkpoints); `board` a registered device an exported artifact runs on instead. `per_class` adds each class's
+    top-1 (`EvalResult.per_class`)."""
     path = Path(artifact)
     if not path.is_file():
         raise CheckpointError(f"artifact not found: {path}")
@@ -96,13 +101,17 @@ def evaluate(
             raise CheckpointError(
                 f"{path.name}: checkpoints evaluate on this machine; export it to evaluate on {board}"
             )
-        return _eval_on_board(
+        result = _eval_on_board(
             path, fmt.name, data, split, data_dir, runtime, threads, limit, board, devices_file, started
         )
-    if fmt.name == "pytorch":
+    elif fmt.name == "pytorch":
         foreign = {"model": model, "num_classes": num_classes, "input_size": input_size, "dataset": dataset or data}
-        return _eval_checkpoint(path, data, split, data_dir, batch_size, foreign, device, limit, started)
-    return _eval_exported(path, fmt.name, data, split, data_dir, batch_size, runtime, threads, limit, started)
+        result = _eval_checkpoint(path, data, split, data_dir, batch_size, foreign, device, limit, started)
+    else:
+        result = _eval_exported(path, fmt.name, data, split, data_dir, batch_size, runtime, threads, limit, started)
+    if not per_class:
+        result.per_class = None
+    return result
 
 
 def _dataset(data, recorded, what: Path, split, data_dir, channels, limit):
@@ -122,6 +131,12 @@ def _result(logits, images, path, kind, model_name, split, input_size, runtime, 
         )
     hits = topk_correct(logits, images.labels)
     n = len(images)
+    counts, correct = runner.per_class_counts(runner.top_classes(logits), images.labels, len(images.classes))
+    per_class = [
+        {"index": i, "label": str(c), "n": int(counts[i]), "correct": int(correct[i]),
+         "top1": round(100.0 * correct[i] / counts[i], 3) if counts[i] else None}
+        for i, c in enumerate(images.classes)
+    ]  # fmt: skip
     return EvalResult(
         top1=100.0 * hits[1] / n,
         top5=100.0 * hits[5] / n,
@@ -136,6 +151,7 @@ def _result(logits, images, path, kind, model_name, split, input_size, runtime, 
         input_size=int(input_size),
         runtime=runtime,
         seconds=round(time.perf_counter() - started, 3),
+        per_class=per_class,
     )
 
 

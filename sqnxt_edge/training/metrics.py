@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..data import preprocess
+from ..runner import top_classes
 
 __all__ = ["topk_correct", "torch_logits"]
 
@@ -15,14 +16,14 @@ __all__ = ["topk_correct", "torch_logits"]
 def topk_correct(logits: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray, ks=(1, 5)) -> dict[int, int]:
     """How many rows have their label among the k highest logits, for each k (k capped at the class count).
 
-    One top-1 rule everywhere (the runner, the export's int8 gates, numpy's argmax): ties go to the lowest class
-    index. `torch.topk` breaks ties its own way, so a quantized tie (two equal int8 logits) counted differently here
-    than in the export's accuracy report; a stable sort does not."""
-    logits = torch.as_tensor(logits)
-    labels = torch.as_tensor(labels).to(logits.device)
-    top = torch.sort(-logits.float(), dim=1, stable=True).indices[:, : min(max(ks), logits.shape[1])]
-    hits = top == labels[:, None]
-    return {k: int(hits[:, :k].any(dim=1).sum()) for k in ks}
+    The project's one top-1 rule (`runner.top_classes`, also the runner's, the export's int8 gates' and bench's):
+    ties go to the lowest class index. `torch.topk` breaks ties its own way, so a quantized tie (two equal int8
+    logits) once counted differently here than in the export's accuracy report."""
+    scores = logits.detach().float().cpu().numpy() if isinstance(logits, torch.Tensor) else np.asarray(logits)
+    truth = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    top = top_classes(scores, min(max(ks), scores.shape[1])).reshape(len(scores), -1)
+    hits = top == truth.reshape(-1, 1)
+    return {k: int(hits[:, :k].any(axis=1).sum()) for k in ks}
 
 
 @torch.inference_mode()
