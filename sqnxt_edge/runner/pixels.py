@@ -37,7 +37,7 @@ def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim != 4 or images.dtype != np.uint8:
         raise ValueError(f"images must be uint8 NHWC, got {images.dtype} {images.shape}")
-    n, h, w, c = images.shape
+    _, h, w, _ = images.shape
     if h == size and w == size:
         return images
     wy, wx = resize_weights(h, size), resize_weights(w, size)
