@@ -85,6 +85,15 @@ ALL_FORMATS: dict[str, Format] = {
             "litert_torch",
             "TFLite via litert-torch, NHWC input; runs on ai-edge-litert and tflite-runtime",
         ),
+        _row(
+            "ncnn",
+            ("fp32",),
+            "ncnn",
+            "ncnn",
+            "pnnx",
+            "ncnn graph (.ncnn.param) with its weights (.ncnn.bin) beside it, converted by pnnx; fp32 only: ncnn's "
+            "int8 tools (ncnn2table, ncnn2int8) are not in the pip wheels",
+        ),
         _row("pytorch", (), None, None, None, "a sqnxt-edge checkpoint: the PyTorch eager baseline"),
     )
 }
@@ -102,7 +111,10 @@ def get_format(name: str) -> Format:
 
 def format_of(path: str | Path) -> Format | None:
     """The format a file's suffix says it is, or None."""
-    suffix = Path(path).suffix.lower()
+    name = Path(path).name.lower()
+    suffix = max(
+        (s for f in ALL_FORMATS.values() for s in f.suffixes if name.endswith(s) and name != s), key=len, default=None
+    )
     return next((f for f in ALL_FORMATS.values() if suffix in f.suffixes), None)
 
 

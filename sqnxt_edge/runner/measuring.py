@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, replace
 
 from .backends import known, runtimes_for
-from .contract import RUNNER_VERSION, RunnerError, describe, load_data
+from .contract import RUNNER_VERSION, RunnerError, artifact_bytes, describe, load_data
 from .harness import run_child, self_cmd
 from .machine import default_threads, environment
 from .model import open_model
@@ -119,7 +119,7 @@ def measure_artifact(path: str, s: Settings) -> dict:
         threads=threads,
         batch=s.batch,
         input_size=model.input_size,
-        size_bytes=os.path.getsize(path),
+        size_bytes=artifact_bytes(path),
         init_ms=init_ms,
         warmup=s.warmup,
         pid=os.getpid(),
