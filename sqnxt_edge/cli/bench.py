@@ -60,6 +60,7 @@ def bench_cmd(
 
     --data gives top-1 on its test split; --output writes the results to FILE.json, .csv or .md."""
     from ..bench import BenchConfig, BoardUnreachable, run_bench
+    from ..bench.recommend import recommendation_lines
     from ..bench.report import plot_latency, rich_table, to_json, write_report
 
     batch = renamed(batch, old_batch, "-b", "--batch", default=1)
@@ -94,6 +95,8 @@ def bench_cmd(
     elif run.results:
         wide = out if out.is_terminal else Console(width=max(out.width, 150))  # files and pipes: never truncate
         wide.print(rich_table(run))
+        for line in recommendation_lines(run.recommended):
+            wide.print(line, highlight=False, soft_wrap=True)
     if run.estimates and not json_out:
         _print_estimates(run.estimates, "the emulator's latencies are not the board's")
     if output:
