@@ -40,7 +40,7 @@ class Recommendation:
     p50_ms: float | None = None  # ms per batch, the bench's p50
     size_bytes: int | None = None  # with the files it needs beside it
     top1: float | None = None  # 0..1 on the bench's --data, None without
-    candidates: int = 0  # verified artifacts of this precision measured on this device
+    candidates: int = 0  # verified results (artifact x runtime) of this precision measured on this device
     why: str = ""
     excluded: list[dict[str, str]] = field(default_factory=list)  # [{"artifact", "why"}] measured but not eligible
 
