@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ExportError
-from .runner import SUFFIXES
+from .runner import SUFFIXES, companions
 
 __all__ = [
     "Format",
@@ -145,14 +145,15 @@ def artifact_name(model_name: str, precision: str, fmt: str | Format) -> str:
 
 
 def markdown_table() -> str:
-    """The README's format table, made from this one."""
+    """The README's format table, made from this one (a file that needs another beside it shows both)."""
     lines = [
         "| format | files | input layout | runtimes (default first) | export precisions | extra |",
         "|---|---|---|---|---|---|",
     ]
     for f in ALL_FORMATS.values():
+        files = ", ".join(" + ".join([s, *(c[1:] for c in companions("x" + s))]) for s in f.suffixes)
         lines.append(
-            f"| {f.name} | {', '.join(f.suffixes)} | {f.layout} | {', '.join(f.runtimes)} | "
+            f"| {f.name} | {files} | {f.layout} | {', '.join(f.runtimes)} | "
             f"{', '.join(f.precisions) or '-'} | {f.extra or '-'} |"
         )
     return "\n".join(lines)
