@@ -278,13 +278,28 @@ def test_the_ncnn_file_gives_the_same_top1_on_an_emulated_pi4(pi, digits_checkpo
     from sqnxt_edge.export import ExportConfig, export
     from sqnxt_edge.training import evaluate
 
-    result = export(digits_checkpoint, ExportConfig(formats=["ncnn"], output_dir=tmp_path / "out", verify_size=100))
+    from sqnxt_edge.devices import check_device
+
+    version = runner.runtime_versions()[0]["ncnn"]
+    assert pi.info["rootfs"]["wheels"]["ncnn"] == version  # the release this machine exported and verified with
+    assert check_device("pi", pi.devices)["runtimes"]["ncnn"] == version
+    config = ExportConfig(
+        formats=["ncnn"], output_dir=tmp_path / "out", verify_size=40, verify_on="pi", devices_file=pi.devices
+    )
+    result = export(digits_checkpoint, config)
+    board = result.artifacts[0]["parity"]["board"]  # --verify-on: the .bin travelled with the .param
+    assert board["passed"] and board["emulated"] and board["max_abs_diff"] <= 1e-4
+    assert board["runtime"].startswith("ncnn")
     path = result.paths()[0]
-    assert (
-        pi.info["rootfs"]["wheels"]["ncnn"] == runner.runtime_versions()[0]["ncnn"]
-    )  # the same release as this machine's
     on_board = evaluate(path, data="digits", limit=40, board="pi", devices_file=pi.devices)
     here = evaluate(path, data="digits", limit=40)
     assert on_board.n == here.n == 40 and on_board.correct1 == here.correct1 and here.top1 > 85
     assert on_board.runtime.startswith("ncnn") and on_board.emulated
     assert on_board.env["arch"] == "aarch64" and on_board.env["model"] == "Cortex-A72"
+
+
+def test_profile_says_why_ncnn_has_no_per_layer_times(cli, tmp_path):
+    art = tmp_path / NAME
+    art.write_text("graph")
+    r = cli("profile", art)
+    assert r.exit_code == 1 and "no per-layer profile" in r.stderr and "NCNN_BENCHMARK" in r.stderr, r.stderr
