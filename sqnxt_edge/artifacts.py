@@ -8,6 +8,7 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -113,7 +114,7 @@ def copy_artifact(src: Path, out: Path, meta_from: Path | None = None) -> Path:
     given)."""
     for part, to in zip(companions(str(src)), companions(str(out))):
         if os.path.isfile(part):
-            atomic_write(to, lambda tmp, part=part: shutil.copyfile(part, tmp))
+            atomic_write(to, functools.partial(shutil.copyfile, part))
     atomic_write(out, lambda tmp: shutil.copyfile(src, tmp))
     side = Path(sidecar_path(str(meta_from or src)))
     if side.is_file():

@@ -209,7 +209,7 @@ def test_the_backend_runs_fp32_in_fp32_on_its_threads(ncnn_export):
         want = ckpt.build_model()(preprocess(images, 32, ckpt.mean, ckpt.std)).numpy()
     got = m.predict(images)
     assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4
-    with pytest.raises(runner.RunnerError, match="ncnn cannot profile: .*NCNN_BENCHMARK"):
+    with pytest.raises(runner.RunnerError, match=r"ncnn cannot profile: .*NCNN_BENCHMARK"):
         m.profile(m.synthetic(1), 0, 1, lambda: None)
 
 
@@ -218,10 +218,10 @@ def test_the_backend_runs_fp32_in_fp32_on_its_threads(ncnn_export):
 def test_the_backend_needs_the_bin_and_the_sidecar(ncnn_export, tmp_path):
     lone = tmp_path / NAME
     lone.write_bytes(ncnn_export.path.read_bytes())
-    with pytest.raises(runner.RunnerError, match="weights .*ncnn.bin are not beside it"):
+    with pytest.raises(runner.RunnerError, match=r"weights .*ncnn\.bin are not beside it"):
         runner.open_model(str(lone))
     Path(runner.companions(str(lone))[0]).write_bytes(Path(runner.companions(str(ncnn_export.path))[0]).read_bytes())
-    with pytest.raises(runner.RunnerError, match="needs its .meta.json"):
+    with pytest.raises(runner.RunnerError, match=r"needs its \.meta\.json"):
         runner.open_model(str(lone))
 
 
@@ -245,15 +245,15 @@ def test_eval_and_bench_take_the_ncnn_file(cli, ncnn_export, tmp_path):
     assert "local, fp32: ship " in (tmp_path / "b.md").read_text()
 
 
-@has_ncnn
-def test_a_missing_converter_is_one_line(cli, tmp_path, monkeypatch):
+def test_a_missing_converter_is_one_line(tmp_path, monkeypatch):
+    from sqnxt_edge.export import ExportConfig, export
+
     monkeypatch.setitem(sys.modules, "pnnx", None)  # `import pnnx` now raises ImportError
+    config = ExportConfig(formats=["ncnn"], output_dir=tmp_path / "out")
     with pytest.raises(
         MissingExtraError, match=r"--format ncnn needs the 'pnnx' package: pip install 'sqnxt-edge\[ncnn\]'"
     ):
-        from sqnxt_edge.export import ExportConfig, export
-
-        export(tmp_path / "missing.pt", ExportConfig(formats=["ncnn"], output_dir=tmp_path / "out"))
+        export(tmp_path / "missing.pt", config)
 
 
 # -- an emulated Raspberry Pi 4 -------------------------------------------------------------------------------------
@@ -275,10 +275,9 @@ def pi(tmp_path_factory):
 @pytest.mark.slow
 def test_the_ncnn_file_gives_the_same_top1_on_an_emulated_pi4(pi, digits_checkpoint, tmp_path):
     """Accuracy only: an emulator's timings are never a board's speed."""
+    from sqnxt_edge.devices import check_device
     from sqnxt_edge.export import ExportConfig, export
     from sqnxt_edge.training import evaluate
-
-    from sqnxt_edge.devices import check_device
 
     version = runner.runtime_versions()[0]["ncnn"]
     assert pi.info["rootfs"]["wheels"]["ncnn"] == version  # the release this machine exported and verified with

@@ -64,8 +64,8 @@ def _device(result: dict) -> str:
 def _why(best: Measurement, ranked: list[Measurement]) -> str:
     assert best.latency_ms is not None
     parts = [f"fastest verified: p50 {best.latency_ms.p50:.3f} ms at {best.threads or '?'} thread(s)"]
-    if len(ranked) > 1 and ranked[1].latency_ms is not None:
-        nxt = ranked[1]
+    nxt = ranked[1] if len(ranked) > 1 else None
+    if nxt is not None and nxt.latency_ms is not None:
         parts[0] += f", next {Path(nxt.artifact).name} ({nxt.runtime}) {nxt.latency_ms.p50:.3f} ms"
     if best.size_mb is not None:
         parts.append(f"{best.size_mb:.2f} MB")
