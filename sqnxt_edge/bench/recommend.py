@@ -57,7 +57,8 @@ class Recommendation:
 
 
 def _device(result: dict) -> str:
-    device = (result.get("env") or {}).get("device") or "local"
+    """The board a result was measured on: its own `device` (a several-board bench), else its environment's."""
+    device = result.get("device") or (result.get("env") or {}).get("device") or "local"
     return str(device.get("name", "?")) if isinstance(device, dict) else str(device)
 
 
@@ -78,10 +79,11 @@ def recommend(results: Sequence[dict], verified: Callable[[str], bool] = passed_
     """Per device and precision (in the order they first appear), the fastest verified artifact.
 
     `results`: bench results (`BenchRun.results` or the bench JSON's `results`), one per artifact x runtime, each
-    with `env.device`. `verified(artifact path)` says whether a file may be shipped (default: the export's record in
-    its sidecar). Ranked by p50 latency, then size; checkpoints (the PyTorch baseline) are never named; on an
-    emulated device nothing is named (its latencies are the emulator's). Returns one `Recommendation` per
-    (device, precision), `artifact` None when none qualifies.
+    with `device` or `env.device` (the board it ran on). `verified(artifact path)` says whether a file may be
+    shipped (default: the export's record in its sidecar). Ranked by p50 latency, then size; checkpoints (the
+    PyTorch baseline) are never named; on an emulated device nothing is named (its latencies are the emulator's).
+    Returns one `Recommendation` per (device, precision), `artifact` None when none qualifies; `.line()` is the
+    sentence for a report, `.to_dict()` its JSON.
     """
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in results:
