@@ -8,6 +8,7 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -21,7 +22,7 @@ from typing import Any
 
 from ._version import __version__
 from .errors import ExportError, SqnxtError, first_line
-from .runner import decode_metadata, read_metadata, sidecar_path
+from .runner import companions, decode_metadata, read_metadata, sidecar_path
 
 __all__ = [
     "atomic_write",
@@ -96,7 +97,11 @@ def write_sidecar(artifact: str | os.PathLike, meta: dict[str, Any]) -> Path:
 
 
 def move_artifact(src: Path, dest: Path) -> Path:
-    """Rename an artifact and its sidecar into place (same filesystem: each rename is atomic)."""
+    """Rename an artifact and its sidecar into place (same filesystem: each rename is atomic). The files it needs
+    beside it (ncnn's `.bin`) go first, so wherever the main file is, they are too."""
+    for part, to in zip(companions(str(src)), companions(str(dest))):
+        if os.path.isfile(part):
+            os.replace(part, to)
     os.replace(src, dest)
     side = Path(sidecar_path(str(src)))
     if side.is_file():
@@ -105,7 +110,11 @@ def move_artifact(src: Path, dest: Path) -> Path:
 
 
 def copy_artifact(src: Path, out: Path, meta_from: Path | None = None) -> Path:
-    """Atomic copy of an artifact and its sidecar (the sidecar of `meta_from` when given)."""
+    """Atomic copy of an artifact, the files it needs beside it, and its sidecar (the sidecar of `meta_from` when
+    given)."""
+    for part, to in zip(companions(str(src)), companions(str(out))):
+        if os.path.isfile(part):
+            atomic_write(to, functools.partial(shutil.copyfile, part))
     atomic_write(out, lambda tmp: shutil.copyfile(src, tmp))
     side = Path(sidecar_path(str(meta_from or src)))
     if side.is_file():

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ExportError
-from .runner import SUFFIXES
+from .runner import SUFFIXES, companions
 
 __all__ = [
     "Format",
@@ -85,6 +85,15 @@ ALL_FORMATS: dict[str, Format] = {
             "litert_torch",
             "TFLite via litert-torch, NHWC input; runs on ai-edge-litert and tflite-runtime",
         ),
+        _row(
+            "ncnn",
+            ("fp32",),
+            "ncnn",
+            "ncnn",
+            "pnnx",
+            "ncnn graph (.ncnn.param) with its weights (.ncnn.bin) beside it, converted by pnnx; fp32 only: ncnn's "
+            "int8 tools (ncnn2table, ncnn2int8) are not in the pip wheels",
+        ),
         _row("pytorch", (), None, None, None, "a sqnxt-edge checkpoint: the PyTorch eager baseline"),
     )
 }
@@ -102,7 +111,10 @@ def get_format(name: str) -> Format:
 
 def format_of(path: str | Path) -> Format | None:
     """The format a file's suffix says it is, or None."""
-    suffix = Path(path).suffix.lower()
+    name = Path(path).name.lower()
+    suffix = max(
+        (s for f in ALL_FORMATS.values() for s in f.suffixes if name.endswith(s) and name != s), key=len, default=None
+    )
     return next((f for f in ALL_FORMATS.values() if suffix in f.suffixes), None)
 
 
@@ -133,14 +145,15 @@ def artifact_name(model_name: str, precision: str, fmt: str | Format) -> str:
 
 
 def markdown_table() -> str:
-    """The README's format table, made from this one."""
+    """The README's format table, made from this one (a file that needs another beside it shows both)."""
     lines = [
         "| format | files | input layout | runtimes (default first) | export precisions | extra |",
         "|---|---|---|---|---|---|",
     ]
     for f in ALL_FORMATS.values():
+        files = ", ".join(" + ".join([s, *(c[1:] for c in companions("x" + s))]) for s in f.suffixes)
         lines.append(
-            f"| {f.name} | {', '.join(f.suffixes)} | {f.layout} | {', '.join(f.runtimes)} | "
+            f"| {f.name} | {files} | {f.layout} | {', '.join(f.runtimes)} | "
             f"{', '.join(f.precisions) or '-'} | {f.extra or '-'} |"
         )
     return "\n".join(lines)

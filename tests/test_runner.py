@@ -101,6 +101,7 @@ def test_runner_imports_only_stdlib_numpy_and_itself():
         "openvino",
         "ai_edge_litert",
         "tflite_runtime",
+        "ncnn",
         "torch",
     }
 
@@ -279,7 +280,7 @@ def test_usage_errors_exit_2(args):
 def test_env_only_lists_runtimes():
     code, data, _ = run("--env-only")
     assert code == 0
-    assert set(data["runtimes"]) == {"onnxruntime", "openvino", "litert", "tflite-runtime", "numpy"}
+    assert set(data["runtimes"]) == {"onnxruntime", "openvino", "litert", "tflite-runtime", "ncnn", "numpy"}
     assert data["env"]["emulated"] is False
     assert data["runtimes"]["numpy"] == np.__version__
     assert data["env"]["cores"] >= 1 and data["runner_version"] == runner.RUNNER_VERSION

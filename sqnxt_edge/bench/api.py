@@ -18,6 +18,7 @@ from ..formats import format_of
 from ..progress import progress_bar
 from . import stats
 from .discover import discover_artifacts
+from .recommend import recommend
 from .settings import BENCH_RUNTIMES, LOCAL_TIMEOUT, BenchConfig
 
 ESTIMATE_LABEL = "ESTIMATE, not a measurement"  # how every offer of the cost model is headed
@@ -38,6 +39,7 @@ class BenchRun:
     estimates: dict[str, Any] = field(default_factory=dict)  # an emulated board's: what the board itself would do
     skipped: list[dict[str, Any]] = field(default_factory=list)  # {"artifact", "runtime", "why"}: see _finish
     boards: dict[str, Any] = field(default_factory=dict)  # several boards (bench.boards): each one's outcome
+    recommended: list[dict[str, Any]] = field(default_factory=list)  # the file to ship per precision: `recommend`
 
     @property
     def ok(self) -> bool:
@@ -59,6 +61,7 @@ class BenchRun:
             "results": self.results,
             "errors": self.errors,
             "skipped": self.skipped,
+            "recommended": self.recommended,
         }
         out = {**out, "estimates": self.estimates} if self.estimates else out
         return {**out, "boards": self.boards} if self.boards else out
@@ -129,6 +132,7 @@ def run_bench(
                 r["artifact"], r["imported"] = originals[str(r["artifact"])], True
     results = [{"artifact": p, "error": e} for p, e in refused.items()]
     run = _finish(report, results, paths, config)
+    run.recommended = [r.to_dict() for r in recommend(run.results)]
     if run.emulated:
         run.estimates = board_estimates(todo, config, run.env)
     return run

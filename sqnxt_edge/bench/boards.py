@@ -124,8 +124,16 @@ def _combine(boards: list[str], outcomes: dict[str, dict], named: list[str] | No
         "emulated": bool(envs) and all(e.get("emulated") for e in envs.values()),
     }
     cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
+    from .recommend import recommend
+
     return BenchRun(
-        env=env, results=results, errors=errors, config={**cfg, "device": boards}, skipped=skipped, boards=status
+        env=env,
+        results=results,
+        errors=errors,
+        config={**cfg, "device": boards},
+        skipped=skipped,
+        boards=status,
+        recommended=[r.to_dict() for r in recommend(results)],
     )
 
 

@@ -16,6 +16,7 @@ from ..errors import BenchError
 from ..plots import new_figure, save_png
 from ..runner import Latency, Measurement
 from .api import BenchRun
+from .recommend import recommendation_lines
 
 __all__ = ["COLUMNS", "rows", "rich_table", "to_csv", "to_markdown", "to_json", "write_report", "plot_latency"]
 
@@ -197,6 +198,8 @@ def to_markdown(run: BenchRun) -> str:
         "|" + "|".join("---" if i < 3 + (headers[0] == "device") else "---:" for i in range(len(headers))) + "|",
     ]
     lines += ["| " + " | ".join(_cells(row, acc, run.emulated, data)) + " |" for row in data]
+    if run.recommended:
+        lines += ["", *(f"- {line}" for line in recommendation_lines(run.recommended))]
     for e in run.errors:
         where = f"{e['device']}: " if e.get("device") else ""
         lines.append(f"\nerror: {where}{Path(e['artifact']).name}: {e['error']}")

@@ -69,6 +69,7 @@ def bench_cmd(
     clock or beside other load. Several --device (or a group) measure those boards at once."""
     from ..bench import BenchConfig, BoardUnreachable, run_bench
     from ..bench.boards import run_boards
+    from ..bench.recommend import recommendation_lines
     from ..bench.report import plot_latency, rich_table, to_json, write_report
     from ..bench.sustained import plot_sustained, summary_lines
     from ..devices.registry import resolve_boards
@@ -122,6 +123,8 @@ def bench_cmd(
         wide.print(rich_table(run))
     if not json_out:
         for line in summary_lines(run):
+            out.print(line, highlight=False, soft_wrap=True)
+        for line in recommendation_lines(run.recommended):
             out.print(line, highlight=False, soft_wrap=True)
         offers = {b: s["estimates"] for b, s in run.boards.items() if s.get("estimates")}
         offers = offers or ({boards[0]: run.estimates} if run.estimates else {})

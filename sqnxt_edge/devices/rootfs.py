@@ -1,11 +1,11 @@
 """The aarch64 user space of an emulated board, built once into the user's cache.
 
 What a 64-bit Raspberry Pi OS (bookworm) board has after the README's set-up: Debian bookworm arm64 (glibc 2.36,
-Python 3.11) and, in the Python's path, the aarch64 wheels of numpy, onnxruntime and ai-edge-litert. Route (measured
-in shared/arm-emulation.md): `debootstrap --foreign` downloads and verifies the packages, every .deb is then unpacked
-host-natively with `dpkg-deb -x` (no emulated dpkg, no chroot, no binfmt_misc), and the host's pip fetches the wheels
-for the board's platform. The pip platform list is derived from the unpacked glibc: with fewer tags pip silently
-picks old wheels (ai-edge-litert 1.4 instead of 2.x).
+Python 3.11) and, in the Python's path, the aarch64 wheels of numpy, onnxruntime, ai-edge-litert and ncnn. Route
+(measured in shared/arm-emulation.md): `debootstrap --foreign` downloads and verifies the packages, every .deb is then
+unpacked host-natively with `dpkg-deb -x` (no emulated dpkg, no chroot, no binfmt_misc), and the host's pip fetches
+the wheels for the board's platform. The pip platform list is derived from the unpacked glibc: with fewer tags pip
+silently picks old wheels (ai-edge-litert 1.4 instead of 2.x).
 
 Everything is built in a hidden temp folder next to the cache entry and renamed into place when complete, under a
 lock; an interrupted or failed build leaves nothing (the next build also removes any temp folder a killed one left).
@@ -47,7 +47,7 @@ __all__ = [
 
 RECIPE = 1  # bump when the build steps change: a new cache entry is built
 SUITE = "bookworm"  # 64-bit Raspberry Pi OS bookworm = Debian bookworm arm64 + Raspberry Pi packages
-WHEELS = ("numpy", "onnxruntime", "ai-edge-litert")  # docs/devices.md step 1, what a real board installs
+WHEELS = ("numpy", "onnxruntime", "ai-edge-litert", "ncnn")  # docs/devices.md step 1, what a real board installs
 SITE = "opt/sqnxt-edge/site-packages"  # inside the rootfs: the board's venv site-packages
 MARKER = "opt/sqnxt-edge/rootfs.json"  # written last: a rootfs without it is not complete
 TOOLS = {"qemu-aarch64-static": "qemu-user-static", "debootstrap": "debootstrap", "dpkg-deb": "dpkg"}

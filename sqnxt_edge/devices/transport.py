@@ -84,6 +84,9 @@ class RemoteJob:
             rel = f"a{i}/{_safe_name(art.name)}"
             if art.is_file():  # a missing one stays missing: the runner reports it like a local run would
                 _stage(job, rel, art)
+                for part, part_rel in zip(runner.companions(str(art)), runner.companions(rel)):
+                    if Path(part).is_file():  # ncnn's .bin: the backend looks for it beside the .param
+                        _stage(job, part_rel, Path(part))
                 side = Path(runner.sidecar_path(str(art)))
                 if side.is_file():
                     _stage(job, runner.sidecar_path(rel), side)

@@ -168,6 +168,7 @@ class ExportRun:
             "precision": precision,
             "bytes": path.stat().st_size,
             "sha256": sha256_file(path),
+            **self._companions(path),
             "params": self.stats["params"],
             "macs": self.stats["macs"],
             **info,
@@ -181,6 +182,17 @@ class ExportRun:
         self.write_manifest()
         self.note(f"wrote {dest}")
         return entry
+
+    @staticmethod
+    def _companions(path: Path) -> dict:
+        """{"companions": [{"path", "bytes", "sha256"}]} of the files an artifact needs beside it (ncnn's .bin),
+        hashed like the artifact itself; {} for one-file formats."""
+        from ..runner import companions
+
+        parts = [Path(p) for p in companions(str(path))]
+        if not parts:
+            return {}
+        return {"companions": [{"path": p.name, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in parts]}
 
     def manifest_args(self) -> dict:
         """What `update_manifest` needs besides the entries: the checkpoint, the config, the run's time."""

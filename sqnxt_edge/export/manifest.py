@@ -23,6 +23,8 @@ _TOOLS = (
     "litert-torch",
     "ai-edge-litert",
     "ai-edge-quantizer",
+    "pnnx",
+    "ncnn",
     "numpy",
 )
 

@@ -65,6 +65,11 @@ def export_table(result) -> Table:
             str(inp.get("dtype")), inp.get("dtype")
         )
         table.add_row(
-            a["path"], _size(a["bytes"]), f"{inp.get('layout', '')} {shape} {dtype}", diff, agree, accuracy, notes
+            a["path"], _size(_bytes(a)), f"{inp.get('layout', '')} {shape} {dtype}", diff, agree, accuracy, notes
         )
     return table
+
+
+def _bytes(entry: dict) -> int:
+    """An artifact's size with the files it needs beside it (ncnn's .bin)."""
+    return entry["bytes"] + sum(part["bytes"] for part in entry.get("companions") or [])

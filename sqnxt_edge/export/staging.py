@@ -127,8 +127,9 @@ def journal(stage: Path, entry: dict, manifest_args: dict) -> None:
 
 
 def adopt(stage: Path, out: Path) -> list[tuple[dict, dict]]:
-    """(entry, manifest args) of every journalled artifact of `stage` that lies in `out` exactly as verified; a
-    sidecar that did not make it out of the staging folder is moved next to its artifact."""
+    """(entry, manifest args) of every journalled artifact of `stage` that lies in `out` exactly as verified (with
+    the files it needs beside it, its `companions`, which `move_artifact` renames first); a sidecar that did not
+    make it out of the staging folder is moved next to its artifact."""
     adopted = []
     for path in sorted(stage.glob(f"*{JOURNAL_SUFFIX}")):
         try:
@@ -136,6 +137,9 @@ def adopt(stage: Path, out: Path) -> list[tuple[dict, dict]]:
             entry, args = record["entry"], record["manifest"]
             dest = out / entry["path"]
             if not (dest.is_file() and dest.stat().st_size == entry["bytes"] and sha256_file(dest) == entry["sha256"]):
+                continue
+            parts = entry.get("companions") or []
+            if not all(sha256_file(out / part["path"]) == part["sha256"] for part in parts if part.get("sha256")):
                 continue
         except (OSError, ValueError, KeyError, TypeError):
             continue

@@ -13,7 +13,6 @@ from ..artifacts import atomic_write
 from ..bench import BenchRun, report as bench_report
 from ..checkpoint import Checkpoint
 from ..export import ExportResult
-from ..runner import read_metadata
 from .config import PipelineConfig
 from .figures import plot_accuracy_vs_latency as _plot_points, plot_confusion
 
@@ -43,23 +42,13 @@ def summary_rows(bench: BenchRun) -> list[dict]:
 
 
 def recommended(bench: BenchRun) -> list[dict]:
-    """The files to ship, best first, each with the runtime that ran it fastest ({"artifact", "runtime"}): the
-    report lists their rows first, marked.
+    """The files to ship, fastest first, each with the runtime that ran it fastest ({"artifact", "runtime"}): the
+    report lists their rows first, marked. `bench.recommend` decides (per precision, the fastest measured file the
+    export verified; never the checkpoint; nothing on an emulated board)."""
+    from ..bench.recommend import recommend
 
-    Interim rule until `bench.recommend(results)` (branch ncnn) is merged; this function should then return
-    `[{"artifact": r.artifact, "runtime": r.runtime} for r in recommend(bench.results) if r.artifact]`, fastest
-    first: per precision, the fastest measured file that the export verified (its sidecar's `verified_on`); never
-    the checkpoint; nothing on an emulated board (an emulator's latencies are not the board's speed)."""
-    if bench.emulated:
-        return []
-    best: dict[str, dict] = {}
-    for r in bench_report.rows(bench):
-        if r["format"] == "pytorch" or r["p50"] is None or not read_metadata(str(r["artifact"])).get("verified_on"):
-            continue
-        key = str(r["precision"])
-        if key not in best or r["p50"] < best[key]["p50"]:
-            best[key] = r
-    return [{"artifact": r["artifact"], "runtime": r["runtime"]} for r in sorted(best.values(), key=lambda r: r["p50"])]
+    picks = [r for r in recommend(bench.results) if r.artifact]
+    return [{"artifact": r.artifact, "runtime": r.runtime} for r in sorted(picks, key=lambda r: r.p50_ms or 0.0)]
 
 
 def int8_reports(exported: ExportResult) -> list[dict]:

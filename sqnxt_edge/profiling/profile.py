@@ -93,6 +93,12 @@ class ProfileResult:
 def _check(path: Path) -> None:
     if not path.is_file():
         raise ProfileError(f"artifact not found: {path}")
+    if runner.describe(str(path))["format"] == "ncnn":
+        from ..runner.backends.ncnn import Ncnn
+
+        raise ProfileError(
+            f"{path.name}: no per-layer profile: {Ncnn.no_profile}; profile the .onnx of the same export"
+        )
     if path.suffix.lower() not in (".onnx", ".ort"):
         raise ProfileError(
             f"{path.name}: per-layer profiles come from onnxruntime's profiler (.onnx, .ort); "

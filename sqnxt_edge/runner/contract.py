@@ -35,10 +35,34 @@ SUFFIXES = {
     ".onnx": ("onnx", "NCHW", ("onnxruntime", "openvino")),
     ".ort": ("ort", "NCHW", ("onnxruntime",)),
     ".tflite": ("tflite", "NHWC", ("litert", "tflite-runtime")),
+    ".ncnn.param": ("ncnn", "NCHW", ("ncnn",)),  # the graph; its weights are the `.bin` beside it (COMPANIONS)
+    ".param": ("ncnn", "NCHW", ("ncnn",)),
     ".pt": ("pytorch", "NCHW", ("torch",)),
     ".pth": ("pytorch", "NCHW", ("torch",)),
     ".ckpt": ("pytorch", "NCHW", ("torch",)),
 }
+
+
+# Formats whose artifact is more than one file: the suffix the main file ends with -> the suffix of each file that
+# must lie beside it (same stem). They travel, move and are hashed with it.
+COMPANIONS = {".param": (".bin",)}
+
+
+def _match(path: str) -> str:
+    """The longest `SUFFIXES` key the file name ends with (lower case), else ""."""
+    name = os.path.basename(str(path)).lower()
+    return max((s for s in SUFFIXES if name.endswith(s) and len(name) > len(s)), key=len, default="")
+
+
+def companions(path: str) -> list[str]:
+    """The files an artifact needs beside it (ncnn: `m.ncnn.param` -> `m.ncnn.bin`), whether or not they exist."""
+    stem, ext = os.path.splitext(str(path))
+    return [stem + suffix for suffix in COMPANIONS.get(ext.lower(), ()) if _match(path)]
+
+
+def artifact_bytes(path: str) -> int:
+    """The artifact's size with its companions: what a board must store and load."""
+    return os.path.getsize(path) + sum(os.path.getsize(p) for p in companions(path) if os.path.isfile(p))
 
 
 def sidecar_path(path: str) -> str:
@@ -72,16 +96,16 @@ def read_metadata(path: str, embedded: dict | None = None) -> dict:
 
 def suffix_of(path: str) -> str:
     """The artifact's suffix, lower-case, when the runner knows it; else a RunnerError."""
-    ext = os.path.splitext(str(path))[1].lower()
-    if ext not in SUFFIXES:
+    ext = _match(path)
+    if not ext:
+        ext = os.path.splitext(str(path))[1].lower()
         raise RunnerError(f"{os.path.basename(str(path))}: unsupported artifact type {ext or '(none)'}")
     return ext
 
 
 def describe(path: str, runtime: str | None = None) -> dict:
     """The identity part of a result: which file, which format, which runtime."""
-    ext = os.path.splitext(str(path))[1].lower()
-    return {"artifact": str(path), "format": SUFFIXES.get(ext, ("unknown",))[0], "runtime": runtime}
+    return {"artifact": str(path), "format": SUFFIXES.get(_match(path), ("unknown",))[0], "runtime": runtime}
 
 
 def load_data(path: str, size: int) -> tuple[np.ndarray, np.ndarray]:

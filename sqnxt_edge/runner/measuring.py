@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from . import context
 from .backends import known, runtimes_for
-from .contract import RUNNER_VERSION, RunnerError, describe, load_data
+from .contract import RUNNER_VERSION, RunnerError, artifact_bytes, describe, load_data
 from .harness import run_child, self_cmd
 from .machine import affinity, default_threads, environment, parse_cores
 from .model import open_model
@@ -163,7 +163,7 @@ def measure_artifact(path: str, s: Settings) -> dict:
         cores=cores,
         batch=s.batch,
         input_size=model.input_size,
-        size_bytes=os.path.getsize(path),
+        size_bytes=artifact_bytes(path),
         init_ms=init_ms,
         warmup=s.warmup,
         pid=os.getpid(),

@@ -32,6 +32,7 @@ RUNTIMES: dict[str, Runtime] = {
     "openvino": Runtime("openvino", "openvino", "openvino", "openvino:OpenVino"),
     "litert": Runtime("tflite", "ai_edge_litert", "ai-edge-litert", "tflite:TFLite"),
     "tflite-runtime": Runtime("tflite", "tflite_runtime", "tflite-runtime", "tflite:TFLite"),
+    "ncnn": Runtime("ncnn", "ncnn", "ncnn", "ncnn:Ncnn"),
     "torch": Runtime("torch", "torch", "torch", None),
 }
 
