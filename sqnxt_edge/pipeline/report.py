@@ -47,6 +47,8 @@ def recommended(bench: BenchRun) -> list[dict]:
     export verified; never the checkpoint; nothing on an emulated board)."""
     from ..bench.recommend import recommend
 
+    if bench.emulated:  # the run's own env says so even when its rows do not
+        return []
     picks = [r for r in recommend(bench.results) if r.artifact]
     return [{"artifact": r.artifact, "runtime": r.runtime} for r in sorted(picks, key=lambda r: r.p50_ms or 0.0)]
 
