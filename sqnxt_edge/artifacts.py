@@ -128,6 +128,8 @@ def build_metadata(
         "layout": layout,
         "input_name": input_name,
         "output_name": output_name,
+        "input_dtype": "float32",  # every artifact but an --int8-io .tflite (whose extra says so)
+        "output_dtype": "float32",
         "precision": precision,
         "dataset": ckpt.dataset,
         "toolkit": "sqnxt-edge",
