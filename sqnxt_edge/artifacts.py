@@ -33,6 +33,8 @@ __all__ = [
     "embed_onnx_metadata",
     "read_onnx_metadata",
     "move_artifact",
+    "companions",
+    "OPS_CONFIG_SUFFIX",
     "copy_artifact",
     "utc_now",
 ]
@@ -95,12 +97,22 @@ def write_sidecar(artifact: str | os.PathLike, meta: dict[str, Any]) -> Path:
     return atomic_write(sidecar_path(str(artifact)), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+# The reduced-build operator config onnxruntime's converter writes for a .ort (export/ort_export.py), kept beside it.
+OPS_CONFIG_SUFFIX = ".required_operators_and_types.config"
+
+
+def companions(artifact: str | os.PathLike) -> list[Path]:
+    """The files that travel with an artifact, present or not: its sidecar and (a .ort) its operator config."""
+    return [Path(sidecar_path(str(artifact))), Path(str(artifact) + OPS_CONFIG_SUFFIX)]
+
+
 def move_artifact(src: Path, dest: Path) -> Path:
-    """Rename an artifact and its sidecar into place (same filesystem: each rename is atomic)."""
+    """Rename an artifact and its companions (sidecar, operator config) into place (same filesystem: each rename is
+    atomic)."""
     os.replace(src, dest)
-    side = Path(sidecar_path(str(src)))
-    if side.is_file():
-        os.replace(side, sidecar_path(str(dest)))
+    for side, there in zip(companions(src), companions(dest)):
+        if side.is_file():
+            os.replace(side, there)
     return dest
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..artifacts import embed_onnx_metadata, read_metadata, write_sidecar
@@ -172,7 +171,6 @@ def _finish(run: ExportRun, precision: str, path: Path, info: dict, fp32_onnx: P
         run.say(f"checking {path.name} for mobile usability (NNAPI / CoreML)")
         usability = mobile_usability(path)
         run.promote(ort_path, "ort", precision, parity=parity_ort, mobile_usability=usability, ops_config=ops, **common)
-        os.replace(ops_config_path(ort_path), ops_config_path(run.out / ort_path.name))
     if "onnx" in c.formats:
         run.promote(path, "onnx", precision, parity=parity_onnx, ops=info.get("ops"), **common)
         return run.out / path.name

@@ -11,14 +11,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import OPS_CONFIG_SUFFIX
 from ..errors import ExportError
 
 __all__ = ["OPS_CONFIG_SUFFIX", "convert_to_ort", "mobile_usability", "ops_config_path"]
 
-# Beside each .ort: the operators and types it needs, as onnxruntime's converter writes them
+# Beside each .ort (OPS_CONFIG_SUFFIX): the operators and types it needs, as onnxruntime's converter writes them
 # (`convert_onnx_models_to_ort --enable_type_reduction`), the input of a reduced ORT Mobile build:
 # `build.py --minimal_build --include_ops_by_config <file> [--enable_reduced_operator_type_support]`.
-OPS_CONFIG_SUFFIX = ".required_operators_and_types.config"
 
 
 def ops_config_path(ort_path: Path) -> Path:
