@@ -19,6 +19,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -125,7 +126,7 @@ def images(tmp_path_factory) -> dict:
         path = folder / f"{i:03d}-{side}px.png"
         Image.fromarray(image).resize((side, side), Image.NEAREST).save(path)
         paths.append(path)
-        read = np.asarray(Image.open(path).convert("RGB"))
+        read = np.array(Image.open(path).convert("RGB"))
         pixels.append(resize_uint8(read[None], 32)[0])
     return {"paths": paths, "pixels": np.stack(pixels)}
 
@@ -161,7 +162,7 @@ def test_node_example_agrees_with_python(name, artifacts, images, tmp_path):
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {
+    extensions_map: ClassVar[dict[str, str]] = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
         ".js": "text/javascript",
         ".mjs": "text/javascript",
