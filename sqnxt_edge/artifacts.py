@@ -33,7 +33,7 @@ __all__ = [
     "embed_onnx_metadata",
     "read_onnx_metadata",
     "move_artifact",
-    "companions",
+    "descriptions",
     "OPS_CONFIG_SUFFIX",
     "copy_artifact",
     "utc_now",
@@ -101,16 +101,17 @@ def write_sidecar(artifact: str | os.PathLike, meta: dict[str, Any]) -> Path:
 OPS_CONFIG_SUFFIX = ".required_operators_and_types.config"
 
 
-def companions(artifact: str | os.PathLike) -> list[Path]:
-    """The files that travel with an artifact, present or not: its sidecar and (a .ort) its operator config."""
+def descriptions(artifact: str | os.PathLike) -> list[Path]:
+    """The files written about an artifact that travel with it, present or not: its sidecar and (a .ort) its operator
+    config. Not files it needs to run: a board is sent neither."""
     return [Path(sidecar_path(str(artifact))), Path(str(artifact) + OPS_CONFIG_SUFFIX)]
 
 
 def move_artifact(src: Path, dest: Path) -> Path:
-    """Rename an artifact and its companions (sidecar, operator config) into place (same filesystem: each rename is
+    """Rename an artifact and its descriptions (sidecar, operator config) into place (same filesystem: each rename is
     atomic)."""
     os.replace(src, dest)
-    for side, there in zip(companions(src), companions(dest)):
+    for side, there in zip(descriptions(src), descriptions(dest)):
         if side.is_file():
             os.replace(side, there)
     return dest

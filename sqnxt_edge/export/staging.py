@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..artifacts import atomic_write, companions, sha256_file
+from ..artifacts import atomic_write, descriptions, sha256_file
 from ..errors import ExportError
 
 try:
@@ -139,7 +139,7 @@ def adopt(stage: Path, out: Path) -> list[tuple[dict, dict]]:
                 continue
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        for side, there in zip(companions(stage / entry["path"]), companions(dest)):
+        for side, there in zip(descriptions(stage / entry["path"]), descriptions(dest)):
             if side.is_file():
                 os.replace(side, there)
         adopted.append((entry, args))
