@@ -34,6 +34,8 @@ __all__ = [
     "embed_onnx_metadata",
     "read_onnx_metadata",
     "move_artifact",
+    "descriptions",
+    "OPS_CONFIG_SUFFIX",
     "copy_artifact",
     "utc_now",
 ]
@@ -96,16 +98,27 @@ def write_sidecar(artifact: str | os.PathLike, meta: dict[str, Any]) -> Path:
     return atomic_write(sidecar_path(str(artifact)), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+# The reduced-build operator config onnxruntime's converter writes for a .ort (export/ort_export.py), kept beside it.
+OPS_CONFIG_SUFFIX = ".required_operators_and_types.config"
+
+
+def descriptions(artifact: str | os.PathLike) -> list[Path]:
+    """The files written about an artifact that travel with it, present or not: its sidecar and (a .ort) its operator
+    config. Not files it needs to run: a board is sent neither."""
+    return [Path(sidecar_path(str(artifact))), Path(str(artifact) + OPS_CONFIG_SUFFIX)]
+
+
 def move_artifact(src: Path, dest: Path) -> Path:
-    """Rename an artifact and its sidecar into place (same filesystem: each rename is atomic). The files it needs
-    beside it (ncnn's `.bin`) go first, so wherever the main file is, they are too."""
+    """Rename an artifact, its descriptions (sidecar, operator config) and the files it needs beside it into place
+    (same filesystem: each rename is atomic). The companions (ncnn's `.bin`) go first, so wherever the main file is,
+    they are too."""
     for part, to in zip(companions(str(src)), companions(str(dest))):
         if os.path.isfile(part):
             os.replace(part, to)
     os.replace(src, dest)
-    side = Path(sidecar_path(str(src)))
-    if side.is_file():
-        os.replace(side, sidecar_path(str(dest)))
+    for side, there in zip(descriptions(src), descriptions(dest)):
+        if side.is_file():
+            os.replace(side, there)
     return dest
 
 
@@ -137,6 +150,8 @@ def build_metadata(
         "layout": layout,
         "input_name": input_name,
         "output_name": output_name,
+        "input_dtype": "float32",  # every artifact but an --int8-io .tflite (whose extra says so)
+        "output_dtype": "float32",
         "precision": precision,
         "dataset": ckpt.dataset,
         "toolkit": "sqnxt-edge",

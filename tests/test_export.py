@@ -140,6 +140,24 @@ def test_ort_loads_with_metadata_and_usability_report(exported):
     assert usability["NNAPI"]["nodes"] > 0 and usability["NNAPI"]["suitability"] in ("YES", "MAYBE", "NO")
 
 
+def test_ort_has_its_reduced_build_operator_config_beside_it(exported):
+    """onnxruntime's `required_operators_and_types.config` for a minimal ORT Mobile build, named by the sidecar and
+    the manifest, listing the operators the .ort runs (ORT's own parser reads it)."""
+    from onnxruntime.tools.reduced_build_config_parser import parse_config
+
+    result = exported["fixed"]
+    entry = _by(result, "ort")
+    path = result.output_dir / entry["path"]
+    config = path.parent / entry["ops_config"]
+    assert config.name == path.name + ".required_operators_and_types.config" and config.is_file()
+    assert json.loads(Path(str(path) + ".meta.json").read_text())["ops_config"] == config.name
+    text = config.read_text()
+    assert f"# - {path.name}\n" in text and "/tmp" not in text  # names the .ort, not the converter's temp folder
+    required, _ = parse_config(str(config))
+    ops = {op for domain in required.values() for ops in domain.values() for op in ops}
+    assert any("Conv" in op for op in ops), ops  # Conv, or FusedConv once ORT fused its activation
+
+
 def test_manifest_describes_each_artifact(exported):
     result = exported["fixed"]
     manifest = json.loads(result.manifest_path.read_text())

@@ -60,7 +60,7 @@ def test_int8_tflite_is_integer_throughout_with_builtin_ops(int8_export):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     entry = next(a for a in int8_export.artifacts if a["format"] == "tflite" and a["precision"] == "int8")
-    assert entry["quantization"]["label"].startswith("ai-edge-quantizer") and entry["quantization"]["io"] == "int8"
+    assert entry["quantization"]["label"].startswith("ai-edge-quantizer") and entry["quantization"]["io"] == "float32"
     interp = Interpreter(
         model_path=str(int8_export.output_dir / entry["path"]),
         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
@@ -77,7 +77,10 @@ def test_int8_tflite_is_integer_throughout_with_builtin_ops(int8_export):
         "AVERAGE_POOL_2D",
         "RESHAPE",
         "TRANSPOSE",
+        "QUANTIZE",  # float32 I/O (the default): one QUANTIZE first, one DEQUANTIZE last
+        "DEQUANTIZE",
     }
+    assert [op["op_name"] for op in ops].count("QUANTIZE") == 1 and [op["op_name"] for op in ops][-1] == "DEQUANTIZE"
     convs = [op for op in ops if op["op_name"] == "CONV_2D"]
     assert convs
     for op in convs:
@@ -87,28 +90,51 @@ def test_int8_tflite_is_integer_throughout_with_builtin_ops(int8_export):
 
 
 @pytest.mark.tflite
-def test_float_io_int8_tflite_takes_and_gives_float32(digits_checkpoint, int8_export, tmp_path):
-    """--float-io: the same integer graph behind float32 input and output, verified like every artifact."""
+def test_int8_io_tflite_carries_its_scales_and_says_where_it_loads(digits_checkpoint, int8_export, tmp_path):
+    """--int8-io: the same integer graph behind int8 input and output. Its sidecar and manifest carry the scale and
+    zero point an app quantizes with, name the I/O as LiteRT's signature runner and LiteRT.js do, and say that
+    LiteRT.js cannot load it; the default (float I/O) file loads there."""
     need("tflite", _has_litert(), LITERT_MISSING)
-    from sqnxt_edge.data import load_dataset
+    from sqnxt_edge.data import load_dataset, resize_uint8
     from sqnxt_edge.runner import open_model
 
     result = export(
         digits_checkpoint,
-        ExportConfig(formats=["tflite"], int8=True, tflite_float_io=True, calib_size=200, output_dir=tmp_path),
+        ExportConfig(formats=["tflite"], int8=True, tflite_float_io=False, calib_size=200, output_dir=tmp_path),
     )
     entry = next(a for a in result.artifacts if a["precision"] == "int8")
-    assert entry["input"]["dtype"] == "float32" and entry["quantization"]["io"] == "float32"
-    assert entry["parity"]["passed"] and entry["accuracy"]["drop"] <= 1.0
-    floats, ints = open_model(str(tmp_path / entry["path"])), open_model(str(int8_export.output_dir / entry["path"]))
-    assert floats.input_dtype == np.float32 and ints.input_dtype == np.int8
-    images = load_dataset("digits", "test").sample(32, 1).images
-    from sqnxt_edge.data import resize_uint8
+    assert entry["input"]["dtype"] == "int8" and entry["quantization"]["io"] == "int8" and entry["parity"]["passed"]
+    ints_path, floats_path = tmp_path / entry["path"], int8_export.output_dir / entry["path"]
+    meta = json.loads((tmp_path / (entry["path"] + ".meta.json")).read_text())
+    ints, floats = open_model(str(ints_path)), open_model(str(floats_path))
+    assert ints.input_dtype == np.int8 and floats.input_dtype == np.float32
+    assert (meta["input_name"], meta["output_name"], meta["signature"]) == ("args_0", "output_0", "serving_default")
+    assert meta["input_tensor_name"] == ints.input_name and meta["output_tensor_name"] == ints.output_name
+    assert (meta["input_dtype"], meta["output_dtype"]) == ("int8", "int8")
+    assert (
+        meta["input_quantization"]["scale"] == pytest.approx(ints.quant[0])
+        and meta["input_quantization"]["zero_point"] == ints.quant[1]
+    )
+    assert (
+        entry["input"]["quantization"] == meta["input_quantization"]
+        and entry["output"]["quantization"] == meta["output_quantization"]
+    )
+    assert "litert.js" not in meta["loads_in"] and "int8" in meta["does_not_load_in"]["litert.js"]
+    float_meta = json.loads((int8_export.output_dir / (entry["path"] + ".meta.json")).read_text())
+    assert float_meta["input_quantization"] is None and float_meta["input_dtype"] == "float32"
+    assert "litert.js" in float_meta["loads_in"] and float_meta["does_not_load_in"] == {}
 
-    images = resize_uint8(images, 32)
-    x = np.concatenate([floats.prepare(images[i : i + 1]) for i in range(len(images))])
-    got = np.concatenate([floats.run(x[i : i + 1]) for i in range(len(images))])
-    want = ints.predict(images)  # int8 I/O: the runner quantizes the input and dequantizes the output itself
+    # an app following the sidecar alone: quantize with its scale / zero point, run, dequantize the output
+    from ai_edge_litert.interpreter import Interpreter
+
+    images = resize_uint8(load_dataset("digits", "test").sample(32, 1).images, 32)
+    x = floats.prepare(images)
+    q_in, q_out = meta["input_quantization"], meta["output_quantization"]
+    xq = np.clip(np.rint(x / q_in["scale"]) + q_in["zero_point"], -128, 127).astype(np.int8)
+    run = Interpreter(model_path=str(ints_path)).get_signature_runner(meta["signature"])
+    got = np.concatenate([run(**{meta["input_name"]: xq[i : i + 1]})[meta["output_name"]] for i in range(len(x))])
+    got = (got.astype(np.float32) - q_out["zero_point"]) * q_out["scale"]
+    want = np.concatenate([floats.run(x[i : i + 1]) for i in range(len(x))])
     np.testing.assert_allclose(got, want, atol=1e-6)  # same calibration, same integer graph
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sqnxt_edge.artifacts import sha256_file
+from sqnxt_edge.artifacts import OPS_CONFIG_SUFFIX, sha256_file
 from sqnxt_edge.export import ExportConfig, export
 from sqnxt_edge.export.staging import LOCK_NAME, Owner, _start_ticks, export_lock, make_stage
 
@@ -36,8 +36,12 @@ def consistent(out: Path, hidden: set[str] = frozenset()) -> set[str]:
     the manifest lists exactly those artifacts with their true size and sha256; return the artifact names."""
     names = {p.name for p in out.iterdir()}
     assert {n for n in names if n.startswith(".")} == set(hidden), names  # no temp file, staging folder or lock
-    artifacts = {n for n in names if not n.startswith(".") and not n.endswith(".meta.json") and n != "manifest.json"}
+    extra = (".meta.json", OPS_CONFIG_SUFFIX)
+    artifacts = {n for n in names if not n.startswith(".") and not n.endswith(extra) and n != "manifest.json"}
     assert {n for n in names if n.endswith(".meta.json")} == {f"{a}.meta.json" for a in artifacts}
+    assert {n for n in names if n.endswith(OPS_CONFIG_SUFFIX)} == {
+        a + OPS_CONFIG_SUFFIX for a in artifacts if a.endswith(".ort")
+    }
     listed = json.loads((out / "manifest.json").read_text())["artifacts"]
     assert set(listed) == artifacts
     for name, entry in listed.items():

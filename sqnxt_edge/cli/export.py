@@ -60,7 +60,13 @@ def export_cmd(
     eval_data: Annotated[
         Optional[str], typer.Option("--eval-data", help="Dataset whose test split judges int8 accuracy.")
     ] = None,
-    float_io: Annotated[bool, typer.Option("--float-io", help="int8 TFLite with float32 input/output.")] = False,
+    float_io: Annotated[
+        bool,
+        typer.Option(
+            "--float-io/--int8-io",
+            help="int8 TFLite input/output: float32 (loads in every LiteRT, LiteRT.js too) or int8 (integer-only apps)",
+        ),
+    ] = True,
     data_dir: DataDirOpt = None,
     output: OutputOpt = None,
     model: ModelOpt = None,

@@ -49,7 +49,9 @@ class ExportConfig:
     max_drop: float = 1.0
     eval_data: str | None = None
     data_dir: str | None = None
-    tflite_float_io: bool = False  # int8 TFLite keeps float32 input/output (default: int8 I/O, full integer)
+    # int8 TFLite with float32 input/output (QUANTIZE / DEQUANTIZE inside the file): loads in LiteRT.js too, and apps
+    # feed it like the fp32 file. False (--int8-io): int8 input and output, for integer-only pipelines
+    tflite_float_io: bool = True
     output_dir: str | Path | None = None
     seed: int = 0
     lock_wait: float = 600.0  # seconds to wait for another export into the same folder (not an artifact property)
@@ -84,7 +86,7 @@ class ExportConfig:
                     ("--calib-data", self.calib_data),
                     ("--calib-size", self.calib_size is not None),
                     ("--eval-data", self.eval_data),
-                    ("--float-io", self.tflite_float_io),
+                    ("--int8-io", not self.tflite_float_io),
                     ("--calib-method", self.calib_method != "minmax"),
                     ("--int8-target", self.int8_target != PORTABLE),
                 )
@@ -95,8 +97,8 @@ class ExportConfig:
         self.calib_size = 300 if self.calib_size is None else self.calib_size
         if self.int8_tune and "onnx" not in self.formats:
             raise ExportError("--int8-tune tunes the ONNX int8 model: add --format onnx")
-        if self.tflite_float_io and "tflite" not in self.formats:
-            raise ExportError("--float-io applies to --format tflite")
+        if not self.tflite_float_io and "tflite" not in self.formats:
+            raise ExportError("--int8-io applies to --format tflite")
         if self.verify_on and not self.verify:
             raise ExportError("--verify-on verifies on a board too: it cannot go with --no-verify")
 

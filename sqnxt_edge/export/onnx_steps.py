@@ -9,7 +9,7 @@ from ..artifacts import embed_onnx_metadata, read_metadata, write_sidecar
 from ..errors import ExportError
 from . import onnx_export as ox
 from .context import ExportRun
-from .ort_export import convert_to_ort, mobile_usability
+from .ort_export import convert_to_ort, mobile_usability, ops_config_path
 
 __all__ = ["onnx_family"]
 
@@ -155,7 +155,8 @@ def _finish(run: ExportRun, precision: str, path: Path, info: dict, fp32_onnx: P
         ort_path = path.with_suffix(".ort")
         run.say(f"converting {path.name} to ORT format")
         convert_to_ort(path, ort_path)
-        write_sidecar(ort_path, read_metadata(str(path)))  # the same model, facts and recipe as its .onnx
+        ops = ops_config_path(ort_path).name  # for a reduced ORT Mobile build that runs just this model
+        write_sidecar(ort_path, {**read_metadata(str(path)), "ops_config": ops})  # the facts and recipe of its .onnx
     parity_onnx = run.check(path, precision)
     parity_ort = run.check(ort_path, precision) if ort_path else None
     accuracy = run.accuracy_gate(fp32_onnx, path) if precision == "int8" and fp32_onnx else None
@@ -168,7 +169,8 @@ def _finish(run: ExportRun, precision: str, path: Path, info: dict, fp32_onnx: P
     }
     if ort_path:
         run.say(f"checking {path.name} for mobile usability (NNAPI / CoreML)")
-        run.promote(ort_path, "ort", precision, parity=parity_ort, mobile_usability=mobile_usability(path), **common)
+        usability = mobile_usability(path)
+        run.promote(ort_path, "ort", precision, parity=parity_ort, mobile_usability=usability, ops_config=ops, **common)
     if "onnx" in c.formats:
         run.promote(path, "onnx", precision, parity=parity_onnx, ops=info.get("ops"), **common)
         return run.out / path.name

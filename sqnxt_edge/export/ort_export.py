@@ -11,13 +11,24 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..artifacts import OPS_CONFIG_SUFFIX
 from ..errors import ExportError
 
-__all__ = ["convert_to_ort", "mobile_usability"]
+__all__ = ["OPS_CONFIG_SUFFIX", "convert_to_ort", "mobile_usability", "ops_config_path"]
+
+# Beside each .ort (OPS_CONFIG_SUFFIX): the operators and types it needs, as onnxruntime's converter writes them
+# (`convert_onnx_models_to_ort --enable_type_reduction`), the input of a reduced ORT Mobile build:
+# `build.py --minimal_build --include_ops_by_config <file> [--enable_reduced_operator_type_support]`.
+
+
+def ops_config_path(ort_path: Path) -> Path:
+    """`<name>.ort.required_operators_and_types.config`: the reduced-build config that belongs to `ort_path`."""
+    return ort_path.with_name(ort_path.name + OPS_CONFIG_SUFFIX)
 
 
 def convert_to_ort(onnx_path: Path, ort_path: Path) -> Path:
-    """Write `ort_path` from `onnx_path` (fixed optimizations, portable: no x86-only NCHWc layout)."""
+    """Write `ort_path` from `onnx_path` (fixed optimizations, portable: no x86-only NCHWc layout) and, beside it, the
+    operator config a reduced ORT Mobile build needs to run it (`ops_config_path`)."""
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
 
     logging.getLogger("ort_format_model.utils").setLevel(logging.WARNING)
@@ -29,14 +40,23 @@ def convert_to_ort(onnx_path: Path, ort_path: Path) -> Path:
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 convert_onnx_models_to_ort(
-                    src, output_dir=out_dir, optimization_styles=[OptimizationStyle.Fixed], target_platform="arm"
+                    src,
+                    output_dir=out_dir,
+                    optimization_styles=[OptimizationStyle.Fixed],
+                    target_platform="arm",
+                    enable_type_reduction=True,
                 )
         except Exception as exc:
             raise ExportError(f"ORT format conversion failed: {str(exc).strip().splitlines()[0]}") from None
-        made = list(out_dir.glob("*.ort"))
-        if len(made) != 1:
-            raise ExportError(f"ORT format conversion wrote {len(made)} .ort files, expected 1")
+        made, configs = list(out_dir.glob("*.ort")), list(out_dir.glob("*.config"))
+        if len(made) != 1 or len(configs) != 1:
+            raise ExportError(
+                f"ORT format conversion wrote {len(made)} .ort and {len(configs)} .config files, expected 1"
+            )
         shutil.move(str(made[0]), ort_path)
+        lines = configs[0].read_text(encoding="utf-8").splitlines()  # "# - <temp path>": name the .ort instead
+        text = "\n".join(f"# - {ort_path.name}" if line.startswith("# - ") else line for line in lines) + "\n"
+        ops_config_path(ort_path).write_text(text, encoding="utf-8")
     return ort_path
 
 

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..artifacts import atomic_write, sha256_file, sidecar_path
+from ..artifacts import atomic_write, descriptions, sha256_file
 from ..errors import ExportError
 
 try:
@@ -128,8 +128,8 @@ def journal(stage: Path, entry: dict, manifest_args: dict) -> None:
 
 def adopt(stage: Path, out: Path) -> list[tuple[dict, dict]]:
     """(entry, manifest args) of every journalled artifact of `stage` that lies in `out` exactly as verified (with
-    the files it needs beside it, its `companions`, which `move_artifact` renames first); a sidecar that did not
-    make it out of the staging folder is moved next to its artifact."""
+    the files it needs beside it, its `companions`, which `move_artifact` renames first); a sidecar (or .ort operator
+    config) that did not make it out of the staging folder is moved next to its artifact."""
     adopted = []
     for path in sorted(stage.glob(f"*{JOURNAL_SUFFIX}")):
         try:
@@ -143,9 +143,9 @@ def adopt(stage: Path, out: Path) -> list[tuple[dict, dict]]:
                 continue
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        side = Path(sidecar_path(str(stage / entry["path"])))
-        if side.is_file():
-            os.replace(side, sidecar_path(str(dest)))
+        for side, there in zip(descriptions(stage / entry["path"]), descriptions(dest)):
+            if side.is_file():
+                os.replace(side, there)
         adopted.append((entry, args))
     return adopted
 

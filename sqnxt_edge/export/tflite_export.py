@@ -19,7 +19,11 @@ from torch import nn
 from ..errors import ExportError, first_line, require
 from ..progress import quiet
 
-__all__ = ["NHWCInput", "calibration_inputs", "convert_tflite", "tflite_io_names"]
+__all__ = ["NHWCInput", "LITERT_JS_TYPES", "calibration_inputs", "convert_tflite", "tflite_clients", "tflite_io"]
+
+# The tensor types LiteRT.js (@litertjs/core 2.5.3) accepts at a model's input and output: an int8-I/O file fails to
+# load there ("Element type INT8 is not supported"; issue #23, /work/shared/toolchain-notes.md "Real JS clients").
+LITERT_JS_TYPES = ("float32", "int32", "uint8")
 
 
 class NHWCInput(nn.Module):
@@ -70,9 +74,55 @@ def convert_tflite(
     return dest
 
 
-def tflite_io_names(path: Path) -> tuple[str, str, list[int], str]:
-    """(input name, output name, input shape, input dtype) as the TFLite interpreter reports them."""
-    from ..runner import open_model
+def _quantization(details: dict) -> dict | None:
+    """{"scale", "zero_point"} of an integer tensor (what an app quantizes with), None for a float one."""
+    scale, zero = details.get("quantization", (0.0, 0))
+    if not scale or np.dtype(details["dtype"]).kind == "f":
+        return None
+    return {"scale": float(scale), "zero_point": int(zero)}
 
-    m = open_model(str(path))
-    return m.input_name, m.output_name, list(m.input_shape), np.dtype(m.input_dtype).name
+
+def tflite_io(path: Path) -> dict:
+    """The I/O facts an app needs, named as each runtime names them: the signature names (`args_0` / `output_0`)
+    that LiteRT's signature runner and LiteRT.js take, the tensor names the interpreter's index API reports, dtypes,
+    and the scale / zero point of an integer input or output."""
+    require("ai_edge_litert", "tflite", "--format tflite")
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    signature = next(iter(interp.get_signature_list()), None)
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    in_name, out_name = inp["name"], out["name"]
+    if signature is not None:  # a converted model has one ("serving_default"); its names are what apps pass
+        runner = interp.get_signature_runner(signature)
+        (in_name, inp), *_ = runner.get_input_details().items()
+        (out_name, out), *_ = runner.get_output_details().items()
+    return {
+        "input_name": in_name,
+        "output_name": out_name,
+        "signature": signature,
+        "input_tensor_name": inp["name"],
+        "output_tensor_name": out["name"],
+        "input_shape": [int(d) for d in inp["shape"]],
+        "input_dtype": np.dtype(inp["dtype"]).name,
+        "output_dtype": np.dtype(out["dtype"]).name,
+        "input_quantization": _quantization(inp),
+        "output_quantization": _quantization(out),
+    }
+
+
+def tflite_clients(io: dict) -> dict:
+    """Where the file loads (`loads_in`) and where it does not, with the reason (`does_not_load_in`): LiteRT
+    (Android, iOS, Python) takes every type; LiteRT.js only float32/int32/uint8 tensors."""
+    bad = [
+        f"{side} is {io[f'{side}_dtype']}" for side in ("input", "output") if io[f"{side}_dtype"] not in LITERT_JS_TYPES
+    ]
+    loads_in, not_in = ["litert"], {}
+    if bad:
+        not_in["litert.js"] = (
+            f"LiteRT.js takes {'/'.join(LITERT_JS_TYPES)} tensors only and this file's {' and '.join(bad)}: "
+            "for web apps export it with float I/O (the default; not --int8-io)"
+        )
+    else:
+        loads_in.append("litert.js")
+    return {"loads_in": loads_in, "does_not_load_in": not_in}

@@ -13,7 +13,7 @@ from ..artifacts import write_sidecar
 from ..quantize.targets import CPU_CLASSES, PORTABLE
 from ..quantize.tflite_int8 import LABEL, SCHEME, quantize_tflite
 from .context import ExportRun
-from .tflite_export import calibration_inputs, convert_tflite, tflite_io_names
+from .tflite_export import calibration_inputs, convert_tflite, tflite_clients, tflite_io
 
 __all__ = ["converted_precisions", "tflite_family", "tflite_precisions"]
 
@@ -42,8 +42,9 @@ def _one(run: ExportRun, precision: str, fp32_path: Path | None) -> Path:
     c = run.config
     path = run.staged("tflite", precision)
     _make(run, precision, path, fp32_path)
-    in_name, out_name, shape, dtype = tflite_io_names(path)
-    meta = run.metadata(precision, "NHWC", in_name, out_name, input_dtype=dtype)
+    io = tflite_io(path)
+    clients = tflite_clients(io)
+    meta = run.metadata(precision, "NHWC", **io, **clients)
     if precision == "int8":  # one scheme for every CPU: XNNPACK and TFLite's int8 kernels accumulate in 32 bits
         meta.update(int8_target=PORTABLE, safe_on=list(CPU_CLASSES))
     write_sidecar(path, meta)
@@ -55,8 +56,22 @@ def _one(run: ExportRun, precision: str, fp32_path: Path | None) -> Path:
         precision,
         parity=report,
         accuracy=accuracy,
-        input={"name": in_name, "shape": shape, "layout": "NHWC", "dtype": dtype},
-        output={"name": out_name},
+        input={
+            "name": io["input_name"],
+            "tensor_name": io["input_tensor_name"],
+            "shape": io["input_shape"],
+            "layout": "NHWC",
+            "dtype": io["input_dtype"],
+            "quantization": io["input_quantization"],
+        },
+        output={
+            "name": io["output_name"],
+            "tensor_name": io["output_tensor_name"],
+            "dtype": io["output_dtype"],
+            "quantization": io["output_quantization"],
+        },
+        signature=io["signature"],
+        **clients,
         dynamic_batch=False,
         quantization={
             "label": LABEL,
