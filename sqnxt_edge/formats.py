@@ -85,6 +85,14 @@ ALL_FORMATS: dict[str, Format] = {
             "litert_torch",
             "TFLite via litert-torch, NHWC input; runs on ai-edge-litert and tflite-runtime",
         ),
+        _row(
+            "pte",
+            ("fp32", "int8"),
+            "pte",
+            "executorch",
+            "executorch.exir",
+            "ExecuTorch program with the XNNPACK delegate (int8 through PT2E); runs on ExecuTorch's runtime",
+        ),
         _row("pytorch", (), None, None, None, "a sqnxt-edge checkpoint: the PyTorch eager baseline"),
     )
 }

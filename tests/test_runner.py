@@ -101,6 +101,7 @@ def test_runner_imports_only_stdlib_numpy_and_itself():
         "openvino",
         "ai_edge_litert",
         "tflite_runtime",
+        "executorch.extension.pybindings._portable_lib",
         "torch",
     }
 

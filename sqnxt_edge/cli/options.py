@@ -62,8 +62,8 @@ RuntimeOpt = Annotated[
     typer.Option(
         "--runtime",
         "-r",
-        help="auto, onnxruntime, openvino, litert, tflite-runtime or torch (.pt); auto: bench measures every "
-        "installed runtime of the format, eval uses the format's default.",
+        help="auto, onnxruntime, openvino, litert, tflite-runtime, executorch or torch (.pt); auto: bench "
+        "measures every installed runtime of the format, eval uses the format's default.",
     ),
 ]
 
@@ -118,7 +118,7 @@ PrecisionOpt = Annotated[
 # -- formats and batches --------------------------------------------------------------------------------------------
 FormatOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--format", "-f", help="onnx, ort, tflite or all; repeat it or comma-separate (onnx,tflite)."),
+    typer.Option("--format", "-f", help="onnx, ort, tflite, pte or all; repeat it or comma-separate (onnx,tflite)."),
 ]
 Int8Opt = Annotated[
     bool, typer.Option("--int8/--no-int8", help="int8 artifacts too (calibrated on real data, accuracy-checked).")

@@ -35,6 +35,7 @@ SUFFIXES = {
     ".onnx": ("onnx", "NCHW", ("onnxruntime", "openvino")),
     ".ort": ("ort", "NCHW", ("onnxruntime",)),
     ".tflite": ("tflite", "NHWC", ("litert", "tflite-runtime")),
+    ".pte": ("pte", "NCHW", ("executorch",)),
     ".pt": ("pytorch", "NCHW", ("torch",)),
     ".pth": ("pytorch", "NCHW", ("torch",)),
     ".ckpt": ("pytorch", "NCHW", ("torch",)),

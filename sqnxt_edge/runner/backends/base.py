@@ -32,6 +32,9 @@ RUNTIMES: dict[str, Runtime] = {
     "openvino": Runtime("openvino", "openvino", "openvino", "openvino:OpenVino"),
     "litert": Runtime("tflite", "ai_edge_litert", "ai-edge-litert", "tflite:TFLite"),
     "tflite-runtime": Runtime("tflite", "tflite_runtime", "tflite-runtime", "tflite:TFLite"),
+    "executorch": Runtime(
+        "executorch", "executorch.extension.pybindings._portable_lib", "executorch", "executorch:ExecuTorch"
+    ),
     "torch": Runtime("torch", "torch", "torch", None),
 }
 
