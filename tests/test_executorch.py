@@ -123,7 +123,10 @@ def test_bench_and_eval_take_the_pte_files(pte_export):
         expect = evaluate(path, data="digits")
         assert expect.kind == "pte" and expect.runtime.startswith("executorch")
         assert result["top1"] * 100 == pytest.approx(expect.top1) and result["n"] == expect.n == n
-    assert abs(bench.results[0]["top1"] * 100 - _entry(pte_export, "int8")["accuracy"]["top1_fp32"]) < 1e-6
+    # the export's own fp32 top-1 on the same split (the manifest rounds to 3 decimals)
+    assert bench.results[0]["top1"] * 100 == pytest.approx(
+        _entry(pte_export, "int8")["accuracy"]["top1_fp32"], abs=1e-3
+    )
 
 
 @pytest.mark.slow
