@@ -63,8 +63,8 @@ def _entry(result, precision):
     return next(a for a in result.artifacts if a["format"] == "pte" and a["precision"] == precision)
 
 
-@pytest.mark.slow
 @needs_executorch
+@pytest.mark.slow
 def test_fp32_pte_matches_pytorch_and_is_all_xnnpack(pte_export, digits_checkpoint):
     entry = _entry(pte_export, "fp32")
     path = pte_export.output_dir / entry["path"]
@@ -89,8 +89,8 @@ def test_fp32_pte_matches_pytorch_and_is_all_xnnpack(pte_export, digits_checkpoi
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
-@pytest.mark.slow
 @needs_executorch
+@pytest.mark.slow
 def test_int8_pte_passes_the_int8_gates(pte_export):
     fp32, int8 = _entry(pte_export, "fp32"), _entry(pte_export, "int8")
     assert int8["parity"]["passed"] and int8["parity"]["top1_agreement"] >= 0.95
@@ -108,8 +108,8 @@ def test_int8_pte_passes_the_int8_gates(pte_export):
     assert got.shape == (2, 10) and got.dtype == np.float32
 
 
-@pytest.mark.slow
 @needs_executorch
+@pytest.mark.slow
 def test_bench_and_eval_take_the_pte_files(pte_export):
     from sqnxt_edge.bench import BenchConfig, run_bench
     from sqnxt_edge.training.evaluate import evaluate
@@ -129,8 +129,8 @@ def test_bench_and_eval_take_the_pte_files(pte_export):
     )
 
 
-@pytest.mark.slow
 @needs_executorch
+@pytest.mark.slow
 def test_runner_reports_executorch_keeps_stdout_json_and_says_why_no_profile(pte_export):
     path = pte_export.output_dir / _entry(pte_export, "fp32")["path"]
     code, data, err = run("--env-only")
@@ -145,8 +145,8 @@ def test_runner_reports_executorch_keeps_stdout_json_and_says_why_no_profile(pte
     assert "event tracer" in data["results"][0]["error"]
 
 
-@pytest.mark.slow
 @needs_executorch
+@pytest.mark.slow
 def test_threads_set_the_process_wide_pool_and_a_live_program_keeps_it(pte_export, tmp_path):
     """ExecuTorch has one thread pool per process: the backend sizes it before loading, and refuses to resize it
     under a program that still uses it. The pip wheel records no ETDump events (why `profile` refuses)."""
