@@ -220,7 +220,8 @@ def test_formats_parse_lists_and_all():
 
     assert parse_formats(["onnx,tflite", "ort"]) == ["onnx", "ort", "tflite"]
     assert parse_formats("all") == list(FORMATS)
-    assert all({"fp32", "fp16", "int8"} <= set(f.precisions) for f in FORMATS.values())
+    assert all({"fp32", "int8"} <= set(f.precisions) for f in FORMATS.values())
+    assert [n for n, f in FORMATS.items() if "fp16" not in f.precisions] == ["pte"]  # --fp16 warns for .pte
 
 
 def test_cli_exports_and_prints_json(cli, ckpt_path, tmp_path, monkeypatch):
