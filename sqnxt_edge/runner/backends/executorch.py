@@ -23,11 +23,13 @@ import weakref
 import numpy as np
 
 from ..contract import RunnerError
-from .base import BaseBackend, need, version
+from .base import BaseBackend, installed, need, version
 
 try:  # imported with this module, so the harness's bare-runtime baseline (`bare`) holds them too
+    if not installed("executorch"):
+        need("executorch")  # the error names the package
+    _torch = need("torch")  # first: without it the binding fails to load libtorch, which would read as "no executorch"
     _lib = need("executorch")
-    _torch = need("torch")  # the binding's I/O are torch tensors (torch's library is loaded with the binding anyway)
     _missing: RunnerError | None = None
 except RunnerError as exc:  # said when a program is opened; the module itself stays importable
     _lib = _torch = None
