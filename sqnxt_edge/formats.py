@@ -94,6 +94,14 @@ ALL_FORMATS: dict[str, Format] = {
             "ncnn graph (.ncnn.param) with its weights (.ncnn.bin) beside it, converted by pnnx; fp32 only: ncnn's "
             "int8 tools (ncnn2table, ncnn2int8) are not in the pip wheels",
         ),
+        _row(
+            "pte",
+            ("fp32", "int8"),
+            "pte",
+            "executorch",
+            "executorch.exir",
+            "ExecuTorch program with the XNNPACK delegate (int8 through PT2E); runs on ExecuTorch's runtime",
+        ),
         _row("pytorch", (), None, None, None, "a sqnxt-edge checkpoint: the PyTorch eager baseline"),
     )
 }

@@ -6,8 +6,8 @@ what it must run.
     need("qemu", shutil.which("qemu-aarch64-static") is not None, "qemu-user-static is not installed")
     pytestmark = mark("tflite", module("litert_torch"), "litert-torch is not installed (pip install '.[tflite]')")
 
-Names: ssh, qemu, tflite, openvino, opencv, node, chromium (or "all"). A skip that is not about a missing tool (a
-version the product does not target, an inverse condition) stays a plain `pytest.skip`.
+Names: ssh, qemu, tflite, openvino, opencv, executorch, ncnn, node, chromium (or "all"). A skip that is not about a
+missing tool (a version the product does not target, an inverse condition) stays a plain `pytest.skip`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 
 __all__ = ["need", "required", "mark", "module", "register", "check_marks"]
 
-REQUIRE_VAR = "SQNXT_EDGE_REQUIRE"  # comma-separated names: ssh, qemu, tflite, openvino, opencv, ... or "all"
+REQUIRE_VAR = "SQNXT_EDGE_REQUIRE"  # comma-separated names: ssh, qemu, tflite, openvino, opencv, executorch ... "all"
 MARK = "need"
 
 

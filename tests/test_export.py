@@ -240,6 +240,7 @@ def test_formats_parse_lists_and_all():
     assert parse_formats("all") == list(FORMATS)
     assert all(f.precisions[0] == "fp32" for f in FORMATS.values())  # fp32 first: the others are checked against it
     assert all({"fp32", "fp16", "int8"} <= set(FORMATS[name].precisions) for name in ("onnx", "ort", "tflite"))
+    assert set(FORMATS["pte"].precisions) == {"fp32", "int8"}  # --fp16 warns for .pte
 
 
 def test_cli_exports_and_prints_json(cli, ckpt_path, tmp_path, monkeypatch):

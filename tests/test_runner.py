@@ -102,6 +102,7 @@ def test_runner_imports_only_stdlib_numpy_and_itself():
         "ai_edge_litert",
         "tflite_runtime",
         "ncnn",
+        "executorch.extension.pybindings._portable_lib",
         "torch",
     }
 
@@ -280,7 +281,15 @@ def test_usage_errors_exit_2(args):
 def test_env_only_lists_runtimes():
     code, data, _ = run("--env-only")
     assert code == 0
-    assert set(data["runtimes"]) == {"onnxruntime", "openvino", "litert", "tflite-runtime", "ncnn", "numpy"}
+    assert set(data["runtimes"]) == {
+        "onnxruntime",
+        "openvino",
+        "litert",
+        "tflite-runtime",
+        "executorch",
+        "ncnn",
+        "numpy",
+    }
     assert data["env"]["emulated"] is False
     assert data["runtimes"]["numpy"] == np.__version__
     assert data["env"]["cores"] >= 1 and data["runner_version"] == runner.RUNNER_VERSION
@@ -348,7 +357,7 @@ def test_backends_implement_the_interface_and_load_lazily(onnx_models):
         "('onnxruntime', 'openvino')))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.strip() == "['sqnxt_edge.runner.backends.base', 'sqnxt_edge.runner.backends.plugin']"
+    assert out.stdout.strip() == "['sqnxt_edge.runner.backends.base']"
     engines = ["onnxruntime"] + (["openvino"] if runner.installed("openvino") else [])
     for name in engines:
         model = runner.open_model(str(onnx_models["fixed"]), runtime=name, threads=1)

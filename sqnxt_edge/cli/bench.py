@@ -37,7 +37,8 @@ def bench_cmd(
     artifacts: Annotated[
         Optional[list[Path]],
         typer.Argument(
-            help="Artifacts (.onnx, .ort, .tflite) and .pt checkpoints; default: the newest export/*/manifest.json."
+            help="Artifacts (.onnx, .ort, .tflite, .pte) and .pt checkpoints; default: the newest "
+            "export/*/manifest.json."
         ),
     ] = None,
     device: BoardsOpt = None,

@@ -270,7 +270,7 @@ def check_cmd(
             f"[yellow]yes[/]: {escape(str(emu.get('emulator')))} -cpu {escape(str(emu.get('cpu')))} "
             f"on {escape(str((emu.get('host') or {}).get('model')))}; latencies are not the board's",
         )
-    for rt in ("numpy", "onnxruntime", "litert", "tflite-runtime"):
+    for rt in ("numpy", "onnxruntime", "litert", "tflite-runtime", "executorch"):
         if rt in rts:
             table.add_row(rt, "[green]" + escape(str(rts[rt])) + "[/]" if rts[rt] else "[yellow]missing[/]")
     out.print(table)

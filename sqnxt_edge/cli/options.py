@@ -82,8 +82,8 @@ RuntimeOpt = Annotated[
     typer.Option(
         "--runtime",
         "-r",
-        help="auto, onnxruntime, openvino, litert, tflite-runtime, ncnn or torch (.pt); auto: bench measures every "
-        "installed runtime of the format, eval uses the format's default.",
+        help="auto, onnxruntime, openvino, litert, tflite-runtime, executorch, ncnn or torch (.pt); auto: bench "
+        "measures every installed runtime of the format, eval uses the format's default.",
     ),
 ]
 
@@ -138,7 +138,9 @@ PrecisionOpt = Annotated[
 # -- formats and batches --------------------------------------------------------------------------------------------
 FormatOpt = Annotated[
     Optional[list[str]],
-    typer.Option("--format", "-f", help="onnx, ort, tflite, ncnn or all; repeat it or comma-separate (onnx,tflite)."),
+    typer.Option(
+        "--format", "-f", help="onnx, ort, tflite, pte, ncnn or all; repeat it or comma-separate (onnx,tflite)."
+    ),
 ]
 Int8Opt = Annotated[
     bool, typer.Option("--int8/--no-int8", help="int8 artifacts too (calibrated on real data, accuracy-checked).")

@@ -121,8 +121,8 @@ def eval_cmd(
     artifact: Annotated[
         Path,
         typer.Argument(
-            help="A checkpoint (.pt/.pth/.ckpt; foreign files with --model) or an exported .onnx / .ort / .tflite / "
-            ".ncnn.param."
+            help="A checkpoint (.pt/.pth/.ckpt; foreign files with --model) or an exported .onnx / .ort / .tflite "
+            "/ .pte / .ncnn.param."
         ),
     ],
     data: DataOpt = None,

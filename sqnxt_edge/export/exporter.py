@@ -28,6 +28,7 @@ from .context import ExportRun, Progress
 from .manifest import MANIFEST_NAME, tool_versions, update_manifest
 from .ncnn_steps import ncnn_family
 from .onnx_steps import onnx_family
+from .pte_steps import pte_family
 from .staging import adopt, export_lock, make_stage, stale_stages
 from .tflite_jobs import Conversions, parallel_conversions
 from .tflite_steps import converted_precisions, tflite_family
@@ -36,7 +37,12 @@ from .verify import reference_logits, verify_images
 __all__ = ["export", "FAMILIES"]
 
 # family (the formats table's `family` column) -> the step that writes every format of it
-FAMILIES: dict[str, Callable[[ExportRun], None]] = {"onnx": onnx_family, "tflite": tflite_family, "ncnn": ncnn_family}
+FAMILIES: dict[str, Callable[[ExportRun], None]] = {
+    "onnx": onnx_family,
+    "tflite": tflite_family,
+    "pte": pte_family,
+    "ncnn": ncnn_family,
+}
 
 
 def _load(ckpt: Checkpoint | str | os.PathLike) -> Checkpoint:

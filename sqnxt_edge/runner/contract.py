@@ -37,6 +37,7 @@ SUFFIXES = {
     ".tflite": ("tflite", "NHWC", ("litert", "tflite-runtime")),
     ".ncnn.param": ("ncnn", "NCHW", ("ncnn",)),  # the graph; its weights are the `.bin` beside it (COMPANIONS)
     ".param": ("ncnn", "NCHW", ("ncnn",)),
+    ".pte": ("pte", "NCHW", ("executorch",)),
     ".pt": ("pytorch", "NCHW", ("torch",)),
     ".pth": ("pytorch", "NCHW", ("torch",)),
     ".ckpt": ("pytorch", "NCHW", ("torch",)),

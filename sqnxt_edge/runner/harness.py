@@ -14,8 +14,7 @@ import tempfile
 import time
 import zipfile
 
-from .backends import RUNTIMES, need, version
-from .backends.plugin import plugin_class
+from .backends import backend_class, need, version
 from .contract import LAUNCHER_VAR, RunnerError, first_line
 
 
@@ -100,6 +99,6 @@ def child_main(fn) -> int:
 def bare(runtime: str) -> dict:
     """What a measurement imports and nothing more: the memory every model's share is measured above."""
     module = need(runtime)
-    if RUNTIMES[runtime].backend is None:  # a plugin: its module too (the torch plugin imports the package)
-        plugin_class(runtime)
+    # the backend's module too: a plugin's imports the package (torch), ExecuTorch's imports torch for its tensors
+    backend_class(runtime)
     return {"runtime": runtime, "runtime_version": version(runtime, module)}

@@ -35,7 +35,7 @@ class EvalResult:
     correct1: int
     correct5: int
     artifact: str
-    kind: str  # checkpoint | onnx | ort | tflite
+    kind: str  # checkpoint | onnx | ort | tflite | pte
     model_name: str | None
     dataset: str
     split: str

@@ -33,6 +33,9 @@ RUNTIMES: dict[str, Runtime] = {
     "litert": Runtime("tflite", "ai_edge_litert", "ai-edge-litert", "tflite:TFLite"),
     "tflite-runtime": Runtime("tflite", "tflite_runtime", "tflite-runtime", "tflite:TFLite"),
     "ncnn": Runtime("ncnn", "ncnn", "ncnn", "ncnn:Ncnn"),
+    "executorch": Runtime(
+        "executorch", "executorch.extension.pybindings._portable_lib", "executorch", "executorch:ExecuTorch"
+    ),
     "torch": Runtime("torch", "torch", "torch", None),
 }
 
