@@ -95,7 +95,9 @@ def test_int8_pte_passes_the_int8_gates(pte_export):
     fp32, int8 = _entry(pte_export, "fp32"), _entry(pte_export, "int8")
     assert int8["parity"]["passed"] and int8["parity"]["top1_agreement"] >= 0.95
     acc = int8["accuracy"]
-    assert acc["n"] > 0 and acc["drop"] <= 1.0 and abs(acc["top1_fp32"] - acc["top1_int8"] - acc["drop"]) < 1e-6
+    assert (
+        acc["n"] > 0 and acc["drop"] <= 1.0 and abs(acc["top1_fp32"] - acc["top1_int8"] - acc["drop"]) <= 2e-3
+    )  # each rounded to 3 decimals
     q = int8["quantization"]
     assert q["label"].startswith("XNNPACKQuantizer") and q["calibration_images"] == 64 and q["target"] == "portable"
     assert int8["delegation"]["other_ops"] == {}  # quantize/dequantize went into XNNPACK too

@@ -172,7 +172,16 @@ def test_trained_int8_small_and_accurate(trained, tmp_path):
     assert report.top1_fp32 > 80, report  # a trained model, or the comparison means nothing
     assert report.drop <= 1.0, report
     assert report.agreement >= 98.0, report
-    assert set(report.to_dict()) == {"top1_fp32", "top1_int8", "drop", "agreement", "n"}
+    assert set(report.to_dict()) == {
+        "top1_fp32",
+        "top1_int8",
+        "drop",
+        "agreement",
+        "n",
+        "per_class",
+        "max_drop",
+        "flagged_classes",
+    }
 
 
 # -- configurations ---------------------------------------------------------------------------------------------------
