@@ -34,6 +34,11 @@ def _export(ckpt: Path, out: Path, log: list) -> list[Path]:
     paths: list[Path] = []
     for family in FAMILIES:
         int8 = all("int8" in get_format(f).precisions for f in family)
+        manifest = out / family[0] / "manifest.json"
+        if manifest.is_file():  # exported by an earlier run into the same --export-dir: reuse it
+            names = json.loads(manifest.read_text())["artifacts"]  # {file name: entry}
+            paths += [out / family[0] / n for n in names if n.endswith(tuple(family_suffixes(family)))]
+            continue
         try:
             res = export(ckpt, ExportConfig(formats=family, int8=int8, output_dir=out / family[0]))
         except SqnxtError as exc:
@@ -42,6 +47,13 @@ def _export(ckpt: Path, out: Path, log: list) -> list[Path]:
             continue
         paths += [p for p in res.paths() if p.suffix != ".ort" or "ort" in family]
     return paths
+
+
+def family_suffixes(family: list[str]) -> list[str]:
+    """The file endings of a family's formats."""
+    from sqnxt_edge.formats import get_format
+
+    return [suffix for f in family for suffix in get_format(f).suffixes]
 
 
 def _key(r: dict) -> tuple:
@@ -90,7 +102,7 @@ def main() -> None:
         row["flags"] = sorted(row["flags"])
         table.append(row)
     table.sort(key=lambda r: (r["checkpoint"], r["threads"], r["p50_ms"]))
-    from sqnxt_edge.bench import recommend
+    from sqnxt_edge.bench.recommend import recommend
 
     ship = {}
     for ckpt in artifacts:
