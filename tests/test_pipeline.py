@@ -32,6 +32,9 @@ def test_pipeline_writes_a_report_with_every_artifact(digits_checkpoint, tmp_pat
     int8_row = r"\| (\*\*)?1\.0-SqNxt-23\.int8\.onnx(\*\* \(recommended\))? \| onnxruntime [\w.+-]+ \| onnx \| int8 \|"
     assert re.search(int8_row, report), report
     assert "int8 accuracy cost" in report
+    assert re.search(
+        r"^- local, (fp32|int8): ship 1\.0-SqNxt-23\.\w+\.onnx with \w+ \(fastest verified: p50 ", report, re.M
+    )
     steps = report.split("Export steps:")[1].split("##")[0]
     assert "| wrote " not in steps and "| warning" not in steps  # log lines are no steps
     data = json.loads((tmp_path / "report" / "results.json").read_text())

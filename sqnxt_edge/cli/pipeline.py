@@ -37,7 +37,11 @@ def _show(result, json_out: bool) -> None:
     if json_out:
         print_json(json.loads(result.files["results"].read_text(encoding="utf-8")))
     else:
+        from ..bench.recommend import recommendation_lines
+
         out.print(bench_report.rich_table(result.bench))
+        for line in recommendation_lines(result.bench.recommended):  # which file to ship, and why
+            out.print(line, highlight=False, soft_wrap=True)
         rows = int8_reports(result.export)
         if rows:
             table = Table(title="int8 accuracy cost on held-out data", title_justify="left")

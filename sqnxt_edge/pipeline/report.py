@@ -11,6 +11,7 @@ from pathlib import Path
 from .._version import __version__
 from ..artifacts import atomic_write
 from ..bench import BenchRun, report as bench_report
+from ..bench.recommend import recommendation_lines
 from ..checkpoint import Checkpoint
 from ..export import ExportResult
 from .config import PipelineConfig
@@ -124,6 +125,7 @@ def _markdown(
     if ship:
         each = ", ".join(f"`{Path(a).name}` with {rt}" for a, rt in ship)
         lines += ["", f"Recommended: {each} (the fastest file the export verified, per precision)."]
+        lines += [f"- {line}" for line in recommendation_lines(bench.recommended)]  # why: latency, size, top-1
     ref = Path(bench.reference).name if bench.reference else "-"
     if emu:
         info = env.get("emulation") or {}
