@@ -7,7 +7,6 @@ its own, warm-up, then timed runs until both a count and a duration are reached;
 
 from __future__ import annotations
 
-import gc
 import os
 import time
 from dataclasses import dataclass, replace
@@ -19,7 +18,16 @@ from .harness import run_child, self_cmd
 from .machine import affinity, default_threads, environment, parse_cores
 from .model import open_model
 from .result import latency_fields, topk_accuracy
-from .sustained import COOLDOWN_LIMIT, cool_down, default_window, parse_cooldown, summary, time_windows
+from .sustained import (
+    COOLDOWN_LIMIT,
+    cool_down,
+    default_window,
+    gc_paused,
+    parse_cooldown,
+    summary,
+    time_windows,
+    warm_up,
+)
 
 
 @dataclass(frozen=True)
@@ -113,23 +121,14 @@ def time_runs(run, warmup: int = 10, runs: int = 100, min_seconds: float = 1.0) 
     """(first_ms, samples_ms): the first call alone, `warmup` untimed calls, then at least `runs` calls and
     `min_seconds`. Nothing prints and the garbage collector is off while the clock runs."""
     clock = time.perf_counter_ns
-    t0 = clock()
-    run()
-    first_ms = (clock() - t0) / 1e6
-    for _ in range(warmup):
-        run()
+    first_ms = warm_up(run, warmup)
     samples: list[int] = []
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         deadline = clock() + int(min_seconds * 1e9)
         while len(samples) < runs or clock() < deadline:
             t0 = clock()
             run()
             samples.append(clock() - t0)
-    finally:
-        if gc_was_on:
-            gc.enable()
     return first_ms, [ns / 1e6 for ns in samples]
 
 

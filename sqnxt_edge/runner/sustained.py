@@ -11,6 +11,8 @@ from __future__ import annotations
 import gc
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from . import context
 from .contract import RunnerError
@@ -53,21 +55,37 @@ def _stats(samples_ms: list[float]) -> dict:
     }
 
 
+def warm_up(run, warmup: int) -> float:
+    """The first call alone (its ms: the cold start), then `warmup` untimed calls: how every timed loop begins."""
+    t0 = time.perf_counter_ns()
+    run()
+    first_ms = (time.perf_counter_ns() - t0) / 1e6
+    for _ in range(warmup):
+        run()
+    return first_ms
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The garbage collector off while the clock runs, then as it was."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def time_windows(run, warmup: int, duration: float, window: float, cores=None) -> tuple[float, list, list]:
     """(first_ms, samples_ms, windows): the first call alone, `warmup` untimed calls, then calls for `duration`
     seconds; every `window` seconds one row {t_s, n, p50_ms, p90_ms, mean_ms, temp_c, mhz, throttled}. The readings
     happen between timed calls, never inside one."""
     clock = time.perf_counter_ns
-    t0 = clock()
-    run()
-    first_ms = (clock() - t0) / 1e6
-    for _ in range(warmup):
-        run()
+    first_ms = warm_up(run, warmup)
     samples: list[float] = []
     windows: list[dict] = []
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         start = clock()
         end, next_cut, cut = start + int(duration * 1e9), start + int(window * 1e9), 0
         while True:
@@ -90,9 +108,6 @@ def time_windows(run, warmup: int, duration: float, window: float, cores=None) -
                 cut, next_cut = len(samples), next_cut + int(window * 1e9)
                 if t1 >= end:
                     break
-    finally:
-        if gc_was_on:
-            gc.enable()
     return first_ms, samples, windows
 
 
