@@ -57,7 +57,12 @@ def _run(folder: Path, emulated: bool = False, verified=("m.int8.onnx", "m.fp32.
             }
         )
     env = {"model": "cpu", "arch": "x86_64", "cores": 2, "emulated": emulated}
-    return BenchRun(env, results, reference=str(folder / "best.pt"), config={"threads": 1, "batch": 1})
+    from sqnxt_edge.bench.recommend import recommend
+
+    recommended = [r.to_dict() for r in recommend(results)]  # as run_bench stores them
+    return BenchRun(
+        env, results, reference=str(folder / "best.pt"), config={"threads": 1, "batch": 1}, recommended=recommended
+    )
 
 
 CKPT = SimpleNamespace(model_name="m", dataset="digits", path="m.pt", sha256="0" * 64, num_classes=10, input_size=32)

@@ -340,31 +340,12 @@ def test_profile_refuses_tflite_in_one_line(tmp_path):
 
 @pytest.fixture(scope="session")
 def sqnxt_exports(tmp_path_factory):
-    """1.0-SqNxt-23 at 32 px (random weights) through the real export: ONNX fp32 + int8 (onnxsim, QDQ)."""
-    import torch
+    """1.0-SqNxt-23 at 32 px (random weights) through the real export, as `estimate --calibrate` makes its files: ONNX
+    fp32 + int8 (onnxsim, QDQ)."""
+    from sqnxt_edge.pipeline import zoo_artifacts
 
-    from sqnxt_edge.checkpoint import Checkpoint, save_checkpoint
-    from sqnxt_edge.export import ExportConfig, export
-    from sqnxt_edge.models import create_model
-
-    folder = tmp_path_factory.mktemp("profiled")
-    torch.manual_seed(0)
-    model = create_model("1.0-SqNxt-23", 10, 32).eval()
-    ckpt = Checkpoint(
-        model_name="1.0-SqNxt-23",
-        num_classes=10,
-        input_size=32,
-        stem=model.stem_kind,
-        classes=[str(i) for i in range(10)],
-        state_dict=model.state_dict(),
-    )
-    result = export(
-        save_checkpoint(ckpt, folder / "m.pt"),
-        ExportConfig(
-            formats=["onnx"], int8=True, calib_data="digits", calib_size=16, verify=False, output_dir=folder / "export"
-        ),
-    )
-    return {a["precision"]: result.output_dir / a["path"] for a in result.artifacts}
+    files = zoo_artifacts(["1.0-SqNxt-23"], [32], folder=tmp_path_factory.mktemp("profiled"))
+    return {precision: path for (_, _, precision), path in files.items()}
 
 
 @pytest.mark.slow
@@ -404,6 +385,18 @@ def test_profile_sum_agrees_with_end_to_end(sqnxt_exports, cli, monkeypatch):
     assert len(e2e_us) == 40 and res["e2e_ms"] == pytest.approx(median)
     assert res["agreement_pct"] == pytest.approx(100 * (res["sum_ms"] - median) / median)
     assert 0.7 * fastest <= res["sum_ms"] <= 1.3 * median, (res["sum_ms"], fastest, median)
+
+
+@pytest.mark.slow
+def test_profile_pinned_to_a_core_runs_there(sqnxt_exports, cli):
+    """`profile --cores 0`: the runner pins itself before onnxruntime starts, one thread per pinned core, and the
+    result says where it ran (the kernel's affinity, not the request)."""
+    r = cli("profile", sqnxt_exports["fp32"], "--cores", "0", "--runs", "5", "--json")
+    assert r.exit_code == 0, r.stderr
+    (res,) = json.loads(r.stdout)
+    assert res["cores"] == [0] and res["threads"] == 1
+    table = cli("profile", sqnxt_exports["fp32"], "--cores", "0", "--runs", "5")
+    assert table.exit_code == 0 and "1 thread(s) on cores 0" in table.stdout
 
 
 @pytest.mark.slow

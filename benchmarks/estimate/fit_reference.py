@@ -43,7 +43,7 @@ def main() -> None:
     from sqnxt_edge.runner import environment
 
     load_before = os.getloadavg()
-    artifacts = export_all(args.models, [args.size], Path(args.work), 16)
+    artifacts = export_all(args.models, [args.size], Path(args.work))
     hw, _ = hardware_for("local", args.threads)
     out = {
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

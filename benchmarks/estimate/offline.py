@@ -152,8 +152,13 @@ def evaluate(res: dict) -> dict:
     rows = res["rows"]
     variants = {
         "recorded (one-model calibration)": [
-            {**r, "error_pct": r["error_pct"]} for r in rows if not r["calibration_model"]
+            {**r, "error_pct": r.get("one_model_error_pct", r["error_pct"])} for r in rows if not r["calibration_model"]
         ],
+        **(
+            {"recorded (calibrated on the set, the other models)": [r for r in rows if not r["in_calibration_set"]]}
+            if rows and "in_calibration_set" in rows[0]
+            else {}
+        ),
         "lomo, no features": lomo(rows, res["calibrations"], None, False),
         "lomo, grouped as its kernel": lomo(rows, res["calibrations"], None, True),
         f"lomo, + vector blocks ({lanes} lanes)": lomo(rows, res["calibrations"], lanes, True),

@@ -9,6 +9,7 @@ import typer
 
 from .common import err, fail, out, print_json
 from .options import (
+    CoresOpt,
     DeviceOpt,
     DevicesOpt,
     JsonOpt,
@@ -25,7 +26,7 @@ from .options import (
 
 def _show(items) -> None:
     for item in items:
-        out.print(item, highlight=False) if isinstance(item, str) else out.print(item)
+        out.print(item, highlight=False, markup=False) if isinstance(item, str) else out.print(item)
 
 
 def profile_cmd(
@@ -33,6 +34,7 @@ def profile_cmd(
     device: DeviceOpt = "local",
     devices: DevicesOpt = None,
     threads: ThreadsOpt = None,
+    cores: CoresOpt = None,
     runs: RunsOpt = 50,
     top: Annotated[Optional[int], typer.Option("--top", help="Show only the N slowest layers.")] = None,
     json_out: JsonOpt = False,
@@ -43,7 +45,13 @@ def profile_cmd(
     from ..profiling.report import plot_profile, profile_tables
 
     results = profile(
-        artifacts, device, threads, runs=runs, devices_file=devices, progress=not json_out or err.is_terminal
+        artifacts,
+        device,
+        threads,
+        runs=runs,
+        devices_file=devices,
+        progress=not json_out or err.is_terminal,
+        cores=cores,
     )
     if json_out:
         print_json([r.to_dict() for r in results])
@@ -55,7 +63,13 @@ def profile_cmd(
 
 
 def estimate_cmd(
-    models: Annotated[list[str], typer.Argument(help="Zoo models (1.0-SqNxt-23 ...) and/or exported artifacts.")],
+    models: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Zoo models (1.0-SqNxt-23 ...) and/or exported artifacts. With --calibrate: the files or zoo models "
+            "to calibrate on (zoo models are exported here with random weights); none: the calibration set."
+        ),
+    ] = None,
     device: DeviceOpt = "local",
     devices: DevicesOpt = None,
     input_size: SizeOpt = None,
@@ -65,27 +79,70 @@ def estimate_cmd(
         bool,
         typer.Option(
             "--calibrate",
-            help="Profile the ARTIFACTs on the device, fit the factors (per precision), store them in the registry.",
+            help="Profile on the device, fit the factors (per precision: end to end over 3+ models, else per layer), "
+            "store them in the registry. Zoo models are exported at --input-size (default 32 and 227 px) in "
+            "--precision (default fp32 and int8).",
         ),
     ] = False,
+    runs: RunsOpt = 50,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            "--repeats",
+            help="--calibrate: profile every file this many times, round after round (the "
+            "lowest p50 counts: other load only adds time).",
+        ),
+    ] = 1,
     layers: LayersOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Estimate latency from the graph and the device's figures (every figure with its source); always labelled.
 
-    A zoo model is estimated at --input-size (default 227)."""
-    from ..profiling import calibrate as fit_device, estimate
-    from ..profiling.report import estimate_tables
+    A zoo model is estimated at --input-size (default 227).
 
+    `--calibrate -d BOARD` alone calibrates the board on the calibration set: 5 zoo models at 32 and 227 px, fp32 and
+    int8 (20 files, exported once and cached)."""
+    from ..profiling import estimate
+    from ..profiling.report import calibration_tables, estimate_tables
+
+    models = models or []
     if calibrate:
-        results = fit_device(models, device, threads, devices_file=devices, progress=not json_out or err.is_terminal)
+        results = _calibrate(models, device, devices, input_size, precision, threads, runs, repeats, json_out)
+    elif not models:
+        raise fail("estimate needs a zoo model or an exported artifact (or --calibrate to calibrate a board)")
     else:
         results = [estimate(m, device, input_size, precision, threads, devices_file=devices) for m in models]
     if json_out:
         print_json([r.to_dict() for r in results] if len(results) > 1 else results[0].to_dict())
+    elif calibrate:
+        _show(calibration_tables(results))
     else:
         for r in results:
             _show(estimate_tables(r, layers))
+
+
+def _calibrate(models, device, devices, input_size, precision, threads, runs, repeats, json_out) -> list:
+    """`estimate --calibrate`: files as they are, zoo names exported first (pipeline.calibrate_board)."""
+    from ..pipeline.calibration import CALIBRATION_SIZES, calibrate_board
+    from ..profiling import CALIBRATION_MODELS
+
+    files = [m for m in models if Path(m).is_file() or m.lower().endswith((".onnx", ".ort"))]
+    names = [m for m in models if m not in files] if models else list(CALIBRATION_MODELS)
+    if precision not in (None, "fp32", "int8"):
+        raise fail(f"--calibrate fits fp32 or int8 factors, not {precision!r}")
+    return calibrate_board(
+        device,
+        names,
+        files,
+        sizes=[input_size] if input_size else CALIBRATION_SIZES,
+        precisions=[precision] if precision else ("fp32", "int8"),
+        threads=threads,
+        runs=runs,
+        repeats=repeats,
+        devices_file=devices,
+        progress=not json_out or err.is_terminal,
+        say=lambda message: err.print(message, highlight=False),
+    )
 
 
 def select_cmd(

@@ -44,14 +44,12 @@ def summary_rows(bench: BenchRun) -> list[dict]:
 
 def recommended(bench: BenchRun) -> list[dict]:
     """The files to ship, fastest first, each with the runtime that ran it fastest ({"artifact", "runtime"}): the
-    report lists their rows first, marked. `bench.recommend` decides (per precision, the fastest measured file the
-    export verified; never the checkpoint; nothing on an emulated board)."""
-    from ..bench.recommend import recommend
-
+    report lists their rows first, marked. `run_bench` decided them once (`bench.recommend`: per precision, the fastest
+    measured file the export verified; never the checkpoint; nothing on an emulated board) into `bench.recommended`."""
     if bench.emulated:  # the run's own env says so even when its rows do not
         return []
-    picks = [r for r in recommend(bench.results) if r.artifact]
-    return [{"artifact": r.artifact, "runtime": r.runtime} for r in sorted(picks, key=lambda r: r.p50_ms or 0.0)]
+    picks = [r for r in bench.recommended if r.get("artifact")]
+    return [{"artifact": r["artifact"], "runtime": r["runtime"]} for r in sorted(picks, key=lambda r: r["p50_ms"] or 0)]
 
 
 def int8_reports(exported: ExportResult) -> list[dict]:

@@ -22,7 +22,17 @@ from .interval import calibrated_band, latency_range, uncalibrated_band
 from .layers import LayerTable, artifact_layers, model_layers
 from .scaling import LINEAR, ThreadScaling, for_profile
 
-__all__ = ["Estimate", "EstimateError", "Board", "estimate", "estimates_for", "board_for", "hardware_for", "PRECISIONS"]
+__all__ = [
+    "Estimate",
+    "EstimateError",
+    "Board",
+    "estimate",
+    "estimates_for",
+    "board_for",
+    "hardware_for",
+    "PRECISIONS",
+    "default_classes",
+]
 
 PRECISIONS = ("fp32", "fp16", "int8")
 _ARTIFACT_SUFFIXES = (".onnx", ".ort", ".tflite")
@@ -230,6 +240,11 @@ def _stored(calibration: dict | None, board: Board, e: float | None = None) -> t
     return stored, factors
 
 
+def default_classes(input_size: int) -> int:
+    """The classes a zoo model is estimated with when none are given: ImageNet's 1000 from 128 px, else 10."""
+    return 1000 if input_size >= 128 else 10
+
+
 def _table(
     model: str | os.PathLike, input_size: int | None, num_classes: int | None, precision: str | None
 ) -> tuple[LayerTable, str]:
@@ -240,7 +255,7 @@ def _table(
         table, meta = artifact_layers(text)
         return table, precision or str(meta.get("precision") or "fp32")
     size = int(input_size or 227)
-    return model_layers(text, size, num_classes or (1000 if size >= 128 else 10)), precision or "fp32"
+    return model_layers(text, size, num_classes or default_classes(size)), precision or "fp32"
 
 
 def _shares(costs, total_layers: float, key: str) -> dict[str, float]:

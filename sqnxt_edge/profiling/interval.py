@@ -7,7 +7,7 @@ Errors are (estimate - measured) / measured. A band (lo, hi) of errors becomes t
   residuals (each model predicted by a fit to the others: what a new model will see; benchmarks/estimate/offline.py
   checks how often such a band holds a held-out model's p50).
 - Calibrated on fewer: those residuals say little, so the band is also at least as wide as the errors of a
-  one-model calibration on the reference machine (benchmarks/estimate: calibrated on 1.0-SqNxt-23, the other 92
+  one-model calibration on the reference machine (benchmarks/estimate: calibrated on 1.0-SqNxt-23, the other 104
   estimates' 5th-95th percentiles).
 - Uncalibrated: the reference factors' own errors on the machine they were fitted on (a floor: on another CPU the
   error is larger, by an amount nothing here measured), widened by the range of the board's thread-scaling figure.
@@ -28,11 +28,12 @@ __all__ = [
     "latency_range",
 ]
 
-# benchmarks/estimate/results.json (2026-11-30, this project's x86 machine, 1 thread): 5th / 95th percentiles of
-# error_pct (calibrated on 1.0-SqNxt-23) and uncalibrated_error_pct over the 92 scored rows; a test checks them.
-ONE_MODEL_BAND = (-15.7, 17.2)
-REFERENCE_BAND = (-14.9, 19.2)
-BAND_SOURCE = "benchmarks/estimate/results.json, 92 zoo artifacts on the x86 reference machine"
+# benchmarks/estimate/results.json (2026-12-06, this project's x86 machine, 1 thread): 5th / 95th percentiles of
+# one_model_error_pct (calibrated on 1.0-SqNxt-23) and uncalibrated_error_pct over the 104 rows of the other models;
+# a test checks them.
+ONE_MODEL_BAND = (-15.8, 23.0)
+REFERENCE_BAND = (-12.2, 26.6)
+BAND_SOURCE = "benchmarks/estimate/results.json, 104 zoo artifacts on the x86 reference machine"
 MIN_MODELS = 5  # residuals of fewer calibration models do not make a 90% band on their own
 
 

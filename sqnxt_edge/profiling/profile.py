@@ -75,6 +75,7 @@ class ProfileResult:
     runs: int
     env: dict = field(default_factory=dict)
     profiler: str = ""
+    cores: list[int] | None = None  # the cores the runner ran on (its affinity), as the kernel reported it
 
     @property
     def agrees(self) -> bool:
@@ -195,6 +196,7 @@ def _fold(
         runs=len(prof["e2e_us"]),
         env=env,
         profiler=str(prof.get("profiler")),
+        cores=result.get("cores"),
     )
 
 
@@ -207,8 +209,10 @@ def profile(
     devices_file: str | os.PathLike | None = None,
     timeout: float | None = None,
     progress: bool = True,
+    cores: str | None = None,
 ) -> list[ProfileResult]:
-    """Profile each ONNX / ORT artifact on `device` ('local' or a registered board) through the runner."""
+    """Profile each ONNX / ORT artifact on `device` ('local' or a registered board) through the runner; `cores`
+    ("4-7") pins the runner there first, as `bench --cores` does (threads then default to one per pinned core)."""
     paths = [Path(a) for a in artifacts]
     if not paths:
         raise ProfileError("give at least one .onnx or .ort artifact")
@@ -217,7 +221,14 @@ def profile(
         _check(path)
         tables[str(path)] = artifact_layers(path)
     settings = runner.Settings(
-        runtime="onnxruntime", threads=threads, warmup=warmup, runs=runs, min_seconds=0.5, profile=True, timeout=timeout
+        runtime="onnxruntime",
+        threads=threads,
+        warmup=warmup,
+        runs=runs,
+        min_seconds=0.5,
+        profile=True,
+        timeout=timeout,
+        cores=cores,
     ).check()
     with tempfile.TemporaryDirectory(prefix="sqnxt-profile-") as tmp:
         probe = write_probe(Path(tmp))

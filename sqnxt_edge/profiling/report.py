@@ -93,7 +93,8 @@ def profile_tables(r: ProfileResult, top: int | None = None) -> list:
     busy = f" (CPU busy: load {load} on {cores} core(s), so end-to-end times include waiting)" if load > cores else ""
     summary = (
         f"per-layer sum {r.sum_ms:.3f} ms vs end-to-end median {r.e2e_ms:.3f} ms: {r.agreement_pct:+.1f}%, "
-        f"{verdict}{busy}; profiler floor {r.floor_us:.1f} us/node subtracted; bench p50 {r.latency_ms:.3f} ms"
+        f"{verdict}{busy}; profiler floor {r.floor_us:.1f} us/node subtracted; bench p50 {r.latency_ms:.3f} ms; "
+        f"{r.threads} thread(s) on cores {','.join(map(str, r.cores or [])) or '?'}"
     )
     return [
         t,
@@ -157,6 +158,31 @@ def estimate_tables(e, layers: bool = False) -> list:
         )
     out.append(hw)
     return out + [f"note: {n}" for n in e.notes]
+
+
+def calibration_tables(estimates: list) -> list:
+    """After `estimate --calibrate`: each calibration file's measured p50 beside the fitted model's estimate and
+    range, then what each precision's factors and range stand on (once, not per file)."""
+    from rich.table import Table
+
+    t = Table(title=f"calibrated on {estimates[0].device} (ESTIMATES of the calibration files beside their p50)")
+    for col in ("model", "px", "precision", "measured p50 ms", "estimate ms", "error", "range ms"):
+        t.add_column(col, justify="left" if col in ("model", "precision") else "right")
+    for e in estimates:
+        t.add_row(
+            e.model,
+            str(e.input_size),
+            e.precision,
+            f"{e.measured_ms:.3f}" if e.measured_ms else "-",
+            f"{e.ms:.3f}",
+            f"{100 * (e.ms - e.measured_ms) / e.measured_ms:+.1f}%" if e.measured_ms else "-",
+            f"{e.low_ms:.3f}-{e.high_ms:.3f}",
+        )
+    out: list = [t]
+    for precision in dict.fromkeys(e.precision for e in estimates):
+        e = next(x for x in estimates if x.precision == precision)
+        out += [f"{precision} basis: {e.basis}", f"{precision} range: {e.interval_basis}"]
+    return out + list(dict.fromkeys(n for e in estimates for n in e.notes))
 
 
 def selection_table(s: Selection):
