@@ -126,7 +126,7 @@ def _calibrate(models, device, devices, input_size, precision, threads, runs, re
     from ..pipeline.calibration import CALIBRATION_SIZES, calibrate_board
     from ..profiling import CALIBRATION_MODELS
 
-    files = [m for m in models if Path(m).is_file() or m.lower().endswith((".onnx", ".ort"))]
+    files = [m for m in models if Path(m).is_file() or m.lower().endswith((".onnx", ".ort", ".tflite"))]
     names = [m for m in models if m not in files] if models else list(CALIBRATION_MODELS)
     if precision not in (None, "fp32", "int8"):
         raise fail(f"--calibrate fits fp32 or int8 factors, not {precision!r}")
