@@ -117,8 +117,9 @@ def calibrate(
 
 def _plain_p50s(paths: list, device: str, threads: int | None, runs: int, devices_file, progress: bool) -> list[float]:
     """Each artifact's p50 as `sqnxt-edge bench` measures it: the runner's ordinary run, each file in a fresh child
-    process, no profiler in the run. The profile's own ordinary run, taken between profiled children, came out up to
-    15% above bench's p50 of the same file in benchmarks/estimate/, and the estimates fitted to it with it."""
+    process, no profiler in the run: the figure estimates are compared with. (The profile's own ordinary run is taken
+    between profiled children; in benchmarks/estimate/ its first round was a median 5%, up to 18%, above bench's
+    lowest pass of the same file.)"""
     from .. import runner
     from ..devices import Target
     from ..progress import progress_bar
