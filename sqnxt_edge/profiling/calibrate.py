@@ -2,8 +2,9 @@
 
 Profiles of 3 or more models of a precision are fitted end to end (`costmodel.fit_totals` on their p50s, pulled
 towards the per-layer fit of the same profiles). Calibrated that way on the 5-model set, the estimates of the other
-24 zoo models were within +-10 % of bench's p50 for 83 % of their artifacts and within +-20 % for all, against 57 %
-and 85 % calibrated per layer on one model (benchmarks/estimate/, 1 thread on the project's x86 machine).
+24 zoo models were within +-10 % of bench's p50 for 83 % of their artifacts (97 % measured over 8 passes instead
+of 4) and within +-20 % for all, against 57 % and 85 % calibrated per layer on one model (benchmarks/estimate/, 1
+thread on the project's x86 machine).
 `CALIBRATION_MODELS` is the set `estimate --calibrate` exports when given no artifacts.
 
 Each record also keeps what the estimates' range and thread scaling stand on: the residuals of every calibration
