@@ -141,7 +141,7 @@ def _calibrate(models, device, devices, input_size, precision, threads, runs, re
         repeats=repeats,
         devices_file=devices,
         progress=not json_out or err.is_terminal,
-        say=lambda message: err.print(message, highlight=False),
+        say=lambda message: err.print(message, highlight=False, markup=False),
     )
 
 
