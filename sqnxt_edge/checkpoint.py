@@ -26,6 +26,7 @@ __all__ = [
     "Checkpoint",
     "load_checkpoint",
     "save_checkpoint",
+    "random_checkpoint",
     "import_checkpoint",
     "atomic_write",
     "sha256_file",
@@ -131,6 +132,21 @@ def plain(obj: Any) -> Any:
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
         return plain(obj.item())
     return str(obj)
+
+
+def random_checkpoint(name: str, num_classes: int, input_size: int, seed: int = 0) -> Checkpoint:
+    """A zoo model with freshly initialised weights (torch seeded with `seed`) as a checkpoint: what latency
+    measurements and estimate calibrations export, since speed does not depend on the weights' values."""
+    torch.manual_seed(seed)
+    model = create_model(name, num_classes, input_size).eval()
+    return Checkpoint(
+        model_name=name,
+        num_classes=num_classes,
+        input_size=input_size,
+        stem=model.stem_kind,
+        classes=[str(i) for i in range(num_classes)],
+        state_dict=model.state_dict(),
+    )
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike) -> Path:

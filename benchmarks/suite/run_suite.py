@@ -31,7 +31,7 @@ import torch
 
 from sqnxt_edge import __version__
 from sqnxt_edge.bench import BenchConfig, run_bench
-from sqnxt_edge.checkpoint import Checkpoint, save_checkpoint
+from sqnxt_edge.checkpoint import random_checkpoint, save_checkpoint
 from sqnxt_edge.export import ExportConfig, export
 from sqnxt_edge.models import create_model, model_stats
 from sqnxt_edge.runner import environment
@@ -105,17 +105,7 @@ class Peaks:
 
 
 def make_checkpoint(name: str, size: int, classes: int, folder: Path) -> Path:
-    torch.manual_seed(0)
-    model = create_model(name, classes, size).eval()
-    ckpt = Checkpoint(
-        model_name=name,
-        num_classes=classes,
-        input_size=size,
-        stem=model.stem_kind,
-        classes=[str(i) for i in range(classes)],
-        state_dict=model.state_dict(),
-    )
-    return save_checkpoint(ckpt, folder / f"{name}-{size}.pt")
+    return save_checkpoint(random_checkpoint(name, classes, size), folder / f"{name}-{size}.pt")
 
 
 def run(args) -> dict:

@@ -31,9 +31,7 @@ def zoo_artifacts(
     """{(model, size, precision): ONNX file} for zoo `models` with random weights, exported once into `folder`
     (default: the cache's calibration folder) and reused after. int8 files take the default int8 configuration,
     calibrated on the embedded digits images and not accuracy-checked (random weights have no accuracy to keep)."""
-    import torch
-
-    from ..checkpoint import Checkpoint
+    from ..checkpoint import random_checkpoint
     from ..export import ExportConfig, export
     from ..models import create_model
     from ..models.registry import supports
@@ -51,17 +49,7 @@ def zoo_artifacts(
             paths = {p: where / f"{name}.{p}.onnx" for p in precisions}
             if not all(path.is_file() for path in paths.values()):
                 say(f"exporting {name} at {size} px ({', '.join(precisions)}) into {where}")
-                classes = default_classes(size)
-                torch.manual_seed(0)
-                model = create_model(name, classes, size).eval()  # a size the model does not take: one line
-                ckpt = Checkpoint(
-                    model_name=name,
-                    num_classes=classes,
-                    input_size=size,
-                    stem=model.stem_kind,
-                    classes=[str(i) for i in range(classes)],
-                    state_dict=model.state_dict(),
-                )
+                ckpt = random_checkpoint(name, default_classes(size), size)
                 int8 = "int8" in precisions
                 config = ExportConfig(
                     formats=["onnx"],

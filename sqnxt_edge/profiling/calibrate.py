@@ -122,24 +122,14 @@ def _plain_p50s(paths: list, device: str, threads: int | None, runs: int, device
     between profiled children; in benchmarks/estimate/ its first round was a median 5%, up to 18%, above bench's
     lowest pass of the same file.)"""
     from .. import runner
-    from ..devices import Target
-    from ..progress import progress_bar
+    from .profile import p50_of, run_on
 
     settings = runner.Settings(runtime="onnxruntime", threads=threads, warmup=10, runs=runs, min_seconds=0.5).check()
-    with progress_bar(f"measuring on {device}", len(paths), progress) as advance:
-        report = Target(device, devices_file).run(
-            paths, settings, progress=lambda artifact, error: advance(1, Path(str(artifact)).name)
-        )
-    results = list(report.get("results") or [])
-    if [str(r.get("artifact")) for r in results] != [str(p) for p in paths]:
-        raise EstimateError(f"the runner on {device} returned results for other artifacts than asked")
-    out = []
+    results = run_on(list(paths), device, settings, devices_file, progress, what="measuring")["results"]
     for path, result in zip(paths, results):
-        latency = None if "error" in result else runner.Measurement.from_dict(result).latency_ms
-        if latency is None:
-            raise EstimateError(f"{Path(path).name}: {result.get('error', 'the runner returned no latency')}")
-        out.append(latency.p50)
-    return out
+        if "error" in result:
+            raise EstimateError(f"{Path(path).name}: {result['error']}")
+    return [p50_of(result) for result in results]
 
 
 def _with_p50(result, ms: float):

@@ -108,17 +108,24 @@ def _check(path: Path) -> None:
         )
 
 
-def _run(paths: list[Path], device: str, settings: runner.Settings, devices_file, progress: bool) -> dict:
-    """The runner's report through the one target seam (locally too: runner.pyz in a child, as on a board)."""
+def run_on(
+    paths: list[Path], device: str, settings: runner.Settings, devices_file, progress: bool, what: str = "profiling"
+) -> dict:
+    """The runner's report through the one target seam (locally too: runner.pyz in a child, as on a board), its
+    `results` checked to be one per path, in order."""
     from ..devices import Target
 
     target = Target(device, devices_file)
     where = "" if target.is_local else f" on {device}"
-    with progress_bar(f"profiling{where}", len(paths), progress) as advance:
-        return target.run(paths, settings, progress=lambda artifact, error: advance(1, Path(str(artifact)).name))
+    with progress_bar(f"{what}{where}", len(paths), progress) as advance:
+        report = target.run(paths, settings, progress=lambda artifact, error: advance(1, Path(str(artifact)).name))
+    results = list(report.get("results") or [])  # in the order given (an artifact may be run twice)
+    if [str(r.get("artifact")) for r in results] != [str(p) for p in paths]:
+        raise ProfileError(f"the runner on {device} returned results for other artifacts than asked")
+    return {**report, "results": results}
 
 
-def _p50(result: dict) -> float:
+def p50_of(result: dict) -> float:
     """The p50 (ms) of the runner's ordinary measurement, through its typed result."""
     latency = runner.Measurement.from_dict(result).latency_ms
     if latency is None:
@@ -181,7 +188,7 @@ def _fold(
         device=device,
         threads=result.get("threads"),
         runtime=f"onnxruntime {result.get('runtime_version')}",
-        latency_ms=_p50(result),
+        latency_ms=p50_of(result),
         e2e_ms=e2e,
         sum_ms=total / 1e3,
         agreement_pct=100.0 * (total / 1e3 - e2e) / e2e if e2e else 0.0,
@@ -232,10 +239,8 @@ def profile(
     ).check()
     with tempfile.TemporaryDirectory(prefix="sqnxt-profile-") as tmp:
         probe = write_probe(Path(tmp))
-        report = _run([probe, *paths], device, settings, devices_file, progress)
-    results = list(report.get("results") or [])  # in the order given (an artifact may be profiled twice)
-    if [str(r.get("artifact")) for r in results] != [str(p) for p in (probe, *paths)]:
-        raise ProfileError(f"the runner on {device} returned results for other artifacts than asked")
+        report = run_on([probe, *paths], device, settings, devices_file, progress)
+    results = report["results"]
     probe_result = results[0]
     if "profile" not in probe_result:
         raise ProfileError(f"the profiler probe failed on {device}: {probe_result.get('error', 'no result')}")
